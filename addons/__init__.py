@@ -1,0 +1,1 @@
+"""Bundled helper addons. Each module also loads on its own: `-s addons/NAME.py`."""

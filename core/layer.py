@@ -1,0 +1,161 @@
+"""Layers: one object per protocol stage of a client connection, each with `async def run()`.
+
+A connection starts with the layer its mode calls for (`http1` in regular mode). CONNECT peeks at the
+tunnel's first bytes and picks the next one. Before a layer runs, `next_layer(layer)` lets addons swap
+it: `return layer.replace("tcp")` (calling `replace` alone is enough too).
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from core import hooks
+from core.connection import Address, Client, Server
+
+if TYPE_CHECKING:
+    from core.addonmanager import AddonManager
+    from core.bus import EventBus
+    from core.options import Options
+    from core.proxymode import Mode
+
+KINDS = ("tls", "http1", "http2", "tcp", "websocket", "passthrough")
+LAYERS: dict[str, type[Layer]] = {}
+
+
+class Stream:
+    """A socket seen through asyncio streams, with bytes that were peeked and pushed back."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.pending = b""
+
+    async def read(self, n: int = 65536) -> bytes:
+        if self.pending:
+            data, self.pending = self.pending, b""
+            return data
+        return await self.reader.read(n)
+
+    def unread(self, data: bytes) -> None:
+        self.pending = data + self.pending
+
+    async def peek(self, n: int, timeout: float | None = None) -> bytes:
+        """Up to n bytes from the start of the stream, without consuming them. b"" at EOF or timeout."""
+        while len(self.pending) < n:
+            try:
+                async with asyncio.timeout(timeout):
+                    chunk = await self.reader.read(n - len(self.pending))
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            self.pending += chunk
+            if timeout is not None:
+                break  # one read is enough to decide; don't wait for more
+        return self.pending[:n]
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.writer.write(data)
+
+    async def drain(self) -> None:
+        await self.writer.drain()
+
+    def close(self) -> None:
+        if not self.writer.is_closing():
+            self.writer.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.writer.is_closing()
+
+
+class Context:
+    """What the layers of one client connection share."""
+
+    def __init__(
+        self,
+        client: Stream,
+        client_conn: Client,
+        options: Options,
+        addons: AddonManager,
+        bus: EventBus,
+        log: Callable[[str, str], None],
+        mode: Mode,
+    ) -> None:
+        self.client = client
+        self.client_conn = client_conn
+        self.options = options
+        self.addons = addons
+        self.bus = bus
+        self.log = log
+        self.mode = mode
+        self.server_conn: Server | None = None
+        self.tunnel: Address | None = None
+        """The CONNECT target when layers run inside a tunnel."""
+        self.tunnel_scheme = "http"
+        self.upstream_via_connect = False
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+
+class Layer:
+    """Base of every layer. Subclasses set `kind` and implement `run`."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.replacement: Layer | None = None
+        self.sni: str | None = None
+        self.alpn: str | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("kind"):
+            LAYERS[cls.kind] = cls
+
+    @property
+    def client_conn(self) -> Client:
+        return self.ctx.client_conn
+
+    @property
+    def server_conn(self) -> Server | None:
+        return self.ctx.server_conn
+
+    def replace(self, kind: str) -> Layer:
+        """A layer of another kind for the same connection; the proxy runs it instead of this one."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown layer kind {kind!r}; use one of {', '.join(KINDS)}")
+        cls = LAYERS.get(kind)
+        if cls is None:
+            raise ValueError(f"layer kind {kind!r} is not available in this version")
+        new = cls(self.ctx)
+        new.sni, new.alpn = self.sni, self.alpn
+        self.replacement = new
+        return new
+
+    async def run(self) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.kind}>"
+
+
+async def choose(layer: Layer) -> Layer:
+    """Fire `next_layer` and return the layer that should run (the addon's choice if it made one)."""
+    await layer.ctx.addons.trigger(hooks.NextLayerHook(layer))
+    chosen = layer
+    seen = 0
+    while chosen.replacement is not None and chosen.replacement is not chosen and seen < 8:
+        chosen = chosen.replacement
+        seen += 1
+    return chosen
+
+
+async def run_next(layer: Layer) -> None:
+    chosen = await choose(layer)
+    await chosen.run()
+
+
+Runner = Callable[[Layer], Awaitable[None]]

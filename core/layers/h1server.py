@@ -1,0 +1,166 @@
+"""The server side of HTTP/1: one h11 client connection per server, pooled per client connection."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import h11
+
+from core import upstream
+from core.connection import Server
+from core.errors import ServerProtocolError
+from core.http import HTTPFlow, Headers, Response
+from core.layer import Context, Stream
+from core.layers import h1wire
+from core.layers.http import StaleConnection
+from core.options import parse_size
+
+
+class H1Server:
+    """One HTTP/1.1 connection to a server (or upstream proxy), used for one request at a time."""
+
+    def __init__(self, server: Server, stream: Stream, absolute_form: bool, head_limit: int) -> None:
+        self.server = server
+        self.stream = stream
+        self.absolute_form = absolute_form
+        self.conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=head_limit)
+        self.uses = 0
+        self.streamed = False
+
+    async def _event(self) -> object:
+        try:
+            return await h1wire.next_event(self.conn, self.stream)
+        except h11.RemoteProtocolError as e:
+            raise ServerProtocolError(f"invalid response from server: {e}") from None
+        except ConnectionError as e:
+            raise ServerProtocolError(upstream.describe_os_error(e, self.server.address[0] if self.server.address else "")) from None
+
+    async def send_request_head(self, flow: HTTPFlow) -> None:
+        req = flow.request
+        self.uses += 1
+        self.streamed = bool(req.stream)
+        length, keep = h1wire.request_length(req, self.streamed)
+        target = req.url if self.absolute_form else req.path
+        try:
+            data = self.conn.send(
+                h11.Request(
+                    method=req.method,
+                    target=target.encode("utf-8", "surrogateescape"),
+                    headers=h1wire.wire_headers(req, length=length, keep_length=keep),
+                )
+            )
+        except h11.LocalProtocolError as e:
+            raise ServerProtocolError(f"cannot send this request: {e}", 502) from None
+        self.stream.write(data)
+
+    async def send_request_data(self, data: bytes) -> None:
+        if data:
+            self.stream.write(self.conn.send(h11.Data(data=data)))
+            await self.stream.drain()
+
+    async def send_request_end(self) -> None:
+        self.stream.write(self.conn.send(h11.EndOfMessage()))
+        await self.stream.drain()
+
+    async def response_head(self, flow: HTTPFlow) -> Response:
+        while True:
+            try:
+                event = await self._event()
+            except ServerProtocolError:
+                if self.uses > 1 and not self.streamed and self.conn.their_state is h11.SEND_RESPONSE:
+                    raise StaleConnection() from None
+                raise
+            if isinstance(event, h11.InformationalResponse) and event.status_code != 101:
+                continue  # 100 Continue and friends are for us, not the client
+            if isinstance(event, (h11.Response, h11.InformationalResponse)):
+                resp = Response(
+                    event.status_code,
+                    event.reason.decode("latin-1"),
+                    h1wire.version(event.http_version),
+                    Headers.from_raw(list(event.headers.raw_items())),
+                    content=None,
+                )
+                return resp
+            if isinstance(event, h11.ConnectionClosed):
+                if self.uses > 1 and not self.streamed:
+                    raise StaleConnection()
+                raise ServerProtocolError("server closed the connection without responding")
+            raise ServerProtocolError(f"unexpected event from server: {event!r}")
+
+    async def response_body(self) -> AsyncIterator[bytes]:
+        if self.conn.their_state is h11.SWITCHED_PROTOCOL:
+            return
+        while True:
+            event = await self._event()
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                return
+            else:
+                raise ServerProtocolError(f"unexpected event in response body: {event!r}")
+
+    @property
+    def reusable(self) -> bool:
+        return self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE
+
+    @property
+    def switched(self) -> bool:
+        return self.conn.their_state is h11.SWITCHED_PROTOCOL
+
+
+class H1Pool:
+    """The server connections of one client connection, keyed by where they go."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.conns: dict[tuple[object, ...], H1Server] = {}
+
+    def _route(self, flow: HTTPFlow) -> tuple[tuple[str, int], tuple[str, int] | None, bool, bool]:
+        """(address, via, tls, absolute_form) for this request."""
+        req, mode = flow.request, self.ctx.mode
+        if mode.kind == "upstream":
+            if req.scheme == "http" and self.ctx.tunnel is None:
+                return mode.address, None, mode.scheme == "https", True
+            return (req.host, req.port), mode.address, req.scheme == "https", False
+        return (req.host, req.port), None, req.scheme == "https", False
+
+    async def get(self, flow: HTTPFlow) -> H1Server:
+        address, via, tls, absolute = self._route(flow)
+        key = (address, via, tls)
+        h = self.conns.get(key)
+        if h is not None and (h.stream.closed or h.stream.reader.at_eof()):
+            await self.drop(h)
+            h = None
+        if h is None:
+            server = flow.server_conn if flow.server_conn.timestamp_tcp_setup is None else Server()
+            server.address, server.via = address, via
+            self.ctx.server_conn = server
+            flow.server_conn = server
+            stream = await upstream.connect(self.ctx, server, tls=tls, sni=flow.request.host, alpn=("http/1.1",) if tls else ())
+            head_limit = parse_size(self.ctx.options.header_size_limit) or 65536
+            h = H1Server(server, stream, absolute, head_limit)
+            self.conns[(server.address, server.via, tls)] = h
+        flow.server_conn = h.server
+        self.ctx.server_conn = h.server
+        return h
+
+    async def release(self, flow: HTTPFlow, h: H1Server, ok: bool) -> None:
+        if ok and h.reusable:
+            h.conn.start_next_cycle()
+        elif not (ok and h.switched):
+            await self.drop(h)
+
+    async def drop(self, h: H1Server) -> None:
+        for k, v in list(self.conns.items()):
+            if v is h:
+                del self.conns[k]
+        await upstream.disconnect(self.ctx, h.server, h.stream)
+
+    def take(self, h: H1Server) -> None:
+        """Hand a connection over to another layer (after an upgrade); the pool forgets it."""
+        for k, v in list(self.conns.items()):
+            if v is h:
+                del self.conns[k]
+
+    async def close(self) -> None:
+        for h in list(self.conns.values()):
+            await self.drop(h)

@@ -1,0 +1,249 @@
+"""The life of one HTTP request/response, whatever the wire protocol on either side.
+
+`HttpExchange.run()` walks a flow through requestheaders → body → request → server → responseheaders
+→ body → response, honouring intercepts, answers set by addons, streaming and size limits. The client
+side (`ClientSide`) and server side (`ServerSide`) hide the framing (h11 today, h2 later).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+from core import hooks
+from core.bus import FlowIntercepted, FlowResumed
+from core.errors import ClientProtocolError, ProtocolError, ServerProtocolError
+from core.flow import Error
+from core.http import HTTPFlow, Request, Response
+from core.layer import Context
+from core.options import parse_size
+from core.upstream import ServerConnectError
+
+
+class FlowKilled(Exception):
+    """The user or an addon killed the flow: close the client's connection."""
+
+
+class ClientGone(Exception):
+    """The client went away in the middle of an exchange."""
+
+
+class StaleConnection(Exception):
+    """A reused keep-alive server connection was closed before any response byte came: retry once."""
+
+
+class ClientSide(Protocol):
+    def request_body(self) -> AsyncIterator[bytes]: ...
+    async def send_response_head(self, flow: HTTPFlow, response: Response) -> None: ...
+    async def send_response_data(self, data: bytes) -> None: ...
+    async def send_response_end(self) -> None: ...
+    @property
+    def response_started(self) -> bool: ...
+    def abort(self) -> None: ...
+
+
+class ServerSide(Protocol):
+    async def send_request_head(self, flow: HTTPFlow) -> None: ...
+    async def send_request_data(self, data: bytes) -> None: ...
+    async def send_request_end(self) -> None: ...
+    async def response_head(self, flow: HTTPFlow) -> Response: ...
+    def response_body(self) -> AsyncIterator[bytes]: ...
+
+
+class ServerPool(Protocol):
+    async def get(self, flow: HTTPFlow) -> ServerSide: ...
+    async def release(self, flow: HTTPFlow, server: ServerSide, ok: bool) -> None: ...
+
+
+def error_response(status: int, msg: str) -> Response:
+    r = Response.make(status, f"interpose: {msg}\n")
+    r.headers["connection"] = "close"
+    return r
+
+
+def _apply(stream: object, chunk: bytes) -> bytes:
+    return stream(chunk) if callable(stream) else chunk  # type: ignore[no-any-return]
+
+
+class HttpExchange:
+    """Drives one flow. Owned by the client-side layer, which calls `run()` once per request."""
+
+    def __init__(self, ctx: Context, flow: HTTPFlow, client: ClientSide, pool: ServerPool) -> None:
+        self.ctx = ctx
+        self.flow = flow
+        self.client = client
+        self.pool = pool
+        opts = ctx.options
+        self.body_limit = parse_size(opts.body_size_limit)
+        self.stream_above = parse_size(opts.stream_large_bodies)
+
+    async def hook(self, hook: hooks.Hook, stage: str) -> None:
+        flow = self.flow
+        await self.ctx.addons.trigger(hook)
+        if flow.intercepted:
+            self.ctx.bus.publish(FlowIntercepted(flow, stage))
+            await flow.wait_for_resume()
+            self.ctx.bus.publish(FlowResumed(flow))
+        if flow.killed:
+            raise FlowKilled()
+
+    async def fail(self, msg: str, status: int | None) -> None:
+        """Record the error, fire `error`, and tell the client if it can still be told."""
+        flow = self.flow
+        if flow.error is None:
+            flow.error = Error(msg)
+        await self.ctx.addons.trigger(hooks.ErrorHook(flow))
+        if status is not None and not self.client.response_started:
+            try:
+                await self.send_response(error_response(status, msg))
+            except (ClientGone, ProtocolError, OSError):
+                self.client.abort()
+        else:
+            self.client.abort()
+
+    def _should_stream(self, message: Request | Response) -> bool:
+        if message.stream or self.stream_above is None:
+            return bool(message.stream)
+        cl = message.headers.get("content-length")
+        return cl is not None and cl.isdigit() and int(cl) > self.stream_above
+
+    async def run(self) -> bool:
+        """Returns False when the connection must not be reused."""
+        flow = self.flow
+        try:
+            await self._run()
+            return True
+        except FlowKilled:
+            await self.fail(flow.error.msg if flow.error else "killed", None)
+        except ServerConnectError as e:
+            await self.fail(str(e), 502)
+        except ServerProtocolError as e:
+            await self.fail(str(e), e.status)
+        except ClientProtocolError as e:
+            await self.fail(str(e), e.status)
+        except ClientGone as e:
+            await self.fail(str(e) or "client disconnected", None)
+        except OSError as e:
+            await self.fail(f"connection error: {e.strerror or e}", 502)
+        finally:
+            flow.live = False
+        return False
+
+    async def _run(self) -> None:
+        flow, req = self.flow, self.flow.request
+        await self.hook(hooks.RequestHeadersHook(flow), "requestheaders")
+        if flow.response is not None:
+            await self._buffer_request()
+            await self._answer_from_addon()
+            return
+        if self._should_stream(req):
+            req.stream = req.stream or True
+            server = await self.pool.get(flow)
+            await server.send_request_head(flow)
+            async for chunk in self.client.request_body():
+                await server.send_request_data(_apply(req.stream, chunk))
+            await server.send_request_end()
+            req.raw_content = None
+            req.timestamp_end = time.time()
+            await self.hook(hooks.RequestHook(flow), "request")
+        else:
+            await self._buffer_request()
+            await self.hook(hooks.RequestHook(flow), "request")
+            if flow.response is not None:
+                await self._answer_from_addon()
+                return
+            server = await self._send_buffered()
+        ok = False
+        try:
+            try:
+                resp = await server.response_head(flow)
+            except StaleConnection:
+                await self.pool.release(flow, server, False)
+                server = await self._send_buffered()
+                resp = await server.response_head(flow)
+            await self._relay_response(server, resp)
+            ok = True
+        finally:
+            await self.pool.release(flow, server, ok)
+
+    async def _send_buffered(self) -> ServerSide:
+        flow = self.flow
+        server = await self.pool.get(flow)
+        await server.send_request_head(flow)
+        if flow.request.raw_content:
+            await server.send_request_data(flow.request.raw_content)
+        await server.send_request_end()
+        return server
+
+    async def _answer_from_addon(self) -> None:
+        await self.hook(hooks.ResponseHook(self.flow), "response")
+        if self.flow.response is not None:
+            await self.send_response(self.flow.response)
+
+    async def _buffer_request(self) -> None:
+        req = self.flow.request
+        body = bytearray()
+        async for chunk in self.client.request_body():
+            body += chunk
+            if self.body_limit is not None and len(body) > self.body_limit:
+                raise ClientProtocolError(f"request body exceeds body_size_limit ({self.body_limit} bytes)", 413)
+        req.raw_content = bytes(body)
+        req.timestamp_end = time.time()
+
+    async def _relay_response(self, server: ServerSide, resp: Response) -> None:
+        flow = self.flow
+        flow.response = resp
+        await self.hook(hooks.ResponseHeadersHook(flow), "responseheaders")
+        if flow.response is not resp:  # an addon replaced the response: drop the server's body
+            async for _ in server.response_body():
+                pass
+            await self.send_response(flow.response)
+        elif self._should_stream(resp):
+            await self._stream_response(server.response_body(), resp.stream or True)
+        else:
+            await self._buffer_response(server)
+        await self.hook(hooks.ResponseHook(flow), "response")
+        if flow.response is not None and flow.response.raw_content is not None and not self.client.response_started:
+            await self.send_response(flow.response)
+
+    async def _buffer_response(self, server: ServerSide) -> None:
+        resp = self.flow.response
+        assert resp is not None
+        body = bytearray()
+        chunks = server.response_body()
+        async for chunk in chunks:
+            body += chunk
+            if self.body_limit is not None and len(body) > self.body_limit:
+                raise ServerProtocolError(f"response body exceeds body_size_limit ({self.body_limit} bytes)")
+            if self.stream_above is not None and len(body) > self.stream_above:
+                # No Content-Length told us in advance: switch to streaming mid-body.
+                resp.stream = True
+                await self._stream_response(_prepend(bytes(body), chunks), True)
+                return
+        resp.raw_content = bytes(body)
+        resp.timestamp_end = time.time()
+
+    async def _stream_response(self, chunks: AsyncIterator[bytes], stream: bool | Callable[[bytes], bytes]) -> None:
+        resp = self.flow.response
+        assert resp is not None
+        resp.stream = stream
+        resp.raw_content = None
+        await self.client.send_response_head(self.flow, resp)
+        async for chunk in chunks:
+            await self.client.send_response_data(_apply(stream, chunk))
+        await self.client.send_response_end()
+        resp.timestamp_end = time.time()
+
+    async def send_response(self, resp: Response) -> None:
+        if resp.timestamp_end is None:
+            resp.timestamp_end = time.time()
+        await self.client.send_response_head(self.flow, resp)
+        if resp.raw_content:
+            await self.client.send_response_data(resp.raw_content)
+        await self.client.send_response_end()
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk

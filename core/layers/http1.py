@@ -1,0 +1,263 @@
+"""HTTP/1.1 towards the client, with h11: requests in, responses out, CONNECT and upgrades handed on.
+
+One `Http1Layer` serves a client connection's requests in order (pipelined ones wait their turn in
+h11's buffer). Each request becomes an `HTTPFlow` that `HttpExchange` walks through the hooks.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.parse
+from collections.abc import AsyncIterator
+
+import h11
+
+from core import hooks, upstream
+from core.connection import Server
+from core.errors import ClientProtocolError, ProtocolError
+from core.http import Headers, HTTPFlow, Request, Response
+from core.layer import Layer, choose
+from core.layers import h1wire, tunnel
+from core.layers.h1server import H1Pool
+from core.layers.http import ClientGone, HttpExchange
+from core.options import parse_size
+
+MAX_REQUEST_LINE = 8192
+
+
+class Http1Layer(Layer):
+    kind = "http1"
+
+    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(ctx)
+        self.head_limit = parse_size(ctx.options.header_size_limit) or 65536
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.head_limit)
+        self.pool = H1Pool(ctx)
+        self._started = False
+        self._method = "GET"
+        self._first_line = b""
+
+    # -- the request loop -------------------------------------------------
+    async def run(self) -> None:
+        client = self.ctx.client
+        try:
+            while True:
+                event = await self._read_head()
+                if event is None:
+                    return
+                try:
+                    flow = self._make_flow(event)
+                except ClientProtocolError as e:
+                    self._refuse(e.status, str(e))
+                    return
+                if flow.request.method == "CONNECT":
+                    await self._connect(flow)
+                    return
+                self._started = False
+                self._method = flow.request.method
+                ok = await HttpExchange(self.ctx, flow, self, self.pool).run()
+                if not ok or client.closed:
+                    return
+                if self.conn.our_state is h11.SWITCHED_PROTOCOL:
+                    await self._upgraded(flow)
+                    return
+                if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+                    self.conn.start_next_cycle()
+                else:
+                    return
+        finally:
+            await self.pool.close()
+
+    async def _read_head(self) -> h11.Request | None:
+        opts, conn, stream = self.ctx.options, self.conn, self.ctx.client
+        self._first_line = b""
+        deadline: float | None = None
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as e:
+                status = e.error_status_hint
+                if status == 431 and b"\n" not in self._first_line[:MAX_REQUEST_LINE]:
+                    self._refuse(414, f"request line longer than {MAX_REQUEST_LINE} bytes")
+                elif status == 431:
+                    self._refuse(431, f"request headers larger than header_size_limit ({self.head_limit} bytes)")
+                else:
+                    self._refuse(status, f"malformed request: {e}")
+                return None
+            if event is h11.NEED_DATA:
+                timeout = opts.idle_timeout_s if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    async with asyncio.timeout(timeout):
+                        data = await stream.read()
+                except TimeoutError:
+                    if deadline is not None:
+                        self._refuse(408, "request head not received in time")
+                    return None
+                except ConnectionError:
+                    return None
+                if deadline is None and data:
+                    deadline = time.monotonic() + opts.header_read_timeout_s
+                if len(self._first_line) <= MAX_REQUEST_LINE:
+                    self._first_line += data[: MAX_REQUEST_LINE + 1]
+                conn.receive_data(data)
+                continue
+            if isinstance(event, h11.ConnectionClosed):
+                return None
+            if isinstance(event, h11.Request):
+                if len(event.target) > MAX_REQUEST_LINE:
+                    self._refuse(414, f"request line longer than {MAX_REQUEST_LINE} bytes")
+                    return None
+                return event
+            return None
+
+    def _refuse(self, status: int, msg: str) -> None:
+        reason = {400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long",
+                  431: "Request Header Fields Too Large", 405: "Method Not Allowed"}.get(status, "Error")
+        self.ctx.log(f"{self.client_conn.address}: {msg}", "info")
+        self.ctx.client.write(h1wire.raw_error(status, reason, msg))
+
+    def _make_flow(self, event: h11.Request) -> HTTPFlow:
+        ctx = self.ctx
+        method = event.method.decode("ascii", "replace").upper()
+        target = event.target.decode("utf-8", "surrogateescape")
+        headers = Headers.from_raw(list(event.headers.raw_items()))
+        version = h1wire.version(event.http_version)
+        mode = ctx.mode
+        if method == "CONNECT":
+            if mode.kind not in ("regular", "upstream") or ctx.tunnel is not None:
+                raise ClientProtocolError(f"CONNECT is not allowed in {mode.kind} mode", 405)
+            parts = urllib.parse.urlsplit("//" + target)
+            try:
+                host, port = parts.hostname, parts.port
+            except ValueError:
+                host, port = None, None
+            if not host or not port:
+                raise ClientProtocolError(f"invalid CONNECT target {target!r}")
+            req = Request(method, "http", host, port, "", version, headers, b"", authority=target)
+        elif target.lower().startswith(("http://", "https://")):
+            if mode.kind == "reverse" or ctx.tunnel is not None:
+                raise ClientProtocolError("absolute-form request where origin-form was expected")
+            parts = urllib.parse.urlsplit(target)
+            try:
+                port = parts.port
+            except ValueError:
+                raise ClientProtocolError(f"invalid port in {target!r}") from None
+            scheme = parts.scheme.lower()
+            if not parts.hostname:
+                raise ClientProtocolError(f"no host in {target!r}")
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            req = Request(method, scheme, parts.hostname, port or (443 if scheme == "https" else 80), path, version, headers, None)
+        elif ctx.tunnel is not None:
+            host, port = ctx.tunnel
+            req = Request(method, ctx.tunnel_scheme, host, port, target, version, headers, None)
+        elif mode.kind == "reverse":
+            req = Request(method, mode.scheme, mode.host, mode.port, target, version, headers, None)
+            if not ctx.options.keep_host_header and "host" in req.headers:
+                req.headers["host"] = req.host_header_value
+        else:
+            raise ClientProtocolError(
+                f"this is a proxy: send absolute-form requests (GET http://host/path), not {target[:64]!r}"
+            )
+        req.timestamp_start = time.time()
+        flow = HTTPFlow(ctx.client_conn, Server(address=(req.host, req.port)), mode=mode.kind)
+        flow.request = req
+        return flow
+
+    # -- ClientSide, for HttpExchange ---------------------------------------
+    async def request_body(self) -> AsyncIterator[bytes]:
+        conn, stream = self.conn, self.ctx.client
+        if conn.they_are_waiting_for_100_continue:
+            stream.write(conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
+        while True:
+            try:
+                event = await h1wire.next_event(conn, stream)
+            except h11.RemoteProtocolError as e:
+                if conn.their_state is h11.ERROR and "peer closed" in str(e):
+                    raise ClientGone("client closed the connection in the middle of the request body") from None
+                raise ClientProtocolError(f"malformed request body: {e}", e.error_status_hint) from None
+            except ConnectionError:
+                raise ClientGone("client connection reset in the middle of the request body") from None
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                return
+            else:
+                raise ClientGone("client closed the connection in the middle of the request body")
+
+    @property
+    def response_started(self) -> bool:
+        return self._started
+
+    async def send_response_head(self, flow: HTTPFlow, response: Response) -> None:
+        self._started = True
+        streamed = bool(response.stream)
+        length, keep = h1wire.response_length(self._method, response, streamed)
+        headers = h1wire.wire_headers(response, length=length, keep_length=keep)
+        reason = response.reason.encode("latin-1", "replace") if response.reason else b""
+        try:
+            if response.status_code < 200:
+                event: h11.InformationalResponse | h11.Response = h11.InformationalResponse(
+                    status_code=response.status_code, headers=headers, reason=reason)
+            else:
+                event = h11.Response(status_code=response.status_code, headers=headers, reason=reason)
+            data = self.conn.send(event)
+        except h11.LocalProtocolError as e:
+            raise ProtocolError(f"cannot send this response to the client: {e}", 502) from None
+        self.ctx.client.write(data)
+
+    async def send_response_data(self, data: bytes) -> None:
+        if data and self.conn.our_state is h11.SEND_BODY:
+            self.ctx.client.write(self.conn.send(h11.Data(data=data)))
+            await self._drain()
+
+    async def send_response_end(self) -> None:
+        if self.conn.our_state is h11.SEND_BODY:
+            self.ctx.client.write(self.conn.send(h11.EndOfMessage()))
+        await self._drain()
+
+    async def _drain(self) -> None:
+        try:
+            await self.ctx.client.drain()
+        except ConnectionError:
+            raise ClientGone("client disconnected before the response was complete") from None
+
+    def abort(self) -> None:
+        self.ctx.client.close()
+
+    # -- handing over -----------------------------------------------------------
+    async def _connect(self, flow: HTTPFlow) -> None:
+        ctx, req = self.ctx, flow.request
+        await ctx.addons.trigger(hooks.HttpConnectHook(flow))
+        resp = flow.response
+        if flow.killed or (resp is not None and not 200 <= resp.status_code < 300):
+            if resp is not None:
+                self._method = "CONNECT"
+                resp.headers["connection"] = "close"
+                await self.send_response_head(flow, resp)
+                if resp.raw_content:
+                    await self.send_response_data(resp.raw_content)
+                await self.send_response_end()
+            flow.live = False
+            return
+        self.ctx.client.write(self.conn.send(h11.Response(status_code=200, headers=[], reason=b"Connection established")))
+        await self._drain()
+        flow.response = resp or Response(200, "Connection established", content=b"")
+        flow.live = False
+        ctx.client.unread(self.conn.trailing_data[0])
+        ctx.tunnel = (req.host, req.port)
+        layer = await tunnel.detect(ctx)
+        chosen = await choose(layer)
+        await chosen.run()
+
+    async def _upgraded(self, flow: HTTPFlow) -> None:
+        """The server agreed to switch protocols (101): relay the connection from here on."""
+        server = next((h for h in self.pool.conns.values() if h.switched), None)
+        if server is None:
+            return
+        self.pool.take(server)
+        self.ctx.client.unread(self.conn.trailing_data[0])
+        server.stream.unread(server.conn.trailing_data[0])
+        try:
+            await tunnel.relay(self.ctx.client, server.stream)
+        finally:
+            await upstream.disconnect(self.ctx, server.server, server.stream)

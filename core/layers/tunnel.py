@@ -1,0 +1,63 @@
+"""What runs inside a CONNECT tunnel: peek at the client's first bytes and pick a layer; relay bytes."""
+from __future__ import annotations
+
+import asyncio
+import re
+
+from core.layer import LAYERS, Context, Layer, Stream
+
+# Tokens an HTTP/1 request may start with; anything else in a tunnel is TLS or opaque TCP.
+_HTTP_METHOD = re.compile(rb"^[A-Z]{3,12} ")
+PEEK_TIMEOUT_S = 1.0
+"""Server-speaks-first protocols send nothing: after this long the tunnel is treated as raw TCP."""
+
+
+def _matches(patterns: list[str], host: str, port: int) -> bool:
+    hostport = f"{host}:{port}"
+    return any(re.search(p, hostport, re.I) for p in patterns)
+
+
+async def detect(ctx: Context) -> Layer:
+    assert ctx.tunnel is not None
+    host, port = ctx.tunnel
+    opts = ctx.options
+    if _matches(opts.tcp_hosts, host, port):
+        return LAYERS["tcp"](ctx)
+    head = await ctx.client.peek(8, timeout=PEEK_TIMEOUT_S)
+    if head[:1] == b"\x16":
+        if "tls" in LAYERS and not _matches(opts.ignore_hosts, host, port):
+            return LAYERS["tls"](ctx)
+        return LAYERS["passthrough"](ctx)
+    if _HTTP_METHOD.match(head):
+        return LAYERS["http1"](ctx)
+    return LAYERS["tcp"](ctx)
+
+
+async def _pump(src: Stream, dst: Stream) -> None:
+    try:
+        while True:
+            data = await src.read()
+            if not data:
+                break
+            dst.write(data)
+            await dst.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        # Pass the half-close on: the other direction may still have things to say.
+        try:
+            if dst.writer.can_write_eof() and not dst.closed:
+                dst.writer.write_eof()
+        except (OSError, RuntimeError):
+            dst.close()
+
+
+async def relay(a: Stream, b: Stream) -> None:
+    """Copy bytes both ways until both directions have ended."""
+    t1 = asyncio.ensure_future(_pump(a, b))
+    t2 = asyncio.ensure_future(_pump(b, a))
+    try:
+        await asyncio.gather(t1, t2)
+    finally:
+        t1.cancel()
+        t2.cancel()

@@ -1,0 +1,88 @@
+"""`Master` wires options, addons, the event bus and the proxy server, and runs their life cycle.
+
+    master = Master(options)
+    await master.start()        # load → start → configure, bind, ticks begin
+    ...                         # serve until master.should_exit is set
+    await master.shutdown()     # stop serving, `done` for every addon
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from core import ctx, hooks
+from core.addonmanager import AddonManager
+from core.bus import EventBus
+from core.errors import OptionsError
+from core.intercept import Intercept
+from core.log import Log, LogEntry
+from core.options import Options, core_options
+from core.proxymode import Mode
+from core.script import ScriptLoader
+from core.server import ProxyServer
+
+TICK_S = 0.2
+
+
+class Master:
+    def __init__(self, options: Options | None = None) -> None:
+        if options is None:
+            options = Options()
+            core_options(options)
+        self.options = options
+        self.bus = EventBus()
+        self.addons = AddonManager(options, self.bus, self.add_log)
+        self.log = Log(self.add_log)
+        self.server = ProxyServer(options, self.addons, self.bus, self.add_log)
+        self.should_exit = asyncio.Event()
+        self._tick_task: asyncio.Task[None] | None = None
+        self._started = False
+        ctx.master = self
+        ctx.options = options
+        ctx.log = self.log
+        self.addons.add(ScriptLoader(self.addons), Intercept(), configure=False)
+
+    def add_addon(self, addon: Any) -> Any:
+        """Add an addon: before start() it is configured with the rest; after, at once."""
+        return self.addons.add(addon, configure=self._started)[0]
+
+    def add_log(self, msg: str, level: str) -> None:
+        self.addons.trigger_sync(hooks.LogHook(LogEntry(msg, level)))
+
+    async def start(self) -> tuple[str, int]:
+        """Configure every addon, bind the listener and start ticking. Returns the bound address."""
+        Mode.parse(self.options.mode)  # fail early on a bad mode
+        for a in list(self.addons.chain):
+            self.addons.configure_all(a)
+        unknown = self.options.unknown_deferred()
+        if unknown:
+            raise OptionsError(f"unknown option {unknown[0]!r} (no loaded addon declares it)")
+        address = await self.server.start()
+        self._tick_task = asyncio.create_task(self._ticker())
+        self._started = True
+        return address
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            if self.addons.has("tick"):
+                await self.addons.trigger(hooks.TickHook())
+
+    async def run(self) -> None:
+        await self.start()
+        await self.should_exit.wait()
+        await self.shutdown()
+
+    def shutdown_soon(self) -> None:
+        self.should_exit.set()
+
+    async def shutdown(self) -> None:
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick_task
+            self._tick_task = None
+        await self.server.stop()
+        for a in reversed(list(self.addons.chain)):
+            self.addons.remove(a)
