@@ -39,9 +39,7 @@ class FilterError(ValueError):
     "REASON (at offset POS)", then the expression, then a caret under POS."""
 
     def __init__(self, reason: str, expr: str, pos: int) -> None:
-        self.reason = reason
-        self.expr = expr
-        self.pos = pos
+        self.reason, self.expr, self.pos = reason, expr, pos
         shown = "".join(" " if c.isspace() else c for c in expr)  # tabs and newlines would shift the caret
         super().__init__(f"{reason} (at offset {pos})\n  {shown}\n  {' ' * pos}^")
 
@@ -126,7 +124,7 @@ def _address(flow: Any, attr: str) -> str | None:
 
 
 def _url(rx: _Rx) -> Predicate:
-    return lambda f: (r := _req(f)) is not None and (rx.search(getattr(r, "pretty_url", None)) or rx.search(r.url))
+    return lambda f: (r := _req(f)) is not None and (rx.search(r.url) or rx.search(getattr(r, "pretty_url", None)))
 
 
 def _domain(rx: _Rx) -> Predicate:
@@ -314,7 +312,7 @@ class _Parser:
             self.i += 1
             node = self.nested(opened, lambda: self.parse_or("("))
             if self.peek() != ")":
-                raise self.error(f"unbalanced parenthesis: ( at offset {opened} is never closed", opened)
+                raise self.error("unbalanced parenthesis: this ( is never closed", opened)
             self.i += 1
             return node
         if c == "~":

@@ -317,7 +317,7 @@ def test_filter_object_api() -> None:
         ("~hx foo", "did you mean ~h", 0),
         ("~", "expected an operator name after ~", 0),
         ("(~s", "unbalanced parenthesis", 0),
-        ("~s & (~q | (~e)", "unbalanced parenthesis: ( at offset 5 is never closed", 5),
+        ("~s & (~q | (~e)", "unbalanced parenthesis: this ( is never closed", 5),
         ("~s)", "unbalanced parenthesis", 2),
         (")", "unbalanced parenthesis", 0),
         ("~u [", "invalid regular expression in ~u", 3),
