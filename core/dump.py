@@ -5,6 +5,7 @@ It keeps no finished flow in memory.
 from __future__ import annotations
 
 import sys
+from http import HTTPStatus
 from typing import Any, TextIO
 
 from core import cli
@@ -34,6 +35,13 @@ def human_duration(seconds: float | None) -> str:
     return f"{seconds:.2f}s"
 
 
+def _phrase(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""
+
+
 def flow_line(flow: Any) -> str:
     """`127.0.0.1:51234 GET http://example.com/ → 200 OK text/html 1.2k 14ms`"""
     req = flow.request
@@ -51,7 +59,7 @@ def flow_line(flow: Any) -> str:
             cl = resp.headers.get("content-length")
             size = int(cl) if cl and cl.isdigit() else None
         ctype = resp.content_type or "-"
-        tail = f"{resp.status_code} {resp.reason} {ctype} {human_size(size)}".replace("  ", " ")
+        tail = f"{resp.status_code} {resp.reason or _phrase(resp.status_code)} {ctype} {human_size(size)}".replace("  ", " ")
         end = resp.timestamp_end
     else:
         tail = "(no response)"
