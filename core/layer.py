@@ -70,6 +70,23 @@ class Stream:
     def closed(self) -> bool:
         return self.writer.is_closing()
 
+    def at_eof(self) -> bool:
+        """True once the peer has closed its side (and nothing is left to read)."""
+        return not self.pending and self.reader.at_eof()
+
+    def write_eof(self) -> None:
+        """Half-close: tell the peer we will send nothing more. Closes outright where that's impossible."""
+        try:
+            if self.writer.can_write_eof() and not self.closed:
+                self.writer.write_eof()
+                return
+        except (OSError, RuntimeError):
+            pass
+        self.close()
+
+    def extra(self, name: str) -> object:
+        return self.writer.get_extra_info(name)
+
 
 class Context:
     """What the layers of one client connection share."""

@@ -127,7 +127,7 @@ class H1Pool:
         address, via, tls, absolute = self._route(flow)
         key = (address, via, tls)
         h = self.conns.get(key)
-        if h is not None and (h.stream.closed or h.stream.reader.at_eof()):
+        if h is not None and (h.stream.closed or h.stream.at_eof()):
             await self.drop(h)
             h = None
         if h is None:

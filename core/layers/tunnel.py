@@ -45,11 +45,7 @@ async def _pump(src: Stream, dst: Stream) -> None:
         pass
     finally:
         # Pass the half-close on: the other direction may still have things to say.
-        try:
-            if dst.writer.can_write_eof() and not dst.closed:
-                dst.writer.write_eof()
-        except (OSError, RuntimeError):
-            dst.close()
+        dst.write_eof()
 
 
 async def relay(a: Stream, b: Stream) -> None:
