@@ -112,8 +112,10 @@ class Context:
         self.tunnel: Address | None = None
         """The CONNECT target when layers run inside a tunnel."""
         self.tunnel_scheme = "http"
-        self.upstream_via_connect = False
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self.pool: Any = None
+        """The server connections (`core.layers.pool.ServerPool`), shared by the layers of this connection."""
+        self.certs: Any = None
+        """The `core.certs.CertStore` minting certificates for TLS interception."""
 
 
 class Layer:

@@ -113,6 +113,9 @@ class ProxyServer:
                 await stream.drain()
             except (ConnectionError, OSError, asyncio.CancelledError):
                 pass
+            if ctx.pool is not None:
+                await asyncio.shield(ctx.pool.close())
+            ctx.client.close()
             stream.close()
             client_conn.timestamp_end = time.time()
             await asyncio.shield(self.addons.trigger(hooks.ClientDisconnectHook(root)))

@@ -9,16 +9,17 @@ from core import upstream
 from core.connection import Server
 from core.errors import ServerProtocolError
 from core.http import HTTPFlow, Headers, Response
-from core.layer import Context, Stream
+from core.layer import Stream
 from core.layers import h1wire
 from core.layers.http import StaleConnection
-from core.options import parse_size
 
 
 class H1Server:
     """One HTTP/1.1 connection to a server (or upstream proxy), used for one request at a time."""
 
     def __init__(self, server: Server, stream: Stream, absolute_form: bool, head_limit: int) -> None:
+        self.key: tuple[object, ...] = ()
+        """Where it goes, as the pool files it."""
         self.server = server
         self.stream = stream
         self.absolute_form = absolute_form
@@ -105,62 +106,3 @@ class H1Server:
     @property
     def switched(self) -> bool:
         return self.conn.their_state is h11.SWITCHED_PROTOCOL
-
-
-class H1Pool:
-    """The server connections of one client connection, keyed by where they go."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.conns: dict[tuple[object, ...], H1Server] = {}
-
-    def _route(self, flow: HTTPFlow) -> tuple[tuple[str, int], tuple[str, int] | None, bool, bool]:
-        """(address, via, tls, absolute_form) for this request."""
-        req, mode = flow.request, self.ctx.mode
-        if mode.kind == "upstream":
-            if req.scheme == "http" and self.ctx.tunnel is None:
-                return mode.address, None, mode.scheme == "https", True
-            return (req.host, req.port), mode.address, req.scheme == "https", False
-        return (req.host, req.port), None, req.scheme == "https", False
-
-    async def get(self, flow: HTTPFlow) -> H1Server:
-        address, via, tls, absolute = self._route(flow)
-        key = (address, via, tls)
-        h = self.conns.get(key)
-        if h is not None and (h.stream.closed or h.stream.at_eof()):
-            await self.drop(h)
-            h = None
-        if h is None:
-            server = flow.server_conn if flow.server_conn.timestamp_tcp_setup is None else Server()
-            server.address, server.via = address, via
-            self.ctx.server_conn = server
-            flow.server_conn = server
-            stream = await upstream.connect(self.ctx, server, tls=tls, sni=flow.request.host, alpn=("http/1.1",) if tls else ())
-            head_limit = parse_size(self.ctx.options.header_size_limit) or 65536
-            h = H1Server(server, stream, absolute, head_limit)
-            self.conns[(server.address, server.via, tls)] = h
-        flow.server_conn = h.server
-        self.ctx.server_conn = h.server
-        return h
-
-    async def release(self, flow: HTTPFlow, h: H1Server, ok: bool) -> None:
-        if ok and h.reusable:
-            h.conn.start_next_cycle()
-        elif not (ok and h.switched):
-            await self.drop(h)
-
-    async def drop(self, h: H1Server) -> None:
-        for k, v in list(self.conns.items()):
-            if v is h:
-                del self.conns[k]
-        await upstream.disconnect(self.ctx, h.server, h.stream)
-
-    def take(self, h: H1Server) -> None:
-        """Hand a connection over to another layer (after an upgrade); the pool forgets it."""
-        for k, v in list(self.conns.items()):
-            if v is h:
-                del self.conns[k]
-
-    async def close(self) -> None:
-        for h in list(self.conns.values()):
-            await self.drop(h)

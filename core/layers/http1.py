@@ -18,7 +18,7 @@ from core.errors import ClientProtocolError, ProtocolError
 from core.http import Headers, HTTPFlow, Request, Response
 from core.layer import Layer, choose
 from core.layers import h1wire, tunnel
-from core.layers.h1server import H1Pool
+from core.layers.pool import get_pool
 from core.layers.http import ClientGone, HttpExchange
 from core.options import parse_size
 
@@ -32,7 +32,6 @@ class Http1Layer(Layer):
         super().__init__(ctx)
         self.head_limit = parse_size(ctx.options.header_size_limit) or 65536
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.head_limit)
-        self.pool = H1Pool(ctx)
         self._started = False
         self._method = "GET"
         self._first_line = b""
@@ -40,33 +39,30 @@ class Http1Layer(Layer):
     # -- the request loop -------------------------------------------------
     async def run(self) -> None:
         client = self.ctx.client
-        try:
-            while True:
-                event = await self._read_head()
-                if event is None:
-                    return
-                try:
-                    flow = self._make_flow(event)
-                except ClientProtocolError as e:
-                    self._refuse(e.status, str(e))
-                    return
-                if flow.request.method == "CONNECT":
-                    await self._connect(flow)
-                    return
-                self._started = False
-                self._method = flow.request.method
-                ok = await HttpExchange(self.ctx, flow, self, self.pool).run()
-                if not ok or client.closed:
-                    return
-                if self.conn.our_state is h11.SWITCHED_PROTOCOL:
-                    await self._upgraded(flow)
-                    return
-                if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
-                    self.conn.start_next_cycle()
-                else:
-                    return
-        finally:
-            await self.pool.close()
+        while True:
+            event = await self._read_head()
+            if event is None:
+                return
+            try:
+                flow = self._make_flow(event)
+            except ClientProtocolError as e:
+                self._refuse(e.status, str(e))
+                return
+            if flow.request.method == "CONNECT":
+                await self._connect(flow)
+                return
+            self._started = False
+            self._method = flow.request.method
+            ok = await HttpExchange(self.ctx, flow, self, get_pool(self.ctx)).run()
+            if not ok or client.closed:
+                return
+            if self.conn.our_state is h11.SWITCHED_PROTOCOL:
+                await self._upgraded(flow)
+                return
+            if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+                self.conn.start_next_cycle()
+            else:
+                return
 
     async def _read_head(self) -> h11.Request | None:
         opts, conn, stream = self.ctx.options, self.conn, self.ctx.client
@@ -251,10 +247,9 @@ class Http1Layer(Layer):
 
     async def _upgraded(self, flow: HTTPFlow) -> None:
         """The server agreed to switch protocols (101): relay the connection from here on."""
-        server = next((h for h in self.pool.conns.values() if h.switched), None)
+        server = get_pool(self.ctx).take_switched()
         if server is None:
             return
-        self.pool.take(server)
         self.ctx.client.unread(self.conn.trailing_data[0])
         server.stream.unread(server.conn.trailing_data[0])
         try:
