@@ -7,6 +7,7 @@ so an addon without a hook costs nothing on the hot path.
 """
 from __future__ import annotations
 
+import asyncio
 import inspect
 import traceback
 from collections.abc import Callable, Iterator
@@ -63,6 +64,8 @@ class AddonManager:
         self.commands: dict[str, Callable[..., Any]] = {}
         self._dispatch: dict[str, list[tuple[Any, Callable[..., Any]]]] = {}
         self._in_log = False
+        self._pending: set[asyncio.Task[Any]] = set()
+        """Async hooks started from sync code (configure, log, done); kept so they are not lost."""
         options.subscribe(self._options_changed)
 
     # -- chain -----------------------------------------------------------
@@ -156,9 +159,9 @@ class AddonManager:
         try:
             ret = fn(*args)
             if inspect.isawaitable(ret):
-                import asyncio
-
                 task = asyncio.ensure_future(ret)
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
                 task.add_done_callback(lambda t: t.cancelled() or not t.exception() or self._error(addon, name, t.exception()))  # type: ignore[arg-type]
                 return None
             return ret
@@ -170,6 +173,11 @@ class AddonManager:
         except Exception as e:
             self._error(addon, name, e)
             return None
+
+    async def wait_pending(self) -> None:
+        """Let async hooks that sync code started (an async `done`, say) run to completion."""
+        while pending := [t for t in self._pending if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def trigger(self, hook: hooks.Hook) -> None:
         """Call the hook on every addon that has it, in chain order, awaiting async ones."""

@@ -129,6 +129,10 @@ class Message:
         try:
             self.content = value.encode(self.charset, "surrogateescape")
         except (LookupError, UnicodeEncodeError):
+            # The declared charset cannot hold this text: send UTF-8 and say so.
+            ct = self.headers.get("content-type")
+            if ct and _CHARSET.search(ct):
+                self.headers["content-type"] = _CHARSET.sub("charset=utf-8", ct, count=1)
             self.content = value.encode("utf-8", "surrogateescape")
 
     def get_text(self, strict: bool = False) -> str | None:

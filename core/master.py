@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from typing import Any
 
 from core import ctx, hooks
 from core.addonmanager import AddonManager
 from core.bus import EventBus
+from core.certs import CertStore
 from core.errors import OptionsError
 from core.intercept import Intercept
 from core.log import Log, LogEntry
@@ -38,6 +40,7 @@ class Master:
         self.should_exit = asyncio.Event()
         self._tick_task: asyncio.Task[None] | None = None
         self._started = False
+        self.certs: CertStore | None = None
         ctx.master = self
         ctx.options = options
         ctx.log = self.log
@@ -58,6 +61,8 @@ class Master:
         unknown = self.options.unknown_deferred()
         if unknown:
             raise OptionsError(f"unknown option {unknown[0]!r} (no loaded addon declares it)")
+        self.certs = CertStore.from_confdir(os.path.expanduser(self.options.confdir))
+        self.server.certs = self.certs
         address = await self.server.start()
         self._tick_task = asyncio.create_task(self._ticker())
         self._started = True
@@ -86,3 +91,4 @@ class Master:
         await self.server.stop()
         for a in reversed(list(self.addons.chain)):
             self.addons.remove(a)
+        await self.addons.wait_pending()  # an async `done` finishes before shutdown returns

@@ -36,6 +36,8 @@ class Option:
     default: Any
     help: str
     choices: Sequence[str] | None = None
+    validate: Callable[[Any], object] | None = None
+    """Extra check of a non-None value (e.g. `parse_size`); raises OptionsError."""
     value: Any = None
 
     def __post_init__(self) -> None:
@@ -81,6 +83,11 @@ class Option:
             raise OptionsError(f"option {self.name} expects text, not {value!r}")
         if self.choices and value not in self.choices:
             raise OptionsError(f"option {self.name} must be one of {', '.join(self.choices)}, not {value!r}")
+        if self.validate is not None and value is not None:
+            try:
+                self.validate(value)
+            except OptionsError as e:
+                raise OptionsError(f"option {self.name}: {e}") from None
         return value
 
     def parse(self, text: str, current: Any) -> Any:
@@ -119,20 +126,21 @@ class Options:
         object.__setattr__(self, "_subscribers", [])
 
     def add_option(
-        self, name: str, typespec: Any, default: Any, help: str, choices: Sequence[str] | None = None
+        self, name: str, typespec: Any, default: Any, help: str, choices: Sequence[str] | None = None,
+        validate: Callable[[Any], object] | None = None,
     ) -> None:
         existing = self._options.get(name)
         if existing is not None:
             if existing.typespec != typespec:
                 raise OptionsError(f"option {name} is already declared with another type")
             return
-        opt = Option(name, typespec, default, help, choices)
+        opt = Option(name, typespec, default, help, choices, validate)
         opt.check(default) if default is not None or not opt.optional else None
         self._options[name] = opt
         if name in self._deferred:
             texts = self._deferred.pop(name)
             for text in texts:
-                opt.value = opt.parse(text, opt.value)
+                opt.value = opt.check(opt.parse(text, opt.value))
             self._notify({name})
 
     def remove_option(self, name: str) -> None:
@@ -236,9 +244,11 @@ def core_options(opts: Options) -> None:
     add("keepserving", bool, False, "interpose-dump: keep serving after the flows of -r are processed.")
     add("quiet", bool, False, "interpose-dump: print nothing per flow.")
     add("flow_detail", int, 1, "interpose-dump: 0 prints nothing, 1 one line per flow, 2 adds headers, 3 adds bodies.")
-    add("body_size_limit", Optional[str], None, "Refuse bodies larger than this (e.g. 10m); unset means no limit.")
-    add("stream_large_bodies", Optional[str], "4m", "Bodies above this size stream through instead of being buffered.")
-    add("header_size_limit", str, "64k", "Largest request head accepted (431 above it).")
+    add("body_size_limit", Optional[str], None, "Refuse bodies larger than this (e.g. 10m); unset means no limit.",
+        validate=parse_size)
+    add("stream_large_bodies", Optional[str], "4m", "Bodies above this size stream through instead of being buffered.",
+        validate=parse_size)
+    add("header_size_limit", str, "64k", "Largest request head accepted (431 above it).", validate=parse_size)
     add("proxyauth", Optional[str], None, "Require proxy authentication: user:pass, any, or @htpasswd-file.")
     add("keep_host_header", bool, False, "reverse mode: forward the client's Host header unchanged.")
     add("connect_timeout_s", float, 10.0, "Seconds to wait for a server connection.")

@@ -46,4 +46,5 @@ class Mode:
     def __str__(self) -> str:
         if self.kind in ("regular", "socks5"):
             return self.kind
-        return f"{self.kind}:{self.scheme}://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.kind}:{self.scheme}://{host}:{self.port}"

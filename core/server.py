@@ -19,7 +19,7 @@ from core.connection import Client
 from core.layer import LAYERS, Context, Layer, Stream, choose
 from core.options import Options
 from core.proxymode import Mode
-import core.layers  # noqa: F401  (registers every layer kind)
+from core.layers import tunnel  # also registers every layer kind
 
 
 class RootLayer:
@@ -46,8 +46,11 @@ class RootLayer:
 
 
 class ProxyServer:
-    def __init__(self, options: Options, addons: AddonManager, bus: EventBus, log: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, options: Options, addons: AddonManager, bus: EventBus, log: Callable[[str, str], None], certs: Any = None
+    ) -> None:
         self.options = options
+        self.certs = certs
         self.addons = addons
         self.bus = bus
         self.log = log
@@ -84,6 +87,8 @@ class ProxyServer:
         self._tasks.add(task)
         try:
             await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            pass  # shutdown: the task ends here; re-raising makes Python 3.11's start_server log a bogus traceback
         finally:
             self._tasks.discard(task)
 
@@ -95,10 +100,16 @@ class ProxyServer:
         client_conn = Client(address=tuple(peer[:2]), sockname=tuple((writer.get_extra_info("sockname") or ("?", 0))[:2]))
         stream = Stream(reader, writer)
         ctx = Context(stream, client_conn, self.options, self.addons, self.bus, self.log, self.mode)
+        ctx.certs = self.certs
         root = RootLayer(ctx)
         await self.addons.trigger(hooks.ClientConnectHook(root))
         try:
-            first = LAYERS["socks5" if self.mode.kind == "socks5" and "socks5" in LAYERS else "http1"](ctx)
+            if self.mode.kind == "reverse":
+                # The client talks to us as if we were the server: TLS or plain, HTTP/1 or HTTP/2.
+                ctx.tunnel, ctx.tunnel_scheme = self.mode.address, self.mode.scheme
+                first = await tunnel.detect(ctx, timeout=self.options.idle_timeout_s, default="http1")
+            else:
+                first = LAYERS["socks5" if self.mode.kind == "socks5" and "socks5" in LAYERS else "http1"](ctx)
             root.layer = await choose(first)
             await root.layer.run()
         except asyncio.CancelledError:

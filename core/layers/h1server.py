@@ -41,13 +41,12 @@ class H1Server:
         self.streamed = bool(req.stream)
         length, keep = h1wire.request_length(req, self.streamed)
         target = req.url if self.absolute_form else req.path
+        headers = h1wire.wire_headers(req, length=length, keep_length=keep)
+        if "host" not in req.headers:  # a request that came in over HTTP/2 carries :authority instead
+            headers.insert(0, (b"Host", (req.authority or req.host_header_value).encode("utf-8", "surrogateescape")))
         try:
             data = self.conn.send(
-                h11.Request(
-                    method=req.method,
-                    target=target.encode("utf-8", "surrogateescape"),
-                    headers=h1wire.wire_headers(req, length=length, keep_length=keep),
-                )
+                h11.Request(method=req.method, target=target.encode("utf-8", "surrogateescape"), headers=headers)
             )
         except h11.LocalProtocolError as e:
             raise ServerProtocolError(f"cannot send this request: {e}", 502) from None

@@ -103,6 +103,12 @@ class Http1Layer(Layer):
                 if len(event.target) > MAX_REQUEST_LINE:
                     self._refuse(414, f"request line longer than {MAX_REQUEST_LINE} bytes")
                     return None
+                # h11 only enforces its limit on a head still incomplete; one that arrived whole is checked here.
+                head_size = len(event.method) + len(event.target) + 12 + sum(
+                    len(k) + len(v) + 4 for k, v in event.headers.raw_items())
+                if head_size > self.head_limit:
+                    self._refuse(431, f"request headers larger than header_size_limit ({self.head_limit} bytes)")
+                    return None
                 return event
             return None
 
@@ -146,9 +152,7 @@ class Http1Layer(Layer):
         elif ctx.tunnel is not None:
             host, port = ctx.tunnel
             req = Request(method, ctx.tunnel_scheme, host, port, target, version, headers, None)
-        elif mode.kind == "reverse":
-            req = Request(method, mode.scheme, mode.host, mode.port, target, version, headers, None)
-            if not ctx.options.keep_host_header and "host" in req.headers:
+            if mode.kind == "reverse" and not ctx.options.keep_host_header and "host" in req.headers:
                 req.headers["host"] = req.host_header_value
         else:
             raise ClientProtocolError(

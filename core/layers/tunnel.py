@@ -4,7 +4,9 @@ from __future__ import annotations
 import asyncio
 import re
 
+from core.clienthello import ClientHello, ClientHelloError
 from core.layer import LAYERS, Context, Layer, Stream
+from core.layers.tls import TlsLayer, read_client_hello
 
 # Tokens an HTTP/1 request may start with; anything else in a tunnel is TLS or opaque TCP.
 _HTTP_METHOD = re.compile(rb"^[A-Z]{3,12} ")
@@ -17,20 +19,32 @@ def _matches(patterns: list[str], host: str, port: int) -> bool:
     return any(re.search(p, hostport, re.I) for p in patterns)
 
 
-async def detect(ctx: Context) -> Layer:
+async def detect(ctx: Context, timeout: float | None = PEEK_TIMEOUT_S, default: str = "tcp") -> Layer:
+    """The layer for what the client sends first: TLS, HTTP/1, HTTP/2 prior knowledge, or `default`."""
     assert ctx.tunnel is not None
     host, port = ctx.tunnel
     opts = ctx.options
     if _matches(opts.tcp_hosts, host, port):
         return LAYERS["tcp"](ctx)
-    head = await ctx.client.peek(8, timeout=PEEK_TIMEOUT_S)
+    head = await ctx.client.peek(8, timeout=timeout)
     if head[:1] == b"\x16":
-        if "tls" in LAYERS and not _matches(opts.ignore_hosts, host, port):
-            return LAYERS["tls"](ctx)
-        return LAYERS["passthrough"](ctx)
+        try:
+            hello: ClientHello | None = await read_client_hello(ctx)
+        except ClientHelloError:
+            hello = None
+        sni = hello.sni if hello else None
+        ignored = _matches(opts.ignore_hosts, host, port) or (sni is not None and _matches(opts.ignore_hosts, sni, port))
+        layer = LAYERS["passthrough" if ignored or hello is None else "tls"](ctx)
+        if hello is not None:
+            layer.sni, layer.alpn = sni, hello.alpn  # type: ignore[assignment]
+            if isinstance(layer, TlsLayer):
+                layer.hello = hello
+        return layer
+    if head.startswith(b"PRI * HT"):
+        return LAYERS["http2"](ctx)
     if _HTTP_METHOD.match(head):
         return LAYERS["http1"](ctx)
-    return LAYERS["tcp"](ctx)
+    return LAYERS[default](ctx)
 
 
 async def _pump(src: Stream, dst: Stream) -> None:
