@@ -1,6 +1,6 @@
 """Small real servers for tests: an HTTP/1.1 origin built on h11 and asyncio, recording what it got.
 
-Routes (any method):
+Routes (any method; HEAD gets the same headers without a body):
     /echo...            200 JSON {method, path, headers: [[k, v]...], body} of the request as received
     /bytes/N            N bytes of b"x" with Content-Length
     /chunked/N/K        N bytes in chunks of K with Transfer-Encoding: chunked
@@ -11,6 +11,8 @@ Routes (any method):
     /hang               never answers (until the connection closes)
     /reset              resets the connection without answering
     /reset-mid-body     sends headers and part of the body, then resets
+    /sink               counts the request body without keeping it; answers the count as text
+                        (`received` records body=b"" and the count in `body_size`)
     anything else       200 text "ok <path>"
 """
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Received:
     path: str
     headers: list[tuple[str, str]]
     body: bytes
+    body_size: int = 0
 
     def header(self, name: str) -> str | None:
         for k, v in self.headers:
@@ -70,16 +73,20 @@ class Origin:
                 if not isinstance(req, h11.Request):
                     return
                 body = bytearray()
+                sink = req.target.split(b"?")[0] == b"/sink"
+                size = 0
                 while True:
                     ev = await self._next(conn, reader)
                     if isinstance(ev, h11.Data):
-                        body += ev.data
+                        size += len(ev.data)
+                        if not sink:
+                            body += ev.data
                     elif isinstance(ev, h11.EndOfMessage):
                         break
                     else:
                         return
                 rec = Received(req.method.decode(), req.target.decode(),
-                               [(k.decode(), v.decode()) for k, v in req.headers.raw_items()], bytes(body))
+                               [(k.decode(), v.decode()) for k, v in req.headers.raw_items()], bytes(body), size)
                 self.received.append(rec)
                 self.arrived.set()
                 if not await self._respond(conn, writer, rec):
@@ -106,11 +113,17 @@ class Origin:
         parts = path.strip("/").split("/")
         def send(*events: object) -> None:
             for e in events:
+                if rec.method == "HEAD" and isinstance(e, h11.Data):
+                    continue  # a HEAD response has headers only
                 writer.write(conn.send(e))
         if path.startswith("/echo"):
             body = json.dumps({"method": rec.method, "path": rec.path, "headers": rec.headers,
                                "body": rec.body.decode("latin-1")}).encode()
             send(h11.Response(status_code=200, headers=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))]),
+                 h11.Data(data=body), h11.EndOfMessage())
+        elif path == "/sink":
+            body = str(rec.body_size).encode()
+            send(h11.Response(status_code=200, headers=[("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]),
                  h11.Data(data=body), h11.EndOfMessage())
         elif parts[0] == "bytes":
             n = int(parts[1])
@@ -119,7 +132,7 @@ class Origin:
             sent = 0
             while sent < n:
                 k = min(len(chunk), n - sent)
-                writer.write(conn.send(h11.Data(data=chunk[:k])))
+                send(h11.Data(data=chunk[:k]))
                 sent += k
                 await writer.drain()
             send(h11.EndOfMessage())
@@ -129,7 +142,7 @@ class Origin:
             sent = 0
             while sent < n:
                 size = min(k, n - sent)
-                writer.write(conn.send(h11.Data(data=b"y" * size)))
+                send(h11.Data(data=b"y" * size))
                 sent += size
                 await writer.drain()
             send(h11.EndOfMessage())

@@ -36,6 +36,8 @@ class H2Stream:
         self.id = stream_id
         self.events: asyncio.Queue[Any] = asyncio.Queue()
         self.window = asyncio.Event()
+        self.gone = asyncio.Event()
+        """Set when the peer resets this stream or the connection ends."""
         self.reset_code: int | None = None
         self.closed = False
 
@@ -110,6 +112,7 @@ class H2Endpoint:
             for s in list(self.streams.values()):
                 s.events.put_nowait(None)
                 s.window.set()
+                s.gone.set()
             self._conn_window.set()
 
     def _dispatch(self, event: Any) -> None:
@@ -142,6 +145,7 @@ class H2Endpoint:
         if isinstance(event, h2.events.StreamReset):
             s.reset_code = event.error_code
             s.window.set()
+            s.gone.set()
         s.events.put_nowait(event)
 
     async def next_event(self, s: H2Stream) -> Any:

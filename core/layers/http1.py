@@ -224,6 +224,14 @@ class Http1Layer(Layer):
     def abort(self) -> None:
         self.ctx.client.close()
 
+    async def wait_closed(self) -> None:
+        stream = self.ctx.client
+        # Bytes already waiting (a pipelined request) or arriving prove the client is still there;
+        # they stay buffered for the next request.
+        if not stream.pending and not await stream.peek(1):
+            return
+        await asyncio.Event().wait()
+
     # -- handing over -----------------------------------------------------------
     async def _connect(self, flow: HTTPFlow) -> None:
         ctx, req = self.ctx, flow.request

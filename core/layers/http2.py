@@ -153,6 +153,9 @@ class H2ClientStream:
     def abort(self) -> None:
         self.ep.reset(self.s)
 
+    async def wait_closed(self) -> None:
+        await self.s.gone.wait()
+
     async def refuse(self, status: int, msg: str) -> None:
         body = f"interpose: {msg}\n".encode()
         fields = [(b":status", str(status).encode()), (b"content-type", b"text/plain; charset=utf-8"),

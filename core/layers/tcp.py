@@ -12,7 +12,9 @@ class TcpLayer(Layer):
 
     async def run(self) -> None:
         ctx = self.ctx
-        assert ctx.tunnel is not None
+        if ctx.tunnel is None:
+            ctx.log(f"{ctx.client_conn.address}: a {self.kind} layer needs a destination (a CONNECT target)", "error")
+            return
         mode = ctx.mode
         server = Server(address=ctx.tunnel, via=mode.address if mode.kind == "upstream" else None)
         ctx.server_conn = server
