@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import certifi
 import h11
+from cryptography import x509
 
 from core import hooks
 from core.connection import Server, TLSInfo
@@ -68,12 +69,16 @@ def _fill_tls(server: Server, sslobj: ssl.SSLObject | None, sni: str | None) -> 
     cipher = sslobj.cipher()
     info = TLSInfo(sni=sni, alpn=sslobj.selected_alpn_protocol(), version=sslobj.version(),
                    cipher=cipher[0] if cipher else None)
-    cert = sslobj.getpeercert()
-    if cert:
-        info.cert_subject = ", ".join("=".join(x) for rdn in cert.get("subject", ()) for x in rdn)
-        info.cert_issuer = ", ".join("=".join(x) for rdn in cert.get("issuer", ()) for x in rdn)
-        if "notAfter" in cert:
-            info.cert_not_after = ssl.cert_time_to_seconds(cert["notAfter"])
+    der = sslobj.getpeercert(binary_form=True)  # present even when verification is off
+    if der:
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:
+            pass
+        else:
+            info.cert_subject = cert.subject.rfc4514_string()
+            info.cert_issuer = cert.issuer.rfc4514_string()
+            info.cert_not_after = cert.not_valid_after_utc.timestamp()
     server.tls = info
     server.alpn = info.alpn
 

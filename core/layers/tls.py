@@ -69,9 +69,13 @@ class TlsLayer(Layer):
 
         server = Server(address=(host, port), via=ctx.mode.address if ctx.mode.kind == "upstream" else None)
         ctx.server_conn = server
+        # ALPN per side: the server is offered both HTTP versions whenever the client speaks HTTP at all,
+        # so an HTTP/1.1-only client can still reach an HTTP/2-only server. A client that offers no
+        # HTTP ALPN may speak anything: the server is offered nothing either.
+        server_alpn = ("h2", "http/1.1") if {"h2", "http/1.1"} & set(hello.alpn) else ()
         try:
             stream = await upstream.connect(ctx, server, tls=True, sni=None if _is_ip(server_sni) else server_sni,
-                                            alpn=("h2", "http/1.1"))
+                                            alpn=server_alpn)
         except upstream.ServerConnectError as e:
             # Finish the client's handshake anyway: its first request gets a 502 naming this reason
             # (the pool tries again for that request and meets the same failure).
