@@ -128,6 +128,10 @@ class Layer:
         self.replacement: Layer | None = None
         self.sni: str | None = None
         self.alpn: str | None = None
+        self.server_stream: Stream | None = None
+        """A server connection handed over by the previous layer (after an HTTP upgrade)."""
+        self.handshake_flow: Any = None
+        """The HTTP flow that upgraded the connection, for the layer that follows it."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -151,6 +155,7 @@ class Layer:
             raise ValueError(f"layer kind {kind!r} is not available in this version")
         new = cls(self.ctx)
         new.sni, new.alpn = self.sni, self.alpn
+        new.server_stream, new.handshake_flow = self.server_stream, self.handshake_flow
         self.replacement = new
         return new
 

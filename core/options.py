@@ -250,6 +250,8 @@ def core_options(opts: Options) -> None:
         validate=parse_size)
     add("header_size_limit", str, "64k", "Largest request head accepted (431 above it).", validate=parse_size)
     add("proxyauth", Optional[str], None, "Require proxy authentication: user:pass, any, or @htpasswd-file.")
+    add("max_messages", int, 10_000,
+        "WebSocket/TCP messages kept per flow (the newest); counters keep totals. 0 keeps all.")
     add("keep_host_header", bool, False, "reverse mode: forward the client's Host header unchanged.")
     add("connect_timeout_s", float, 10.0, "Seconds to wait for a server connection.")
     add("header_read_timeout_s", float, 60.0, "Seconds a client may take to send a request head.")

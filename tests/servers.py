@@ -21,6 +21,7 @@ import asyncio
 import gzip
 import json
 import socket
+import ssl as _ssl
 import struct
 from dataclasses import dataclass, field
 
@@ -50,13 +51,16 @@ class Origin:
     connections: int = 0
     server: asyncio.Server | None = None
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
-    async def start(self) -> Origin:
-        self.server = await asyncio.start_server(self._handle, self.host, 0)
+    async def start(self, ssl: _ssl.SSLContext | None = None) -> Origin:
+        """Listen on a free port; with `ssl`, speak TLS (then `url` is https)."""
+        self.scheme = "https" if ssl is not None else "http"
+        self.server = await asyncio.start_server(self._handle, self.host, 0, ssl=ssl)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 

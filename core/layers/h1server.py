@@ -42,6 +42,8 @@ class H1Server:
         length, keep = h1wire.request_length(req, self.streamed)
         target = req.url if self.absolute_form else req.path
         headers = h1wire.wire_headers(req, length=length, keep_length=keep)
+        if self.streamed and length is None and not keep:
+            headers.append((b"Transfer-Encoding", b"chunked"))  # h11 frames a request without either as empty
         if "host" not in req.headers:  # a request that came in over HTTP/2 carries :authority instead
             headers.insert(0, (b"Host", (req.authority or req.host_header_value).encode("utf-8", "surrogateescape")))
         try:

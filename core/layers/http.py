@@ -6,6 +6,7 @@ side (`ClientSide`) and server side (`ServerSide`) hide the framing (h11 today, 
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
@@ -40,6 +41,8 @@ class ClientSide(Protocol):
     @property
     def response_started(self) -> bool: ...
     def abort(self) -> None: ...
+    async def wait_closed(self) -> None:
+        """Returns once the client is gone (never, while it is still there)."""
 
 
 class ServerSide(Protocol):
@@ -82,16 +85,34 @@ class HttpExchange:
         await self.ctx.addons.trigger(hook)
         if flow.intercepted:
             self.ctx.bus.publish(FlowIntercepted(flow, stage))
-            await flow.wait_for_resume()
+            await self._wait_for_resume()
             self.ctx.bus.publish(FlowResumed(flow))
         if flow.killed:
             raise FlowKilled()
+
+    async def _wait_for_resume(self) -> None:
+        """Wait for resume/kill, unless the client leaves first: then the flow ends with an error."""
+        flow = self.flow
+        resumed = asyncio.ensure_future(flow.wait_for_resume())
+        gone = asyncio.ensure_future(self.client.wait_closed())
+        try:
+            await asyncio.wait((resumed, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not resumed.done():
+                resumed.cancel()
+        if not resumed.done() or resumed.cancelled():
+            flow.intercepted = False
+            raise ClientGone("client disconnected while the flow was intercepted")
 
     async def fail(self, msg: str, status: int | None) -> None:
         """Record the error, fire `error`, and tell the client if it can still be told."""
         flow = self.flow
         if flow.error is None:
             flow.error = Error(msg)
+        if not flow.killed and not self.client.response_started:
+            # What the client gets now is made up by the proxy, not the server's response.
+            flow.response = None
         await self.ctx.addons.trigger(hooks.ErrorHook(flow))
         if status is not None and not self.client.response_started:
             try:
@@ -136,18 +157,10 @@ class HttpExchange:
             await self._buffer_request()
             await self._answer_from_addon()
             return
-        if self._should_stream(req):
-            req.stream = req.stream or True
-            server = await self.pool.get(flow)
-            await server.send_request_head(flow)
-            async for chunk in self.client.request_body():
-                await server.send_request_data(_apply(req.stream, chunk))
-            await server.send_request_end()
-            req.raw_content = None
-            req.timestamp_end = time.time()
-            await self.hook(hooks.RequestHook(flow), "request")
+        rest = self._request_chunks() if self._should_stream(req) else await self._buffer_request(may_stream=True)
+        if rest is not None:
+            server = await self._stream_request(rest)
         else:
-            await self._buffer_request()
             await self.hook(hooks.RequestHook(flow), "request")
             if flow.response is not None:
                 await self._answer_from_addon()
@@ -180,15 +193,41 @@ class HttpExchange:
         if self.flow.response is not None:
             await self.send_response(self.flow.response)
 
-    async def _buffer_request(self) -> None:
+    async def _request_chunks(self) -> AsyncIterator[bytes]:
+        """The client's request body, refused (413) once it passes body_size_limit."""
+        seen = 0
+        async for chunk in self.client.request_body():
+            seen += len(chunk)
+            if self.body_limit is not None and seen > self.body_limit:
+                raise ClientProtocolError(f"request body exceeds body_size_limit ({self.body_limit} bytes)", 413)
+            yield chunk
+
+    async def _buffer_request(self, may_stream: bool = False) -> AsyncIterator[bytes] | None:
+        """Read the body into `raw_content`. With `may_stream`, a body growing past stream_large_bodies (no
+        Content-Length told us in advance) is not buffered further: returns the chunks to stream instead."""
         req = self.flow.request
         body = bytearray()
-        async for chunk in self.client.request_body():
+        chunks = self._request_chunks()
+        async for chunk in chunks:
             body += chunk
-            if self.body_limit is not None and len(body) > self.body_limit:
-                raise ClientProtocolError(f"request body exceeds body_size_limit ({self.body_limit} bytes)", 413)
+            if may_stream and self.stream_above is not None and len(body) > self.stream_above:
+                return _prepend(bytes(body), chunks)
         req.raw_content = bytes(body)
         req.timestamp_end = time.time()
+        return None
+
+    async def _stream_request(self, chunks: AsyncIterator[bytes]) -> ServerSide:
+        flow, req = self.flow, self.flow.request
+        req.stream = req.stream or True
+        server = await self.pool.get(flow)
+        await server.send_request_head(flow)
+        async for chunk in chunks:
+            await server.send_request_data(_apply(req.stream, chunk))
+        await server.send_request_end()
+        req.raw_content = None
+        req.timestamp_end = time.time()
+        await self.hook(hooks.RequestHook(flow), "request")
+        return server
 
     async def _relay_response(self, server: ServerSide, resp: Response) -> None:
         flow = self.flow
@@ -197,24 +236,30 @@ class HttpExchange:
         if flow.response is not resp:  # an addon replaced the response: drop the server's body
             async for _ in server.response_body():
                 pass
-            await self.send_response(flow.response)
         elif self._should_stream(resp):
-            await self._stream_response(server.response_body(), resp.stream or True)
+            await self._stream_response(self._response_chunks(server), resp.stream or True)
         else:
             await self._buffer_response(server)
         await self.hook(hooks.ResponseHook(flow), "response")
-        if flow.response is not None and flow.response.raw_content is not None and not self.client.response_started:
+        if flow.response is not None and not self.client.response_started:
             await self.send_response(flow.response)
+
+    async def _response_chunks(self, server: ServerSide) -> AsyncIterator[bytes]:
+        """The server's response body, refused once it passes body_size_limit."""
+        seen = 0
+        async for chunk in server.response_body():
+            seen += len(chunk)
+            if self.body_limit is not None and seen > self.body_limit:
+                raise ServerProtocolError(f"response body exceeds body_size_limit ({self.body_limit} bytes)")
+            yield chunk
 
     async def _buffer_response(self, server: ServerSide) -> None:
         resp = self.flow.response
         assert resp is not None
         body = bytearray()
-        chunks = server.response_body()
+        chunks = self._response_chunks(server)
         async for chunk in chunks:
             body += chunk
-            if self.body_limit is not None and len(body) > self.body_limit:
-                raise ServerProtocolError(f"response body exceeds body_size_limit ({self.body_limit} bytes)")
             if self.stream_above is not None and len(body) > self.stream_above:
                 # No Content-Length told us in advance: switch to streaming mid-body.
                 resp.stream = True
