@@ -58,6 +58,12 @@ class ServerPool(Protocol):
     async def release(self, flow: HTTPFlow, server: ServerSide, ok: bool) -> None: ...
 
 
+def is_websocket_handshake(req: Request) -> bool:
+    """Is this request a WebSocket upgrade (RFC 6455 §4.1)?"""
+    h = req.headers
+    return (h.get("upgrade") or "").lower() == "websocket" and "upgrade" in (h.get("connection") or "").lower()
+
+
 def error_response(status: int, msg: str) -> Response:
     r = Response.make(status, f"interpose: {msg}\n")
     r.headers["connection"] = "close"
@@ -153,6 +159,8 @@ class HttpExchange:
     async def _run(self) -> None:
         flow, req = self.flow, self.flow.request
         await self.hook(hooks.RequestHeadersHook(flow), "requestheaders")
+        if flow.response is None and is_websocket_handshake(req):
+            await self.hook(hooks.WebsocketHandshakeHook(flow), "websocket_handshake")
         if flow.response is not None:
             await self._buffer_request()
             await self._answer_from_addon()

@@ -16,8 +16,8 @@ from core import hooks, upstream
 from core.connection import Server
 from core.errors import ClientProtocolError, ProtocolError
 from core.http import Headers, HTTPFlow, Request, Response
-from core.layer import Layer, choose
-from core.layers import h1wire, tunnel
+from core.layer import LAYERS, Layer, choose
+from core.layers import h1wire, tunnel, websocket
 from core.layers.pool import get_pool
 from core.layers.http import ClientGone, HttpExchange
 from core.options import parse_size
@@ -258,13 +258,17 @@ class Http1Layer(Layer):
         await chosen.run()
 
     async def _upgraded(self, flow: HTTPFlow) -> None:
-        """The server agreed to switch protocols (101): relay the connection from here on."""
+        """The server agreed to switch protocols (101): WebSocket, or raw TCP for anything else."""
         server = get_pool(self.ctx).take_switched()
         if server is None:
             return
         self.ctx.client.unread(self.conn.trailing_data[0])
         server.stream.unread(server.conn.trailing_data[0])
+        self.ctx.server_conn = server.server
+        layer = LAYERS["websocket" if websocket.is_handshake(flow) else "tcp"](self.ctx)
+        layer.server_stream, layer.handshake_flow = server.stream, flow
         try:
-            await tunnel.relay(self.ctx.client, server.stream)
+            chosen = await choose(layer)
+            await chosen.run()
         finally:
             await upstream.disconnect(self.ctx, server.server, server.stream)

@@ -82,11 +82,13 @@ class ServerPool:
             if not ok:
                 side.abort()
             return
+        if ok and side.switched:
+            return  # stays busy until the next layer takes it (take_switched)
         self.busy.discard(side)
         if ok and side.reusable:
             side.conn.start_next_cycle()
             self.idle.setdefault(side.key, []).append(side)
-        elif not (ok and side.switched):
+        else:
             await upstream.disconnect(self.ctx, side.server, side.stream)
 
     def take_switched(self) -> H1Server | None:

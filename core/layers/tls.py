@@ -22,7 +22,8 @@ from core.tlsstream import TlsStream
 
 HANDSHAKE_TIMEOUT_S = 15.0
 PEEK_TIMEOUT_S = 1.0
-_warned_untrusted: set[str] = set()
+_warned_untrusted: set[tuple[str, str]] = set()
+"""(CA file, host) pairs already warned about: once per host for each CA (each proxy of a process)."""
 
 
 async def read_client_hello(ctx: Context) -> ClientHello:
@@ -123,8 +124,9 @@ class TlsLayer(Layer):
     def _client_handshake_failed(self, host: str, e: BaseException) -> None:
         ctx = self.ctx
         reason = getattr(e, "reason", None) or str(e) or type(e).__name__
-        if host not in _warned_untrusted:
-            _warned_untrusted.add(host)
+        warned = (str(ctx.certs.ca_cert_path), host)
+        if warned not in _warned_untrusted:
+            _warned_untrusted.add(warned)
             ctx.log(
                 f"client TLS handshake for {host} failed: {reason}. If the client does not trust interpose's CA, "
                 f"install {ctx.certs.ca_cert_path} (see the README).",
