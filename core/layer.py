@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from core.options import Options
     from core.proxymode import Mode
 
-KINDS = ("tls", "http1", "http2", "tcp", "websocket", "passthrough")
+KINDS = ("tls", "http1", "http2", "tcp", "websocket", "passthrough", "socks5")
 LAYERS: dict[str, type[Layer]] = {}
 
 
@@ -41,11 +41,13 @@ class Stream:
         self.pending = data + self.pending
 
     async def peek(self, n: int, timeout: float | None = None) -> bytes:
-        """Up to n bytes from the start of the stream, without consuming them. b"" at EOF or timeout."""
+        """The bytes buffered at the start of the stream, without consuming them: at least n unless EOF or
+        the timeout comes first (b"" if nothing came). All that arrived is kept, not just n, so the next
+        read() returns the peer's first chunk whole (a raw TCP relay must not split it at the peek size)."""
         while len(self.pending) < n:
             try:
                 async with asyncio.timeout(timeout):
-                    chunk = await self.reader.read(n - len(self.pending))
+                    chunk = await self.reader.read(max(n - len(self.pending), 65536))
             except TimeoutError:
                 break
             if not chunk:
@@ -53,7 +55,7 @@ class Stream:
             self.pending += chunk
             if timeout is not None:
                 break  # one read is enough to decide; don't wait for more
-        return self.pending[:n]
+        return self.pending
 
     def write(self, data: bytes) -> None:
         if data:

@@ -22,4 +22,5 @@ class TCPFlow(MessageFlow):
 
     def __repr__(self) -> str:
         addr = self.server_conn.address
-        return f"<TCPFlow {addr[0]}:{addr[1] if addr else ''} {self.message_count} messages>"
+        where = f"{addr[0]}:{addr[1]}" if addr else "?"
+        return f"<TCPFlow {where} {self.message_count} messages>"
