@@ -6,6 +6,7 @@ so the handshake must start from bytes we hold, which `asyncio`'s `start_tls` ca
 """
 from __future__ import annotations
 
+import asyncio
 import ssl
 
 from core.layer import Stream
@@ -54,6 +55,9 @@ class TlsStream:
         if self.pending:
             data, self.pending = self.pending, b""
             return data
+        return await self._read_decrypted(n)
+
+    async def _read_decrypted(self, n: int) -> bytes:
         while True:
             try:
                 return self.sslobj.read(n)
@@ -75,14 +79,19 @@ class TlsStream:
         self.pending = data + self.pending
 
     async def peek(self, n: int, timeout: float | None = None) -> bytes:
+        """As `Stream.peek`: everything that arrived (at least n bytes unless EOF or the timeout came first)."""
         while len(self.pending) < n:
-            chunk = await self.read(n - len(self.pending))
+            try:
+                async with asyncio.timeout(timeout):
+                    chunk = await self._read_decrypted(max(n - len(self.pending), 65536))
+            except TimeoutError:
+                break
             if not chunk:
                 break
             self.pending += chunk
             if timeout is not None:
-                break
-        return self.pending[:n]
+                break  # one read is enough to decide
+        return self.pending
 
     def write(self, data: bytes) -> None:
         if data and not self.raw.closed:
