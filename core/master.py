@@ -21,6 +21,7 @@ from core.intercept import Intercept
 from core.log import Log, LogEntry
 from core.options import Options, core_options
 from core.proxymode import Mode
+from core.replay import replay
 from core.script import ScriptLoader
 from core.server import ProxyServer
 
@@ -45,6 +46,10 @@ class Master:
         ctx.options = options
         ctx.log = self.log
         self.addons.add(ScriptLoader(self.addons), Intercept(), configure=False)
+
+    async def replay(self, flow: Any) -> Any:
+        """Replay an HTTP request as a new flow (through every hook)."""
+        return await replay(self, flow)
 
     def add_addon(self, addon: Any) -> Any:
         """Add an addon: before start() it is configured with the rest; after, at once."""

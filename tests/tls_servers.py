@@ -218,3 +218,38 @@ class H2Origin:
             await answer(b"slow")
         else:
             await answer(f"ok {path}".encode())
+
+
+# -- clients ----------------------------------------------------------------------
+async def open_tunnel(proxy_port: int, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A CONNECT tunnel through the proxy at 127.0.0.1:proxy_port; fails unless the proxy answers 200."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy_port)
+    authority = f"{host}:{port}"
+    writer.write(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode())
+    async with asyncio.timeout(10):
+        head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        writer.close()
+        raise AssertionError(f"CONNECT {authority} refused: {head!r}")
+    return reader, writer
+
+
+async def tls_through_proxy(
+    proxy_port: int, host: str, port: int, context: ssl.SSLContext, server_hostname: str | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """CONNECT, then a TLS handshake inside the tunnel (SNI = server_hostname or host, none for IPs)."""
+    reader, writer = await open_tunnel(proxy_port, host, port)
+    async with asyncio.timeout(10):
+        await writer.start_tls(context, server_hostname=server_hostname or host)
+    return reader, writer
+
+
+def peer_cert(writer: asyncio.StreamWriter) -> x509.Certificate:
+    der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    return x509.load_der_x509_certificate(der)
+
+
+def san(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    """(DNS names, IP addresses) of a certificate's subjectAltName."""
+    ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return ext.get_values_for_type(x509.DNSName), [str(ip) for ip in ext.get_values_for_type(x509.IPAddress)]

@@ -1,21 +1,269 @@
-"""`interpose`: the terminal UI. Until the TUI lands, it runs the proxy and prints flows like interpose-dump."""
+"""`interpose`: the terminal UI. The core and urwid share one asyncio loop; the UI learns what happens
+from the event bus and acts through `Master` and the flows themselves (resume, kill, edit).
+
+    asyncio.run(run(options)):
+        master.start()  → urwid.MainLoop(...).start()  → await app.quit  → loop.stop(), master.shutdown()
+"""
 from __future__ import annotations
 
+import asyncio
 import sys
+from typing import Any
 
-from core import cli
-from core.dump import Dumper, run_proxy
+import urwid
+
+from core import cli, hooks
+from core.bus import FlowIntercepted, FlowResumed
+from core.master import Master
 from core.options import Options
+from core.store import FlowStore
+from tui import actions, keymap
+from tui.palette import PALETTE
+from tui.widgets.flowlist import FlowListBox
+from tui.widgets.flowview import FlowView
+from tui.widgets.panes import EventLog, Prompt, StatusBar, help_widget
+
+# Hooks after which a flow (or its row) may look different.
+_ADD = {"requestheaders", "tcp_start"}
+_UPDATE = {"request", "responseheaders", "response", "error", "websocket_handshake", "websocket_start",
+           "websocket_message", "websocket_end", "websocket_error", "tcp_message", "tcp_end", "tcp_error"}
 
 
-async def _run(opts: Options) -> int:
-    print("interpose: the terminal UI is not built yet; running headless (flows print below).",
-          file=sys.stderr, flush=True)
-    return await run_proxy(opts, Dumper())
+def shown_flow(flow: Any) -> Any:
+    """WebSocket flows are shown through their handshake flow."""
+    return flow.handshake_flow if flow.type == "websocket" else flow
+
+
+class App:
+    def __init__(self, master: Master) -> None:
+        self.master = master
+        self.store = FlowStore()
+        self.quit = asyncio.Event()
+        self.flowlist = FlowListBox(self.store)
+        self.follow = True
+        self.views: list[Any] = []
+        self.statusbar = StatusBar()
+        self.eventlog = EventLog()
+        self.show_eventlog = False
+        self.held: dict[tuple[str, int], tuple[Any, Any, str]] = {}
+        """What is paused now: (flow id, id(message) or 0) → (flow, message or None, stage)."""
+        self.body = urwid.WidgetPlaceholder(self.flowlist)
+        self.frame = urwid.Frame(self.body, footer=self.statusbar)
+        self.top = TopWidget(self)
+        self.loop: urwid.MainLoop | None = None
+        self.prompt: Prompt | None = None
+        self.overlay: urwid.Widget | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.message = ""
+        self.address = ("?", 0)
+
+    # -- views -------------------------------------------------------------------------
+    @property
+    def current(self) -> Any:
+        return self.views[-1] if self.views else self.flowlist
+
+    @property
+    def context(self) -> str:
+        if self.overlay is not None:
+            return "help"
+        return getattr(self.current, "context", "flowlist")
+
+    def push(self, view: Any) -> None:
+        if isinstance(view, FlowView):
+            view.held_stage = next((stage for f, m, stage in self.held.values() if m is None and f is view.flow), None)
+            view.refresh()
+        self.views.append(view)
+        self._layout()
+
+    def pop(self) -> None:
+        if self.views:
+            self.views.pop()
+        self._layout()
+
+    def _layout(self) -> None:
+        main = self.current
+        if self.show_eventlog:
+            main = urwid.Pile([main, (10, self.eventlog)])
+        if self.overlay is not None:
+            main = urwid.Overlay(self.overlay, main, "center", ("relative", 90), "middle", ("relative", 90))
+        self.body.original_widget = main
+        self.refresh_status()
+
+    def show_help(self) -> None:
+        self.overlay = help_widget([self.context, "global"])
+        self._layout()
+
+    def close_overlay(self) -> None:
+        self.overlay = None
+        self._layout()
+
+    # -- status and prompts -------------------------------------------------------------
+    def notify(self, text: str, level: str = "text") -> None:
+        self.message = text
+        self.statusbar.set_message((level, text))
+
+    def ask(self, label: str, on_done: Any, initial: str = "") -> None:
+        """A one-line prompt; `on_done(text)` gets None when cancelled."""
+        def done(text: str | None) -> None:
+            self.prompt = None
+            self.statusbar.set_message("")
+            self.frame.focus_position = "body"
+            on_done(text)
+            self.refresh_status()
+        self.prompt = Prompt(label, initial, done)
+        self.statusbar.show(self.prompt)
+        self.frame.focus_position = "footer"
+
+    def ask_key(self, label: str, on_key: Any) -> None:
+        """A question answered by one key press; `on_key(key)` gets None for Esc."""
+        self.ask(label, lambda text: on_key(text))
+        prompt = self.prompt
+        assert prompt is not None
+
+        def keypress(size: Any, key: str) -> str | None:
+            prompt.on_done(None if key == "esc" else key)
+            return None
+        prompt.keypress = keypress  # type: ignore[method-assign]
+
+    def refresh_status(self) -> None:
+        opts = self.master.options
+        host, port = self.address
+        parts: list[Any] = [("statusbar_key", f" {host}:{port} "), ("statusbar", f" {opts.mode} ")]
+        if opts.intercept:
+            parts.append(("statusbar", f" intercept: {opts.intercept} @ {opts.intercept_at} "))
+        if self.store.filter_expr:
+            parts.append(("statusbar", f" filter: {self.store.filter_expr} "))
+        parts.append(("statusbar", f" flows: {len(self.store)}/{self.store.total} "))
+        if self.held:
+            parts.append(("statusbar_key", f" held: {len(self.held)} "))
+        if not self.follow:
+            parts.append(("statusbar", " follow: off "))
+        scripts = opts.scripts
+        if scripts:
+            parts.append(("statusbar", f" addons: {len(scripts)} "))
+        parts.append(("statusbar", " ?:help "))
+        self.statusbar.set_info(parts)
+
+    # -- events from the core ------------------------------------------------------------
+    async def consume(self) -> None:
+        q = self.master.bus.subscribe()
+        while True:
+            events = [await q.get()]
+            while not q.empty():
+                events.append(q.get_nowait())
+            self.apply(events)
+            self.redraw()
+
+    def apply(self, events: list[Any]) -> None:
+        changed: dict[str, Any] = {}
+        added = False
+        for ev in events:
+            if isinstance(ev, hooks.Hook):
+                name = ev.name
+                if name == "log":
+                    self.eventlog.add(ev.entry)
+                elif name in _ADD:
+                    flow = ev.flow
+                    if self.store.get(flow.id) is None:
+                        self.store.add(flow)
+                        added = True
+                elif name in _UPDATE:
+                    flow = shown_flow(ev.flow)
+                    changed[flow.id] = flow
+            elif isinstance(ev, FlowIntercepted):
+                flow = shown_flow(ev.flow)
+                self.held[(ev.flow.id, id(ev.message) if ev.message is not None else 0)] = (ev.flow, ev.message, ev.stage)
+                changed[flow.id] = flow
+            elif isinstance(ev, FlowResumed):
+                self.held.pop((ev.flow.id, id(ev.message) if ev.message is not None else 0), None)
+                flow = shown_flow(ev.flow)
+                changed[flow.id] = flow
+        for flow in changed.values():
+            if self.store.get(flow.id) is not None:
+                self.store.update(flow)
+        if added and self.follow and len(self.store):
+            self.flowlist.focus_index(len(self.store) - 1)
+        self.flowlist.walker.changed()
+        cur = self.current
+        if isinstance(cur, FlowView) and (cur.flow.id in changed or getattr(cur.flow, "websocket", None) is not None):
+            cur.held_stage = next((stage for f, m, stage in self.held.values() if m is None and f is cur.flow), None)
+            cur.refresh()
+        if hasattr(cur, "set_items"):
+            cur.set_items(list(self.held.values()))
+        self.eventlog.refresh()
+        self.refresh_status()
+
+    def redraw(self) -> None:
+        if self.loop is not None:
+            self.loop.draw_screen()
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # -- keys -------------------------------------------------------------------------------
+    def keypress(self, size: tuple[int, int], key: str) -> str | None:
+        if self.prompt is not None:
+            return key  # the prompt has the focus and saw the key first
+        self.message = ""
+        if self.context == "editor":
+            return key  # the in-TUI editor takes every key
+        action = keymap.lookup([self.context, "global"], key)
+        if action is None:
+            return key
+        actions.run(self, action, size)
+        return None
+
+
+class TopWidget(urwid.WidgetWrap):
+    """Routes keys: the prompt first, then the keymap, then the focused widget."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        super().__init__(app.frame)
+
+    def keypress(self, size: tuple[int, int], key: str) -> str | None:
+        app = self.app
+        if app.prompt is not None:
+            return self._w.keypress(size, key)
+        rest = app.keypress(size, key)
+        if rest is None:
+            return None
+        return self._w.keypress(size, rest)
+
+
+async def run(opts: Options) -> int:
+    master = Master(opts)
+    app = App(master)
+    app.spawn(app.consume())
+    host, port = await master.start()
+    app.address = (host, port)
+    print(f"proxy listening at {host}:{port}", file=sys.stderr, flush=True)
+    cli.on_signals(app.quit.set)
+    screen = urwid.display.raw.Screen()
+    screen.set_terminal_properties(colors=256)
+    loop = urwid.MainLoop(app.top, PALETTE, screen=screen, handle_mouse=False,
+                          event_loop=urwid.AsyncioEventLoop(loop=asyncio.get_running_loop()))
+    app.loop = loop
+    app.refresh_status()
+    loop.start()
+    try:
+        await app.quit.wait()
+    finally:
+        loop.stop()
+        for t in list(app.tasks):
+            t.cancel()
+        await master.shutdown()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:
-    sys.exit(cli.run("interpose", "interpose: the interactive intercepting proxy.", _run, argv))
+    if not (sys.stdin.isatty() and sys.stdout.isatty()) and not any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print("interpose: error: the terminal UI needs a terminal; use interpose-dump to run without one",
+              file=sys.stderr)
+        sys.exit(2)
+    sys.exit(cli.run("interpose", "interpose: the interactive intercepting proxy.", run, argv))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ class H2Endpoint:
         self.on_request = on_request
         self.terminated: str | None = None
         self._conn_window = asyncio.Event()
+        self._slots = asyncio.Event()
+        """Set whenever one of our streams may have closed (or the peer's limit changed): wakes `open_outbound`."""
         self.idle = asyncio.Event()
         self.idle.set()
 
@@ -73,6 +75,7 @@ class H2Endpoint:
         await self.flush()
 
     async def flush(self) -> None:
+        self._slots.set()
         data = self.conn.data_to_send()
         if data:
             self.io.write(data)
@@ -83,6 +86,15 @@ class H2Endpoint:
         self.streams[stream_id] = s
         self.idle.clear()
         return s
+
+    async def open_outbound(self) -> H2Stream:
+        """A new stream of ours, once the peer's MAX_CONCURRENT_STREAMS leaves room for it."""
+        while self.conn.open_outbound_streams >= self.conn.remote_settings.max_concurrent_streams:
+            if self.terminated is not None:
+                raise StreamGone(self.terminated)
+            self._slots.clear()
+            await self._slots.wait()
+        return self.open(self.conn.get_next_available_stream_id())
 
     def forget(self, s: H2Stream) -> None:
         self.streams.pop(s.id, None)
@@ -114,6 +126,7 @@ class H2Endpoint:
                 s.window.set()
                 s.gone.set()
             self._conn_window.set()
+            self._slots.set()
 
     def _dispatch(self, event: Any) -> None:
         sid = getattr(event, "stream_id", None)
@@ -162,6 +175,8 @@ class H2Endpoint:
                 self.conn.acknowledge_received_data(n, s.id)
             except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
                 pass
+            # Send the WINDOW_UPDATE now: a peer that used up its window sends nothing that would flush it later.
+            self.io.write(self.conn.data_to_send())
 
     async def send_headers(self, s: H2Stream, headers: list[tuple[bytes, bytes]], end: bool = False) -> None:
         self._check(s)
@@ -209,6 +224,7 @@ class H2Endpoint:
                 self.io.write(self.conn.data_to_send())
             except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
                 pass
+            self._slots.set()
         s.reset_code = s.reset_code if s.reset_code is not None else code
 
     def _check(self, s: H2Stream) -> None:

@@ -59,7 +59,10 @@ class H2ServerStream:
         streamed = bool(req.stream)
         length, keep = h1wire.request_length(req, streamed)
         fields = h2conn.request_pseudo(req) + h2conn.h2_fields(req, length, keep)
-        self.s = self.ep.open(self.ep.conn.get_next_available_stream_id())
+        try:
+            self.s = await self.ep.open_outbound()
+        except StreamGone as e:
+            raise self._gone(e) from None
         end = not streamed and not req.raw_content
         try:
             await self.ep.send_headers(self.s, fields, end=end)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
@@ -58,6 +59,10 @@ class Http2Layer(Layer):
         side.method = flow.request.method
         try:
             await HttpExchange(self.ctx, flow, side, get_pool(self.ctx)).run()
+        except Exception as e:  # like the connection's catch-all: log it, and end this stream only
+            tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+            self.ctx.log(f"{self.client_conn.address}: internal error on stream {s.id}: {e}\n{tb}", "error")
+            side.abort()
         finally:
             self.ep.forget(s)
 

@@ -136,20 +136,12 @@ async def test_addon_option_set_on_the_command_line(tmp_path, origin):
     await dump.stop()
 
 
-async def test_interpose_entry_point_runs_the_proxy(tmp_path, origin):
+async def test_interpose_without_a_terminal_says_to_use_dump(tmp_path):
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "from tui.app import main; main()", "-p", "0", "--confdir", str(tmp_path),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
     )
     async with asyncio.timeout(15):
-        while True:
-            line = (await proc.stderr.readline()).decode()
-            assert line
-            if line.startswith("proxy listening at "):
-                port = int(line.strip().rsplit(":", 1)[1])
-                break
-    code, out, _ = await curl("-x", f"http://127.0.0.1:{port}", f"{origin.url}/y")
-    assert out == b"ok /y"
-    proc.send_signal(signal.SIGTERM)
-    async with asyncio.timeout(10):
-        assert await proc.wait() == 0
+        out, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert b"needs a terminal; use interpose-dump" in err

@@ -1,0 +1,138 @@
+"""Run the real `interpose` in a pseudo-terminal and read its screen with pyte: keys in, screen out."""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import pty
+import re
+import signal
+import struct
+import sys
+import termios
+from pathlib import Path
+
+import pyte
+
+ROOT = Path(__file__).resolve().parents[2]
+
+KEYS = {
+    "enter": "\r", "esc": "\x1b", "tab": "\t", "shift tab": "\x1b[Z", "up": "\x1b[A", "down": "\x1b[B",
+    "right": "\x1b[C", "left": "\x1b[D", "page down": "\x1b[6~", "page up": "\x1b[5~", "backspace": "\x7f",
+    "ctrl s": "\x13", "ctrl f": "\x06",
+}
+
+
+class Terminal:
+    def __init__(self, cols: int = 120, rows: int = 35) -> None:
+        self.cols, self.rows = cols, rows
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.ByteStream(self.screen)
+        self.raw = bytearray()
+        self.proc: asyncio.subprocess.Process | None = None
+        self.fd = -1
+        self.port = 0
+        self._changed = asyncio.Event()
+
+    async def start(self, *args: str, env: dict[str, str] | None = None) -> Terminal:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", self.rows, self.cols, 0, 0))
+        full_env = {**os.environ, "TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+                    **(env or {})}
+        for k in list(full_env):
+            if "proxy" in k.lower():
+                del full_env[k]
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tui.app", "-p", "0", *args,
+            stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=full_env, start_new_session=True,
+        )
+        os.close(slave)
+        self.fd = master
+        os.set_blocking(master, False)
+        asyncio.get_running_loop().add_reader(master, self._read)
+        m = await self.wait_for_raw(rb"proxy listening at [\d.]+:(\d+)")
+        self.port = int(m.group(1))
+        await self.wait_for("?:help")  # the UI is drawn, so the terminal is in raw mode: keys arrive one by one
+        return self
+
+    def _read(self) -> None:
+        try:
+            data = os.read(self.fd, 65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            asyncio.get_running_loop().remove_reader(self.fd)
+            self._changed.set()
+            return
+        self.raw += data
+        self.stream.feed(data)
+        self._changed.set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self.screen.display)
+
+    async def wait_for_raw(self, pattern: bytes, timeout: float = 15) -> re.Match[bytes]:
+        async with asyncio.timeout(timeout):
+            while True:
+                m = re.search(pattern, bytes(self.raw))
+                if m:
+                    return m
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def wait_for(self, text: str | re.Pattern[str], timeout: float = 15) -> str:
+        """Wait until the screen shows `text` (a substring or a compiled regex); returns the screen."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    screen = self.text()
+                    if (text.search(screen) if isinstance(text, re.Pattern) else text in screen):
+                        return screen
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            raise AssertionError(f"screen never showed {text!r}; it shows:\n{self.text()}") from None
+
+    async def wait_gone(self, text: str, timeout: float = 15) -> str:
+        try:
+            async with asyncio.timeout(timeout):
+                while text in self.text():
+                    self._changed.clear()
+                    await self._changed.wait()
+                return self.text()
+        except TimeoutError:
+            raise AssertionError(f"screen still shows {text!r}:\n{self.text()}") from None
+
+    def send(self, *keys: str) -> None:
+        for k in keys:
+            os.write(self.fd, KEYS.get(k, k).encode())
+
+    async def press(self, *keys: str) -> None:
+        """Send keys one at a time, letting the app read each (Esc needs its own read)."""
+        for k in keys:
+            self.send(k)
+            await asyncio.sleep(0.05 if k == "esc" else 0)
+
+    async def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(10):
+                    await self.proc.wait()
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        try:
+            asyncio.get_running_loop().remove_reader(self.fd)
+            os.close(self.fd)
+        except OSError:
+            pass
+        return self.proc.returncode

@@ -1,0 +1,550 @@
+"""What each key does: action name → function(app, size). Widgets never do this work themselves."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from core import export
+from core.errors import InterposeError
+from core.flowfilter import FilterError
+from tui import clipboard, editing
+from tui.widgets.flowview import FlowView
+from tui.widgets.panes import PendingPane
+from tui.widgets.picker import AddonPicker, OptionsEditor, option_value_text
+
+if TYPE_CHECKING:
+    from tui.app import App
+
+Action = Callable[["App", Any], None]
+ACTIONS: dict[str, Action] = {}
+
+
+def action(name: str) -> Callable[[Action], Action]:
+    def register(fn: Action) -> Action:
+        ACTIONS[name] = fn
+        return fn
+    return register
+
+
+def run(app: App, name: str, size: Any) -> None:
+    fn = ACTIONS.get(name)
+    if fn is None:
+        app.notify(f"{name}: not available yet", "warn")
+        return
+    try:
+        fn(app, size)
+    except (InterposeError, FilterError, ValueError) as e:
+        app.notify(str(e).splitlines()[0], "error")
+
+
+def focused_flow(app: App) -> Any | None:
+    cur = app.current
+    if isinstance(cur, FlowView):
+        return cur.flow
+    if isinstance(cur, PendingPane):
+        item = cur.focused
+        return item[0] if item else None
+    return app.flowlist.focused_flow
+
+
+# -- app and views -------------------------------------------------------------------------------
+@action("app.quit")
+def quit_(app: App, size: Any) -> None:
+    def answer(key: str | None) -> None:
+        if key in ("y", "Y"):
+            app.quit.set()
+    app.ask_key("Quit? (y/n) ", answer)
+
+
+@action("view.back")
+def back(app: App, size: Any) -> None:
+    if app.overlay is not None:
+        app.close_overlay()
+    elif app.views:
+        app.pop()
+
+
+@action("help.show")
+def help_show(app: App, size: Any) -> None:
+    if app.overlay is not None:
+        app.close_overlay()
+    else:
+        app.show_help()
+
+
+@action("eventlog.toggle")
+def eventlog_toggle(app: App, size: Any) -> None:
+    app.show_eventlog = not app.show_eventlog
+    app.eventlog.dirty = True
+    app.eventlog.refresh()
+    app._layout()
+
+
+# -- flow list -----------------------------------------------------------------------------------
+def _move(app: App, delta: int | None = None, to: int | None = None) -> None:
+    lb = app.flowlist
+    if lb.empty():
+        return
+    target = to if to is not None else lb.walker.focus + (delta or 0)
+    lb.focus_index(target)
+    app.follow = lb.walker.focus == len(app.store) - 1 and app.follow
+
+
+@action("list.down")
+def list_down(app: App, size: Any) -> None:
+    _move(app, 1)
+
+
+@action("list.up")
+def list_up(app: App, size: Any) -> None:
+    _move(app, -1)
+    app.follow = False
+
+
+@action("list.page_down")
+def list_page_down(app: App, size: Any) -> None:
+    app.flowlist.page(1, size)
+
+
+@action("list.page_up")
+def list_page_up(app: App, size: Any) -> None:
+    app.flowlist.page(-1, size)
+    app.follow = False
+
+
+@action("list.first")
+def list_first(app: App, size: Any) -> None:
+    _move(app, to=0)
+    app.follow = False
+
+
+@action("list.last")
+def list_last(app: App, size: Any) -> None:
+    _move(app, to=len(app.store) - 1)
+
+
+@action("list.follow")
+def list_follow(app: App, size: Any) -> None:
+    app.follow = not app.follow
+    if app.follow:
+        _move(app, to=len(app.store) - 1)
+    app.notify(f"follow new flows: {'on' if app.follow else 'off'}")
+    app.refresh_status()
+
+
+@action("list.filter")
+def list_filter(app: App, size: Any) -> None:
+    def done(text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            app.store.set_filter(text.strip() or None)
+        except FilterError as e:
+            app.notify(f"invalid filter: {str(e).splitlines()[0]}", "error")
+            return
+        app.flowlist.walker.changed()
+    app.ask("Filter: ", done, app.store.filter_expr or "")
+
+
+ORDERS = ("time", "method", "url", "size", "duration", "status")
+
+
+@action("list.order")
+def list_order(app: App, size: Any) -> None:
+    cur = app.store.order
+    nxt = ORDERS[(ORDERS.index(cur) + 1) % len(ORDERS)] if cur in ORDERS else "time"
+    app.store.set_order(nxt)
+    app.flowlist.walker.changed()
+    app.notify(f"order: {nxt}")
+
+
+@action("list.reverse")
+def list_reverse(app: App, size: Any) -> None:
+    app.store.set_reverse(not app.store.reverse)
+    app.flowlist.walker.changed()
+    app.notify(f"order reversed: {'yes' if app.store.reverse else 'no'}")
+
+
+@action("list.marked_only")
+def list_marked_only(app: App, size: Any) -> None:
+    app.store.set_marked_only(not app.store.show_marked_only)
+    app.flowlist.walker.changed()
+    app.notify(f"only marked flows: {'on' if app.store.show_marked_only else 'off'}")
+
+
+@action("list.clear")
+def list_clear(app: App, size: Any) -> None:
+    app.store.clear()
+    app.flowlist.walker.changed()
+    app.refresh_status()
+
+
+@action("flow.open")
+def flow_open(app: App, size: Any) -> None:
+    flow = focused_flow(app)
+    if flow is not None:
+        app.push(FlowView(flow))
+
+
+@action("flow.mark")
+def flow_mark(app: App, size: Any) -> None:
+    flow = focused_flow(app)
+    if flow is not None:
+        flow.marked = not flow.marked
+        app.store.update(flow)
+        app.flowlist.walker.changed()
+
+
+@action("flow.delete")
+def flow_delete(app: App, size: Any) -> None:
+    flow = focused_flow(app)
+    if flow is None:
+        return
+    if flow.intercepted:
+        flow.kill()
+    app.store.remove(flow)
+    app.flowlist.walker.changed()
+    if isinstance(app.current, FlowView):
+        app.pop()
+    app.refresh_status()
+
+
+# -- intercept ------------------------------------------------------------------------------------
+@action("intercept.set")
+def intercept_set(app: App, size: Any) -> None:
+    def done(text: str | None) -> None:
+        if text is None:
+            return
+        app.master.options.intercept = text.strip() or None
+        app.notify(f"intercept: {text.strip() or 'off'}")
+    app.ask("Intercept filter: ", done, app.master.options.intercept or "")
+
+
+def _resume_item(flow: Any, message: Any) -> None:
+    if message is not None:
+        message.resume()
+    else:
+        flow.resume()
+
+
+@action("flow.resume")
+def flow_resume(app: App, size: Any) -> None:
+    cur = app.current
+    if isinstance(cur, FlowView) and cur.focused_message is not None and cur.focused_message.intercepted:
+        cur.focused_message.resume()
+        return
+    flow = focused_flow(app)
+    if flow is None:
+        return
+    ws = getattr(flow, "websocket", None)
+    if flow.intercepted:
+        flow.resume()
+    elif ws is not None and ws.held_messages:
+        ws.held_messages[0].resume()
+    elif getattr(flow, "held_messages", None):
+        flow.held_messages[0].resume()
+    else:
+        app.notify("this flow is not held")
+
+
+@action("flow.resume_all")
+def flow_resume_all(app: App, size: Any) -> None:
+    for flow, message, _ in list(app.held.values()):
+        _resume_item(flow, message)
+    app.notify("resumed everything held")
+
+
+@action("flow.kill")
+def flow_kill(app: App, size: Any) -> None:
+    flow = focused_flow(app)
+    if flow is None:
+        return
+    target = getattr(flow, "websocket", None) or flow
+    if target.live:
+        target.kill()
+        app.notify("flow killed")
+    else:
+        app.notify("this flow has finished: nothing to kill")
+
+
+@action("message.drop")
+def message_drop(app: App, size: Any) -> None:
+    cur = app.current
+    msg = cur.focused_message if isinstance(cur, FlowView) else None
+    if msg is None or not msg.intercepted:
+        app.notify("no held message here")
+        return
+    msg.drop()
+
+
+# -- flow view --------------------------------------------------------------------------------------
+@action("view.next_tab")
+def next_tab(app: App, size: Any) -> None:
+    if isinstance(app.current, FlowView):
+        app.current.switch_tab(1)
+
+
+@action("view.prev_tab")
+def prev_tab(app: App, size: Any) -> None:
+    if isinstance(app.current, FlowView):
+        app.current.switch_tab(-1)
+
+
+for _name in ("scroll.down", "scroll.up", "scroll.page_down", "scroll.page_up", "scroll.top", "scroll.bottom"):
+    def _scroll(app: App, size: Any, _n: str = _name) -> None:
+        if isinstance(app.current, FlowView):
+            app.current.scroll(_n, size)
+    ACTIONS[_name] = _scroll
+
+
+@action("view.content_mode")
+def content_mode(app: App, size: Any) -> None:
+    if isinstance(app.current, FlowView):
+        app.notify(f"content view: {app.current.cycle_mode()}")
+
+
+@action("view.search")
+def view_search(app: App, size: Any) -> None:
+    view = app.current
+    if not isinstance(view, FlowView):
+        return
+    def done(text: str | None) -> None:
+        if text:
+            if not view.find(text, start=0):
+                app.notify(f"not found: {text}", "warn")
+    app.ask("Search: ", done, view.search or "")
+
+
+@action("view.search_next")
+def view_search_next(app: App, size: Any) -> None:
+    view = app.current
+    if isinstance(view, FlowView) and view.search:
+        if not view.find(view.search):
+            app.notify(f"not found: {view.search}", "warn")
+
+
+# -- replay, duplicate, export, edit ------------------------------------------------------------------
+@action("flow.replay")
+def flow_replay(app: App, size: Any) -> None:
+    flow = focused_flow(app)
+    if flow is None or flow.type != "http":
+        app.notify("only HTTP requests can be replayed")
+        return
+    app.spawn(app.master.replay(flow))
+    app.notify("replaying the request")
+
+
+@action("flow.duplicate")
+def flow_duplicate(app: App, size: Any) -> None:
+    flow = focused_flow(app)
+    if flow is not None:
+        app.store.add(flow.copy())
+        app.flowlist.walker.changed()
+        app.refresh_status()
+
+
+@action("flow.export")
+def flow_export(app: App, size: Any) -> None:
+    flow = focused_flow(app)
+    if flow is None or flow.type != "http":
+        app.notify("only HTTP flows can be exported")
+        return
+    def fmt_done(choice: str | None) -> None:
+        names = {"c": "curl", "h": "httpie", "r": "raw_request", "s": "raw_response", "a": "raw"}
+        if choice not in names:
+            return
+        name = names[choice]
+        data = export.FORMATS[name](flow)
+        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+        def path_done(path: str | None) -> None:
+            if path is None:
+                return
+            if path.strip():
+                mode = "w" if isinstance(data, str) else "wb"
+                with open(path.strip(), mode) as f:
+                    f.write(data)
+                app.notify(f"{name} written to {path.strip()}")
+            else:
+                clipboard.copy(app, text)
+                app.notify(f"{name} copied to the clipboard")
+        app.ask("Write to file (empty: clipboard): ", path_done)
+    app.ask_key("Export as (c)url (h)ttpie (r)aw request re(s)ponse (a)ll: ", fmt_done)
+
+
+@action("flow.edit")
+def flow_edit(app: App, size: Any) -> None:
+    editing.start(app, focused_flow(app))
+
+
+@action("flow.revert")
+def flow_revert(app: App, size: Any) -> None:
+    flow = focused_flow(app)
+    if flow is not None and flow.modified:
+        flow.revert()
+        if isinstance(app.current, FlowView):
+            app.current.refresh()
+        app.notify("edits reverted")
+    else:
+        app.notify("nothing to revert")
+
+
+# -- pending pane -----------------------------------------------------------------------------------
+@action("pending.show")
+def pending_show(app: App, size: Any) -> None:
+    if isinstance(app.current, PendingPane):
+        app.pop()
+        return
+    app.push(PendingPane(list(app.held.values())))
+
+
+def _pending(app: App) -> tuple[Any, Any, str] | None:
+    cur = app.current
+    return cur.focused if isinstance(cur, PendingPane) else None
+
+
+@action("cursor.down")
+@action("pending.down")
+def cursor_down(app: App, size: Any) -> None:
+    walker = getattr(app.current, "walker", None)
+    if walker is not None and walker.lines:
+        walker.set_focus(walker.focus + 1)
+
+
+@action("cursor.up")
+@action("pending.up")
+def cursor_up(app: App, size: Any) -> None:
+    walker = getattr(app.current, "walker", None)
+    if walker is not None and walker.lines:
+        walker.set_focus(walker.focus - 1)
+
+
+@action("pending.open")
+def pending_open(app: App, size: Any) -> None:
+    item = _pending(app)
+    if item is None:
+        return
+    flow, msg, _ = item
+    from tui.app import shown_flow
+    view = FlowView(shown_flow(flow))
+    if msg is not None:
+        view.show_tab("Messages")
+    app.push(view)
+
+
+@action("pending.resume")
+def pending_resume(app: App, size: Any) -> None:
+    item = _pending(app)
+    if item is not None:
+        _resume_item(item[0], item[1])
+
+
+@action("pending.kill")
+def pending_kill(app: App, size: Any) -> None:
+    item = _pending(app)
+    if item is not None:
+        item[0].kill()
+
+
+@action("pending.drop")
+def pending_drop(app: App, size: Any) -> None:
+    item = _pending(app)
+    if item is not None and item[1] is not None:
+        item[1].drop()
+    elif item is not None:
+        app.notify("only a held message can be dropped; X kills a flow")
+
+
+# -- addons and options --------------------------------------------------------------------------------
+def _scripts_changed(app: App, scripts: list[str]) -> None:
+    app.master.options.update(scripts=scripts)
+    cur = app.current
+    if isinstance(cur, AddonPicker):
+        cur.reload(scripts)
+    app.refresh_status()
+
+
+@action("addons.picker")
+def addons_picker(app: App, size: Any) -> None:
+    app.push(AddonPicker(list(app.master.options.scripts)))
+
+
+@action("picker.toggle")
+def picker_toggle(app: App, size: Any) -> None:
+    cur = app.current
+    if not isinstance(cur, AddonPicker):
+        return
+    entry = cur.focused
+    scripts = list(app.master.options.scripts)
+    if entry.path is None:
+        def done(text: str | None) -> None:
+            if not text:
+                return
+            path = os.path.abspath(os.path.expanduser(text.strip()))
+            if not os.path.isfile(path):
+                app.notify(f"no such file: {path}", "error")
+                return
+            _scripts_changed(app, scripts + [path])
+            app.notify(f"loaded {path}")
+        app.ask("Load script: ", done)
+        return
+    full = {os.path.abspath(os.path.expanduser(p)): p for p in scripts}
+    target = os.path.abspath(entry.path)
+    if target in full:
+        scripts.remove(full[target])
+        _scripts_changed(app, scripts)
+        app.notify(f"unloaded {entry.name}")
+    else:
+        _scripts_changed(app, scripts + [target])
+        app.notify(f"loaded {entry.name}")
+
+
+@action("options.editor")
+def options_editor(app: App, size: Any) -> None:
+    app.push(OptionsEditor(app.master.options))
+
+
+@action("options.edit")
+def options_edit(app: App, size: Any) -> None:
+    cur = app.current
+    if not isinstance(cur, OptionsEditor) or cur.focused is None:
+        return
+    name = cur.focused
+    opt = app.master.options.option(name)
+
+    def done(text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            if opt.is_list:
+                app.master.options.update(**{name: [t.strip() for t in text.split(",") if t.strip()]})
+            else:
+                app.master.options.update(**{name: opt.parse(text.strip(), opt.value)})
+        except (InterposeError, ValueError) as e:
+            app.notify(str(e).splitlines()[0], "error")
+            return
+        cur.reload()
+        app.notify(f"{name} = {option_value_text(getattr(app.master.options, name))}")
+    hint = " (comma-separated)" if opt.is_list else ""
+    app.ask(f"{name}{hint}: ", done, option_value_text(opt.value) if opt.value not in (None, []) else "")
+
+
+@action("options.reset")
+def options_reset(app: App, size: Any) -> None:
+    cur = app.current
+    if isinstance(cur, OptionsEditor) and cur.focused is not None:
+        try:
+            app.master.options.reset(cur.focused)
+        except InterposeError as e:
+            app.notify(str(e), "error")
+        cur.reload()
+
+
+@action("flows.save")
+def flows_save(app: App, size: Any) -> None:
+    app.notify("saving flows arrives with flow files (not in this build yet)", "warn")
+
+
+@action("flows.load")
+def flows_load(app: App, size: Any) -> None:
+    app.notify("loading flows arrives with flow files (not in this build yet)", "warn")

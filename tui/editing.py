@@ -1,0 +1,203 @@
+"""Editing flows and messages: which part, then a prompt (one-line fields) or an editor (headers,
+query, form, bodies, messages). `$VISUAL`/`$EDITOR` is used when set, else an editor inside the TUI.
+Edits apply to the live flow, so a held flow forwards what the user left; `V` brings back the original."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import tempfile
+from typing import Any
+
+import urwid
+
+from core.http import Headers
+from tui.widgets.flowview import FlowView
+
+REQUEST_PARTS = "(m)ethod (u)rl (v)ersion (h)eaders (q)uery (f)orm (b)ody"
+RESPONSE_PARTS = "(s)tatus (r)eason (v)ersion (h)eaders (b)ody"
+
+
+def headers_to_text(headers: Headers) -> str:
+    return "".join(f"{k}: {v}\n" for k, v in headers.items(multi=True))
+
+
+def text_to_fields(text: str, sep: str = ":") -> list[tuple[str, str]]:
+    fields = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, _, value = line.partition(sep)
+        fields.append((name.strip(), value.strip() if sep == ":" else value))
+    return fields
+
+
+def start(app: Any, flow: Any) -> None:
+    if flow is None:
+        return
+    view = app.current
+    tab = view.tab_name if isinstance(view, FlowView) else "Request"
+    if tab == "Messages":
+        msg = view.focused_message
+        if msg is None:
+            app.notify("no message here to edit")
+            return
+        app.spawn(_edit_message(app, msg))
+        return
+    if tab == "Details":
+        app.notify("switch to the Request or Response tab to edit")
+        return
+    if flow.type != "http":
+        app.notify("only HTTP flows have requests and responses to edit")
+        return
+    part_of = "response" if tab == "Response" else "request"
+    if part_of == "response" and flow.response is None:
+        app.notify("there is no response yet")
+        return
+    app.ask_key(f"Edit {part_of}: {RESPONSE_PARTS if part_of == 'response' else REQUEST_PARTS}: ",
+                lambda key: key and _edit_part(app, flow, part_of, key))
+
+
+def _refresh(app: Any) -> None:
+    if isinstance(app.current, FlowView):
+        app.current.refresh()
+    app.store.update(app.current.flow if isinstance(app.current, FlowView) else app.flowlist.focused_flow)
+    app.flowlist.walker.changed()
+    app.redraw()
+
+
+def _field(app: Any, flow: Any, label: str, get: Any, set_: Any) -> None:
+    def done(text: str | None) -> None:
+        if text is None:
+            return
+        flow.backup()
+        try:
+            set_(text)
+        except ValueError as e:
+            app.notify(f"{label}: {e}", "error")
+            return
+        _refresh(app)
+        app.notify(f"{label} set")
+    app.ask(f"{label}: ", done, get())
+
+
+def _edit_part(app: Any, flow: Any, part_of: str, key: str) -> None:
+    msg = flow.response if part_of == "response" else flow.request
+    if key == "v":
+        _field(app, flow, "HTTP version", lambda: msg.http_version, lambda t: setattr(msg, "http_version", t.strip()))
+    elif key == "h":
+        app.spawn(_edit_text(app, flow, headers_to_text(msg.headers), ".txt",
+                             lambda t: setattr(msg, "headers", Headers(text_to_fields(t)))))
+    elif key == "b":
+        body = msg.content or b""
+        app.spawn(_edit_text(app, flow, body.decode("utf-8", "surrogateescape"), _suffix(msg),
+                             lambda t: setattr(msg, "content", t.encode("utf-8", "surrogateescape"))))
+    elif part_of == "request" and key == "m":
+        _field(app, flow, "Method", lambda: msg.method, lambda t: setattr(msg, "method", t.strip().upper()))
+    elif part_of == "request" and key == "u":
+        _field(app, flow, "URL", lambda: msg.url, lambda t: setattr(msg, "url", t.strip()))
+    elif part_of == "request" and key == "q":
+        text = "".join(f"{k}={v}\n" for k, v in msg.query.items(multi=True))
+        app.spawn(_edit_text(app, flow, text, ".txt", lambda t: setattr(msg, "query", text_to_fields(t, "="))))
+    elif part_of == "request" and key == "f":
+        text = "".join(f"{k}={v}\n" for k, v in msg.urlencoded_form.items(multi=True))
+        app.spawn(_edit_text(app, flow, text, ".txt", lambda t: setattr(msg, "urlencoded_form", text_to_fields(t, "="))))
+    elif part_of == "response" and key == "s":
+        _field(app, flow, "Status code", lambda: str(msg.status_code), lambda t: setattr(msg, "status_code", _status(t)))
+    elif part_of == "response" and key == "r":
+        _field(app, flow, "Reason", lambda: msg.reason, lambda t: setattr(msg, "reason", t))
+
+
+def _status(text: str) -> int:
+    code = int(text.strip())
+    if not 100 <= code <= 999:
+        raise ValueError("a status code is a number from 100 to 999")
+    return code
+
+
+def _suffix(message: Any) -> str:
+    ctype = message.content_type
+    for key, suffix in (("json", ".json"), ("html", ".html"), ("xml", ".xml"), ("javascript", ".js"), ("css", ".css")):
+        if key in ctype:
+            return suffix
+    return ".txt"
+
+
+async def _edit_message(app: Any, msg: Any) -> None:
+    new = await edit_text(app, msg.text if msg.is_text else msg.content.decode("utf-8", "surrogateescape"), ".txt")
+    if new is not None:
+        msg.content = new.encode("utf-8", "surrogateescape")
+        _refresh(app)
+        app.notify("message edited" + ("; a resumes it" if msg.intercepted else ""))
+
+
+async def _edit_text(app: Any, flow: Any, text: str, suffix: str, apply: Any) -> None:
+    new = await edit_text(app, text, suffix)
+    if new is None or new == text:
+        app.notify("unchanged")
+        return
+    flow.backup()
+    apply(new)
+    _refresh(app)
+    app.notify("edited" + ("; a resumes the flow" if flow.intercepted else ""))
+
+
+async def edit_text(app: Any, text: str, suffix: str = ".txt") -> str | None:
+    """The text after the user edited it, or None if they cancelled."""
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if not editor:
+        return await _builtin(app, text)
+    fd, path = tempfile.mkstemp(prefix="interpose-", suffix=suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(text)
+        loop = app.loop
+        if loop is not None:
+            loop.stop()  # hand the terminal to the editor; the proxy keeps running
+        try:
+            proc = await asyncio.create_subprocess_exec(*shlex.split(editor), path)
+            code = await proc.wait()
+        finally:
+            if loop is not None:
+                loop.start()
+                loop.screen.clear()
+        if code != 0:
+            app.notify(f"editor exited with status {code}: edit discarded", "warn")
+            return None
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read()
+    finally:
+        os.unlink(path)
+
+
+class _EditorBox(urwid.WidgetWrap):
+    context = "editor"
+
+    def __init__(self, text: str, done: asyncio.Future[str | None]) -> None:
+        self.edit = urwid.Edit("", text, multiline=True)
+        self.done = done
+        body = urwid.Filler(self.edit, valign="top")
+        footer = urwid.Text(("dim", "ctrl s: save   esc: cancel"))
+        super().__init__(urwid.LineBox(urwid.Frame(body, footer=footer), title="Edit"))
+
+    def keypress(self, size: Any, key: str) -> str | None:
+        if key == "ctrl s":
+            if not self.done.done():
+                self.done.set_result(self.edit.edit_text)
+            return None
+        if key == "esc":
+            if not self.done.done():
+                self.done.set_result(None)
+            return None
+        return super().keypress(size, key)
+
+
+async def _builtin(app: Any, text: str) -> str | None:
+    done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+    box = _EditorBox(text, done)
+    app.push(box)
+    try:
+        return await done
+    finally:
+        if app.current is box:
+            app.pop()

@@ -1,0 +1,148 @@
+"""Flows as text: one flow-list row, sizes, durations, icons. Pure functions, no urwid."""
+from __future__ import annotations
+
+import time
+from http import HTTPStatus
+from typing import Any
+
+Markup = list[tuple[str, str]]
+
+ICON_INTERCEPTED = "!"
+ICON_MARKED = "●"
+ICON_ERROR = "✗"
+ICON_WEBSOCKET = "⇄"
+ICON_TCP = "⇌"
+ICON_REPLAY = "↻"
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return ""
+    if n < 1024:
+        return f"{n}b"
+    value = float(n)
+    for unit in ("k", "m", "g"):
+        value /= 1024
+        if value < 1024 or unit == "g":
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+    return str(n)
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 100:
+        return f"{seconds:.1f}s"
+    return f"{seconds:.0f}s"
+
+
+def reason(code: int, given: str = "") -> str:
+    if given:
+        return given
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""
+
+
+def status_attr(code: int) -> str:
+    return f"status_{min(max(code // 100, 1), 5)}xx"
+
+
+def body_size(message: Any) -> int | None:
+    if message is None:
+        return None
+    if message.raw_content is not None:
+        return len(message.raw_content)
+    cl = message.headers.get("content-length")
+    return int(cl) if cl and cl.isdigit() else None
+
+
+def duration(flow: Any) -> float | None:
+    if flow.type == "http":
+        end = flow.response.timestamp_end if flow.response is not None else None
+        if end is None and flow.error is not None:
+            end = flow.error.timestamp
+        return end - flow.request.timestamp_start if end else None
+    msgs = flow.messages
+    return msgs[-1].timestamp - flow.timestamp_created if msgs else None
+
+
+def is_intercepted(flow: Any) -> bool:
+    if flow.intercepted:
+        return True
+    ws = getattr(flow, "websocket", None)
+    held = getattr(ws if ws is not None else flow, "held_messages", None)
+    return bool(held)
+
+
+def icons(flow: Any) -> Markup:
+    out: Markup = []
+    out.append(("intercepted", ICON_INTERCEPTED) if is_intercepted(flow) else ("text", " "))
+    out.append(("marked", ICON_MARKED) if flow.marked else ("text", " "))
+    if flow.error is not None:
+        out.append(("error", ICON_ERROR))
+    elif flow.type == "tcp":
+        out.append(("flow_tcp", ICON_TCP))
+    elif flow.type == "websocket" or getattr(flow, "websocket", None) is not None:
+        out.append(("flow_ws", ICON_WEBSOCKET))
+    elif flow.is_replay:
+        out.append(("dim", ICON_REPLAY))
+    else:
+        out.append(("text", " "))
+    return out
+
+
+def clock(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+def truncate(text: str, width: int) -> str:
+    """Cut in the middle of the path so that the host and the end of the path stay visible."""
+    if width <= 1:
+        return text[:max(width, 0)]
+    if len(text) <= width:
+        return text
+    keep = width - 1
+    head = max(keep * 2 // 3, 1)
+    return text[:head] + "…" + text[len(text) - (keep - head):]
+
+
+def flow_row(flow: Any, width: int) -> Markup:
+    """One line of the flow list, fitted to `width` columns."""
+    left: Markup = [("dim", clock(flow.timestamp_created) + " ")]
+    if width >= 110:  # wide terminals also show who the client is
+        client = flow.client_conn.address
+        left.append(("dim", f"{(client[0] if client else '?')[:15]:<15} "))
+    left += icons(flow) + [("text", " ")]
+    if flow.type == "tcp":
+        addr = flow.server_conn.address
+        target = f"tcp://{addr[0]}:{addr[1]}" if addr else "tcp://?"
+        middle = ("method", "TCP    ")
+        right_parts: Markup = [("dim", f"{flow.message_count} msgs "),
+                               ("text", human_size(flow.bytes_from_client + flow.bytes_from_server))]
+        if flow.error is not None:
+            right_parts = [("error", flow.error.msg[:30])]
+    else:
+        req = flow.request
+        middle = ("method", f"{req.method[:7]:<7}")
+        target = req.pretty_url
+        resp = flow.response
+        if flow.error is not None and resp is None:
+            right_parts = [("error", flow.error.msg[:30])]
+        elif resp is not None:
+            ctype = resp.content_type.split("/")[-1][:12]
+            right_parts = [(status_attr(resp.status_code), f"{resp.status_code} "),
+                           ("dim", f"{ctype:<12} "), ("text", f"{human_size(body_size(resp)):>6}")]
+        else:
+            right_parts = [("dim", "…")]
+    dur = human_duration(duration(flow))
+    right_parts.append(("dim", f" {dur:>6}"))
+    right_len = sum(len(t) for _, t in right_parts)
+    left_len = sum(len(t) for _, t in left) + len(middle[1]) + 1
+    url_width = max(width - left_len - right_len - 1, 8)
+    url = truncate(target, url_width)
+    pad = " " * max(width - left_len - len(url) - right_len - 1, 1)
+    return [*left, middle, ("text", " "), ("url", url), ("text", pad), *right_parts]

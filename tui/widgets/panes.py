@@ -1,0 +1,132 @@
+"""Status bar, help overlay, event log and pending pane."""
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+import urwid
+
+from tui import keymap
+from tui.widgets.common import LinesWalker
+
+LEVEL_ATTR = {"debug": "dim", "info": "text", "warn": "warn", "error": "error"}
+
+
+class StatusBar(urwid.WidgetWrap):
+    """Two lines: what the proxy is doing, then messages or a prompt."""
+
+    def __init__(self) -> None:
+        self.info = urwid.Text("", wrap="clip")
+        self.message = urwid.Text("", wrap="clip")
+        self.line2: urwid.Widget = self.message
+        self.pile = urwid.Pile([urwid.AttrMap(self.info, "statusbar"), self.message])
+        super().__init__(self.pile)
+
+    def set_info(self, markup: Any) -> None:
+        self.info.set_text(markup)
+
+    def set_message(self, text: Any) -> None:
+        self.message.set_text(text)
+        self.show(self.message)
+
+    def show(self, widget: urwid.Widget) -> None:
+        self.pile.contents[1] = (widget, self.pile.options())
+        self.pile.focus_position = 1 if widget is not self.message else 0
+
+
+class Prompt(urwid.Edit):
+    """A one-line question in the status bar. Enter answers, Esc cancels."""
+
+    def __init__(self, label: str, initial: str, on_done: Any) -> None:
+        super().__init__(("key", label), initial)
+        self.set_edit_pos(len(initial))
+        self.on_done = on_done
+
+    def keypress(self, size: tuple[int], key: str) -> str | None:
+        if key == "enter":
+            self.on_done(self.edit_text)
+            return None
+        if key == "esc":
+            self.on_done(None)
+            return None
+        return super().keypress(size, key)
+
+
+def help_widget(contexts: list[str]) -> urwid.Widget:
+    lines: list[Any] = []
+    for ctx, bindings in keymap.help_for(contexts):
+        lines.append([("title", f"{ctx} keys")])
+        for b in bindings:
+            keys = ", ".join("space" if k == " " else k for k in b.keys)
+            lines.append([("key", f"  {keys:<16}"), ("text", b.help)])
+        lines.append([])
+    lines.append([("dim", "q/esc/? closes this help")])
+    box = urwid.ListBox(LinesWalker(lines))
+    return urwid.LineBox(box, title="Keys")
+
+
+class EventLog(urwid.WidgetWrap):
+    """The last log entries, newest at the bottom."""
+
+    context = "eventlog"
+
+    def __init__(self, size: int = 2000) -> None:
+        self.entries: deque[Any] = deque(maxlen=size)
+        self.lines: list[Any] = []
+        self.walker = LinesWalker(self.lines)
+        super().__init__(urwid.LineBox(urwid.ListBox(self.walker), title="Event log"))
+        self.dirty = False
+
+    def add(self, entry: Any) -> None:
+        self.entries.append(entry)
+        self.dirty = True
+
+    def refresh(self) -> None:
+        if not self.dirty:
+            return
+        self.dirty = False
+        lines = []
+        for e in self.entries:
+            stamp = time.strftime("%H:%M:%S", time.localtime(e.timestamp))
+            first = e.msg.splitlines()[0] if e.msg else ""
+            lines.append([("dim", f"{stamp} "), (LEVEL_ATTR.get(e.level, "text"), f"{e.level:<5} {first}")])
+        self.walker.lines = lines
+        self.walker.focus = max(len(lines) - 1, 0)
+        self.walker._modified()
+
+
+class PendingPane(urwid.WidgetWrap):
+    """Everything held right now: flows at any stage, and single WebSocket/TCP messages."""
+
+    context = "pending"
+
+    def __init__(self, items: list[tuple[Any, Any, str]]) -> None:
+        self.items = items
+        self.walker = LinesWalker([])
+        self.set_items(items)
+        super().__init__(urwid.LineBox(urwid.ListBox(self.walker), title="Pending"))
+
+    def set_items(self, items: list[tuple[Any, Any, str]]) -> None:
+        self.items = items
+        lines: list[Any] = []
+        for flow, msg, stage in items:
+            if msg is None:
+                req = getattr(flow, "request", None)
+                what = f"{req.method} {req.pretty_url}" if req is not None else repr(flow)
+                lines.append([("intercepted", "! "), ("dim", f"{stage:<16}"), ("text", what)])
+            else:
+                arrow = "→" if msg.from_client else "←"
+                preview = msg.text[:60].replace("\n", " ") if msg.is_text else msg.content[:24].hex(" ")
+                lines.append([("intercepted", "! "), ("dim", f"message {arrow}     "), ("text", preview)])
+        if not lines:
+            lines = [[("dim", "nothing is held")]]
+        self.walker.lines = lines
+        self.walker.focus = min(self.walker.focus, max(len(lines) - 1, 0))
+        self.walker._modified()
+
+    @property
+    def focused(self) -> tuple[Any, Any, str] | None:
+        if not self.items:
+            return None
+        return self.items[min(self.walker.focus, len(self.items) - 1)]

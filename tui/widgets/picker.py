@@ -1,0 +1,112 @@
+"""The addon picker (`P`) and the options editor (`O`)."""
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import urwid
+
+import addons as bundled_package
+from tui.widgets.common import LinesWalker
+
+
+@dataclass
+class AddonEntry:
+    name: str
+    path: str | None
+    """None for the 'load a path' row."""
+    summary: str
+    loaded: bool
+
+
+def first_doc_line(path: str) -> str:
+    """The first line of a module's docstring, read without running the module."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = ast.get_docstring(ast.parse(f.read()))
+    except (OSError, SyntaxError, ValueError):
+        return "(unreadable)"
+    return doc.strip().splitlines()[0] if doc else ""
+
+
+def bundled_addons() -> list[tuple[str, str]]:
+    """(name, path) of every addon in the `addons/` package."""
+    folder = os.path.dirname(os.path.abspath(bundled_package.__file__))
+    return sorted((f[:-3], os.path.join(folder, f)) for f in os.listdir(folder)
+                  if f.endswith(".py") and not f.startswith("_"))
+
+
+def addon_entries(loaded_scripts: list[str]) -> list[AddonEntry]:
+    loaded = {os.path.abspath(os.path.expanduser(p)) for p in loaded_scripts}
+    out = [AddonEntry(name, path, first_doc_line(path), os.path.abspath(path) in loaded) for name, path in bundled_addons()]
+    known = {e.path for e in out}
+    for p in sorted(loaded - known):
+        out.append(AddonEntry(os.path.basename(p), p, first_doc_line(p), True))
+    out.append(AddonEntry("…", None, "load a script from a path", False))
+    return out
+
+
+class AddonPicker(urwid.WidgetWrap):
+    context = "picker"
+
+    def __init__(self, loaded_scripts: list[str]) -> None:
+        self.walker = LinesWalker([])
+        self.entries: list[AddonEntry] = []
+        self.reload(loaded_scripts)
+        super().__init__(urwid.LineBox(urwid.ListBox(self.walker), title="Addons (enter: load/unload)"))
+
+    def reload(self, loaded_scripts: list[str]) -> None:
+        self.entries = addon_entries(loaded_scripts)
+        lines = []
+        for e in self.entries:
+            mark = ("marked", "[x] ") if e.loaded else ("text", "[ ] ")
+            if e.path is None:
+                mark = ("text", "    ")
+            lines.append([mark, ("key", f"{e.name:<18} "), ("text", e.summary)])
+        self.walker.lines = lines
+        self.walker.focus = min(self.walker.focus, len(lines) - 1)
+        self.walker._modified()
+
+    @property
+    def focused(self) -> AddonEntry:
+        return self.entries[self.walker.focus]
+
+    def keypress(self, size: Any, key: str) -> str | None:
+        return super().keypress(size, key)
+
+
+def option_value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(value) if value else "[]"
+    return "" if value is None else str(value)
+
+
+class OptionsEditor(urwid.WidgetWrap):
+    context = "options"
+
+    def __init__(self, options: Any) -> None:
+        self.options = options
+        self.walker = LinesWalker([])
+        self.names: list[str] = []
+        self.reload()
+        super().__init__(urwid.LineBox(urwid.ListBox(self.walker), title="Options (enter: edit, r: reset)"))
+
+    def reload(self) -> None:
+        lines = []
+        self.names = []
+        for name, opt in self.options.items():
+            changed = opt.value != opt.default
+            lines.append([("key" if changed else "text", f"{name:<32} "),
+                          ("header_value", f"{option_value_text(opt.value):<24} "), ("dim", opt.help)])
+            self.names.append(name)
+        self.walker.lines = lines
+        self.walker.focus = min(self.walker.focus, max(len(lines) - 1, 0))
+        self.walker._modified()
+
+    @property
+    def focused(self) -> str | None:
+        return self.names[self.walker.focus] if self.names else None
