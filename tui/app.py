@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import traceback
 from typing import Any
 
 import urwid
@@ -56,6 +57,7 @@ class App:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.message = ""
         self.address = ("?", 0)
+        self._redraw_pending = False
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -88,6 +90,7 @@ class App:
             main = urwid.Overlay(self.overlay, main, "center", ("relative", 90), "middle", ("relative", 90))
         self.body.original_widget = main
         self.refresh_status()
+        self.redraw_soon()
 
     def show_help(self) -> None:
         self.overlay = help_widget([self.context, "global"])
@@ -101,6 +104,7 @@ class App:
     def notify(self, text: str, level: str = "text") -> None:
         self.message = text
         self.statusbar.set_message((level, text))
+        self.redraw_soon()
 
     def ask(self, label: str, on_done: Any, initial: str = "") -> None:
         """A one-line prompt; `on_done(text)` gets None when cancelled."""
@@ -197,18 +201,39 @@ class App:
         if self.loop is not None:
             self.loop.draw_screen()
 
+    def redraw_soon(self) -> None:
+        """Redraw once control returns to the loop: changes made outside input handling (by tasks) show."""
+        if self.loop is not None and not self._redraw_pending:
+            self._redraw_pending = True
+            asyncio.get_running_loop().call_soon(self._redraw_now)
+
+    def _redraw_now(self) -> None:
+        self._redraw_pending = False
+        if self.loop is not None:
+            self.loop.draw_screen()
+
     def spawn(self, coro: Any) -> None:
+        """Run a coroutine for the UI; a failure goes to the event log and the status bar, not the screen."""
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.master.add_log(f"UI task failed: {exc}\n{tb}", "error")
+        self.notify(f"failed: {exc}", "error")
 
     # -- keys -------------------------------------------------------------------------------
     def keypress(self, size: tuple[int, int], key: str) -> str | None:
         if self.prompt is not None:
             return key  # the prompt has the focus and saw the key first
         self.message = ""
-        if self.context == "editor":
-            return key  # the in-TUI editor takes every key
+        if self.context in ("editor", "grid"):
+            return key  # the in-TUI editors take every key
         action = keymap.lookup([self.context, "global"], key)
         if action is None:
             return key

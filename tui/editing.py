@@ -13,23 +13,10 @@ import urwid
 
 from core.http import Headers
 from tui.widgets.flowview import FlowView
+from tui.widgets.grid import edit_rows
 
 REQUEST_PARTS = "(m)ethod (u)rl (v)ersion (h)eaders (q)uery (f)orm (b)ody"
 RESPONSE_PARTS = "(s)tatus (r)eason (v)ersion (h)eaders (b)ody"
-
-
-def headers_to_text(headers: Headers) -> str:
-    return "".join(f"{k}: {v}\n" for k, v in headers.items(multi=True))
-
-
-def text_to_fields(text: str, sep: str = ":") -> list[tuple[str, str]]:
-    fields = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        name, _, value = line.partition(sep)
-        fields.append((name.strip(), value.strip() if sep == ":" else value))
-    return fields
 
 
 def start(app: Any, flow: Any) -> None:
@@ -86,8 +73,8 @@ def _edit_part(app: Any, flow: Any, part_of: str, key: str) -> None:
     if key == "v":
         _field(app, flow, "HTTP version", lambda: msg.http_version, lambda t: setattr(msg, "http_version", t.strip()))
     elif key == "h":
-        app.spawn(_edit_text(app, flow, headers_to_text(msg.headers), ".txt",
-                             lambda t: setattr(msg, "headers", Headers(text_to_fields(t)))))
+        app.spawn(_edit_grid(app, flow, f"{part_of.capitalize()} headers", msg.headers.items(multi=True),
+                             lambda rows: setattr(msg, "headers", Headers(rows))))
     elif key == "b":
         body = msg.content or b""
         app.spawn(_edit_text(app, flow, body.decode("utf-8", "surrogateescape"), _suffix(msg),
@@ -97,11 +84,10 @@ def _edit_part(app: Any, flow: Any, part_of: str, key: str) -> None:
     elif part_of == "request" and key == "u":
         _field(app, flow, "URL", lambda: msg.url, lambda t: setattr(msg, "url", t.strip()))
     elif part_of == "request" and key == "q":
-        text = "".join(f"{k}={v}\n" for k, v in msg.query.items(multi=True))
-        app.spawn(_edit_text(app, flow, text, ".txt", lambda t: setattr(msg, "query", text_to_fields(t, "="))))
+        app.spawn(_edit_grid(app, flow, "Query", msg.query.items(multi=True), lambda rows: setattr(msg, "query", rows)))
     elif part_of == "request" and key == "f":
-        text = "".join(f"{k}={v}\n" for k, v in msg.urlencoded_form.items(multi=True))
-        app.spawn(_edit_text(app, flow, text, ".txt", lambda t: setattr(msg, "urlencoded_form", text_to_fields(t, "="))))
+        app.spawn(_edit_grid(app, flow, "Form", msg.urlencoded_form.items(multi=True),
+                             lambda rows: setattr(msg, "urlencoded_form", rows)))
     elif part_of == "response" and key == "s":
         _field(app, flow, "Status code", lambda: str(msg.status_code), lambda t: setattr(msg, "status_code", _status(t)))
     elif part_of == "response" and key == "r":
@@ -129,6 +115,17 @@ async def _edit_message(app: Any, msg: Any) -> None:
         msg.content = new.encode("utf-8", "surrogateescape")
         _refresh(app)
         app.notify("message edited" + ("; a resumes it" if msg.intercepted else ""))
+
+
+async def _edit_grid(app: Any, flow: Any, title: str, rows: list[tuple[str, str]], apply: Any) -> None:
+    new = await edit_rows(app, title, list(rows))
+    if new is None or new == list(rows):
+        app.notify("unchanged")
+        return
+    flow.backup()
+    apply(new)
+    _refresh(app)
+    app.notify("edited" + ("; a resumes the flow" if flow.intercepted else ""))
 
 
 async def _edit_text(app: Any, flow: Any, text: str, suffix: str, apply: Any) -> None:

@@ -5,6 +5,8 @@ import time
 from http import HTTPStatus
 from typing import Any
 
+from tui.cv_text import sanitize_segment
+
 Markup = list[tuple[str, str]]
 
 ICON_INTERCEPTED = "!"
@@ -127,7 +129,7 @@ def flow_row(flow: Any, width: int) -> Markup:
             right_parts = [("error", flow.error.msg[:30])]
     else:
         req = flow.request
-        middle = ("method", f"{req.method[:7]:<7}")
+        middle = ("method", f"{sanitize_segment(req.method[:7]):<7}")
         target = req.pretty_url
         resp = flow.response
         if flow.error is not None and resp is None:
@@ -143,6 +145,6 @@ def flow_row(flow: Any, width: int) -> Markup:
     right_len = sum(len(t) for _, t in right_parts)
     left_len = sum(len(t) for _, t in left) + len(middle[1]) + 1
     url_width = max(width - left_len - right_len - 1, 8)
-    url = truncate(target, url_width)
+    url = truncate(sanitize_segment(target), url_width)
     pad = " " * max(width - left_len - len(url) - right_len - 1, 1)
     return [*left, middle, ("text", " "), ("url", url), ("text", pad), *right_parts]

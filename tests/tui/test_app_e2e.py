@@ -53,37 +53,51 @@ async def test_quit_asks_first(term):
         assert await term.proc.wait() == 0
 
 
-async def test_intercept_edit_header_and_resume(term, origin, tmp_path):
+async def test_intercept_edit_header_in_grid_and_body_in_editor_then_resume(tmp_path, origin):
     editor = tmp_path / "edit.sh"
-    editor.write_text("#!/bin/sh\nsed -i 's/^X-Test: before$/X-Test: after/' \"$1\"\n")
+    editor.write_text("#!/bin/sh\nsed -i 's/original body/edited body/' \"$1\"\n")
     editor.chmod(0o755)
-    await term.stop()
-    term2 = Terminal()
-    await term2.start("--confdir", str(tmp_path / "conf2"), env={"EDITOR": str(editor)})
+    term = Terminal()
+    await term.start("--confdir", str(tmp_path / "conf"), env={"EDITOR": str(editor)})
     try:
-        await term2.press("i")
-        await term2.wait_for("Intercept filter:")
-        await term2.press(*"~u /hold", "enter")
-        await term2.wait_for("intercept: ~u /hold")
-        async with httpx.AsyncClient(proxy=term2.url, timeout=30) as client:
-            task = asyncio.ensure_future(client.get(f"{origin.url}/echo/hold", headers={"X-Test": "before"}))
-            await term2.wait_for(re.compile(r"!\s.*GET\s+http://127\.0\.0\.1:\d+/echo/hold"))
+        await term.press("i")
+        await term.wait_for("Intercept filter:")
+        await term.press(*"~u /hold", "enter")
+        await term.wait_for("intercept: ~u /hold")
+        async with httpx.AsyncClient(proxy=term.url, timeout=30) as client:
+            task = asyncio.ensure_future(client.post(f"{origin.url}/echo/hold", content=b"original body",
+                                                     headers={"X-Test": "before"}))
+            await term.wait_for(re.compile(r"!\s.*POST\s+http://127\.0\.0\.1:\d+/echo/hold"))
             assert not task.done() and origin.received == []
-            await term2.press("enter")
-            await term2.wait_for("X-Test: before")
-            await term2.press("e")
-            await term2.wait_for("Edit request:")
-            await term2.press("h")
-            await term2.wait_for("X-Test: after")
-            await term2.wait_for("[held at request]")
-            await term2.press("a")
+            await term.press("enter")
+            await term.wait_for("[held at request]")
+            await term.wait_for("X-Test: before")
+            # headers: the grid editor
+            await term.press("e")
+            await term.wait_for("Edit request:")
+            await term.press("h")
+            await term.wait_for("Request headers")
+            rows = [line for line in term.text().splitlines() if "│" in line and line.strip("│ ")]
+            names = [r.strip("│ ").split()[0] for r in rows[1:-1] if r.strip("│ ")]
+            for _ in range(names.index("X-Test")):
+                await term.press("j")
+            await term.press("tab", "enter", *["backspace"] * 6, *"after", "enter", "q")
+            await term.wait_for("X-Test: after")
+            # body: $EDITOR
+            await term.press("e")
+            await term.wait_for("Edit request:")
+            await term.press("b")
+            await term.wait_for("edited body")
+            await term.press("a")
             # held again at the response stage (default intercept_at=request,response)
-            await term2.wait_for("[held at response]")
+            await term.wait_for("[held at response]")
             assert not task.done()
-            await term2.press("a")
+            await term.press("a")
             resp = await asyncio.wait_for(task, 15)
         assert resp.status_code == 200
-        assert origin.received[-1].header("x-test") == "after"
+        got = origin.received[-1]
+        assert got.header("x-test") == "after"
+        assert got.body == b"edited body" and got.header("content-length") == "11"
         assert json.loads(resp.text)["path"] == "/echo/hold"
     finally:
-        await term2.stop()
+        await term.stop()

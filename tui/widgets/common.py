@@ -6,9 +6,10 @@ from typing import Any
 
 import urwid
 
+from tui.palette import FOCUS_MAP, HIGHLIGHT_MAP
+
 Markup = Any
 
-FOCUS_MAP = {None: "focus"}
 
 
 class LinesWalker(urwid.ListWalker):
@@ -22,7 +23,7 @@ class LinesWalker(urwid.ListWalker):
     def _widget(self, i: int) -> urwid.Widget:
         w = urwid.Text(self.lines[i] if self.lines[i] else "", wrap="any")
         if self.highlight is not None and self.highlight(i):
-            return urwid.AttrMap(w, "highlight")
+            return urwid.AttrMap(w, HIGHLIGHT_MAP)
         return urwid.AttrMap(w, None, FOCUS_MAP)
 
     def get_focus(self) -> tuple[urwid.Widget | None, int | None]:

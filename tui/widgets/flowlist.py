@@ -25,7 +25,7 @@ class FlowRow(urwid.Widget):
     def render(self, size: tuple[int], focus: bool = False) -> urwid.Canvas:
         (maxcol,) = size
         markup = flow_row(self.flow, maxcol)
-        if focus:
+        if focus:  # the whole row in the focus colour: the cursor line stays visible in any palette
             markup = [("focus", text) for _, text in markup]
         return urwid.Text(markup, wrap="clip").render((maxcol,), focus)
 

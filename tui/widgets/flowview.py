@@ -10,23 +10,26 @@ from typing import Any
 import urwid
 
 from tui import contentviews
+from tui.cv_text import sanitize_segment as safe
 from tui.format import human_duration, human_size, reason, status_attr
 from tui.widgets.common import LinesWalker, text_lines
 
 TABS_HTTP = ("Request", "Response", "Messages", "Details")
+WRAP_AT = 4096
+"""Split longer lines (minified bodies) so that a single urwid Text never holds megabytes."""
 TABS_TCP = ("Messages", "Details")
 Line = list[tuple[str, str]]
 
 
 def _headers(headers: Any) -> list[Line]:
-    return [[("header_name", f"{k}: "), ("header_value", v)] for k, v in headers.items(multi=True)]
+    return [[("header_name", f"{safe(k)}: "), ("header_value", safe(v))] for k, v in headers.items(multi=True)]
 
 
 def _body(message: Any, mode: str, query: list[tuple[str, str]] | None = None) -> list[Line]:
     body = message.content
     if message.raw_content is None and message.stream:
         return [[("dim", "(body streamed through, not kept)")]]
-    rendered = contentviews.render(body, message.headers.get("content-type") or "", mode, query=query)
+    rendered = contentviews.render(body, message.headers.get("content-type") or "", mode, query=query, wrap_at=WRAP_AT)
     out: list[Line] = [[("title", f"── {rendered.title} "), ("dim", f"[m: {mode}]")]]
     if rendered.error:
         out.append([("warn", rendered.error)])
@@ -36,7 +39,7 @@ def _body(message: Any, mode: str, query: list[tuple[str, str]] | None = None) -
 
 def request_lines(flow: Any, mode: str) -> list[Line]:
     req = flow.request
-    lines: list[Line] = [[("method", req.method + " "), ("url", req.pretty_url + " "), ("dim", req.http_version)]]
+    lines: list[Line] = [[("method", safe(req.method) + " "), ("url", safe(req.pretty_url) + " "), ("dim", req.http_version)]]
     lines += _headers(req.headers)
     lines.append([])
     q = req.query.items(multi=True) if "?" in req.path else None
@@ -51,7 +54,7 @@ def response_lines(flow: Any, mode: str) -> list[Line]:
             return [[("error", f"Error: {flow.error.msg}")]]
         return [[("dim", "(no response yet)")]]
     lines: list[Line] = [[("dim", resp.http_version + " "),
-                          (status_attr(resp.status_code), f"{resp.status_code} {reason(resp.status_code, resp.reason)}")]]
+                          (status_attr(resp.status_code), f"{resp.status_code} {safe(reason(resp.status_code, resp.reason))}")]]
     lines += _headers(resp.headers)
     lines.append([])
     lines += _body(resp, mode)
@@ -82,7 +85,7 @@ def message_lines(flow: Any) -> tuple[list[Line], list[Any]]:
         lines.append([state, arrow, ("dim", f"{stamp} {human_size(len(msg.content))} {kind}")])
         owners.append(msg)
         if msg.is_text:
-            body = msg.text.splitlines() or [""]
+            body = [safe(t) for t in msg.text.splitlines()] or [""]
             for t in body:
                 lines.append([("text", "    " + t)])
                 owners.append(msg)

@@ -1,0 +1,110 @@
+"""A small two-column grid editor for headers, query parameters and form fields.
+
+Keys: j/k or arrows move, tab or left/right switch column, enter edits the cell (enter again keeps
+it, esc drops the change), a adds a row, d deletes the row, q saves and closes, esc closes without
+saving.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import urwid
+
+HELP = "enter: edit cell   a: add row   d: delete row   tab: other column   q: save   esc: cancel"
+
+
+class _Cell(urwid.Edit):
+    def __init__(self, text: str) -> None:
+        super().__init__("", text)
+        self.set_edit_pos(len(text))
+
+
+class GridEditor(urwid.WidgetWrap):
+    context = "grid"
+
+    def __init__(self, title: str, rows: list[tuple[str, str]], done: asyncio.Future[list[tuple[str, str]] | None],
+                 columns: tuple[str, str] = ("name", "value")) -> None:
+        self.data = [list(r) for r in rows]
+        self.done = done
+        self.row = 0
+        self.col = 0
+        self.editing: _Cell | None = None
+        self.columns = columns
+        self.walker = urwid.SimpleFocusListWalker([])
+        self.listbox = urwid.ListBox(self.walker)
+        header = urwid.Columns([("weight", 1, urwid.Text(("title", columns[0]))), ("weight", 2, urwid.Text(("title", columns[1])))],
+                               dividechars=1)
+        frame = urwid.Frame(self.listbox, header=header, footer=urwid.Text(("dim", HELP)))
+        super().__init__(urwid.LineBox(frame, title=title))
+        self._build()
+
+    def _cell(self, r: int, c: int) -> urwid.Widget:
+        if self.editing is not None and (r, c) == (self.row, self.col):
+            return urwid.AttrMap(self.editing, "highlight")
+        text = self.data[r][c]
+        attr = "focus" if (r, c) == (self.row, self.col) else ("header_name" if c == 0 else "header_value")
+        return urwid.AttrMap(urwid.Text(text or " ", wrap="any"), attr)
+
+    def _build(self) -> None:
+        widgets = []
+        for r in range(len(self.data)):
+            widgets.append(urwid.Columns([("weight", 1, self._cell(r, 0)), ("weight", 2, self._cell(r, 1))], dividechars=1))
+        if not widgets:
+            widgets.append(urwid.Text(("dim", "(no rows: a adds one)")))
+        self.walker[:] = widgets
+        if self.data:
+            self.walker.set_focus(min(self.row, len(self.data) - 1))
+
+    def keypress(self, size: Any, key: str) -> str | None:
+        if self.editing is not None:
+            if key == "enter":
+                self.data[self.row][self.col] = self.editing.edit_text
+                self.editing = None
+            elif key == "esc":
+                self.editing = None
+            else:
+                self.editing.keypress((max(size[0] // 2, 10),), key)
+            self._build()
+            return None
+        n = len(self.data)
+        if key in ("j", "down") and n:
+            self.row = min(self.row + 1, n - 1)
+        elif key in ("k", "up") and n:
+            self.row = max(self.row - 1, 0)
+        elif key in ("tab", "right", "l", "left", "h", "shift tab"):
+            self.col = 1 - self.col
+        elif key == "enter" and n:
+            self.editing = _Cell(self.data[self.row][self.col])
+        elif key == "a":
+            self.row = self.row + 1 if n else 0
+            self.data.insert(self.row, ["", ""])
+            self.col = 0
+            self.editing = _Cell("")
+        elif key == "d" and n:
+            del self.data[self.row]
+            self.row = max(min(self.row, len(self.data) - 1), 0)
+        elif key == "q":
+            if not self.done.done():
+                self.done.set_result([(a, b) for a, b in self.data if a or b])
+            return None
+        elif key == "esc":
+            if not self.done.done():
+                self.done.set_result(None)
+            return None
+        else:
+            return key
+        self._build()
+        return None
+
+
+async def edit_rows(app: Any, title: str, rows: list[tuple[str, str]]) -> list[tuple[str, str]] | None:
+    """Show the grid until the user saves (the new rows) or cancels (None)."""
+    done: asyncio.Future[list[tuple[str, str]] | None] = asyncio.get_running_loop().create_future()
+    grid = GridEditor(title, rows, done)
+    app.push(grid)
+    try:
+        return await done
+    finally:
+        if app.current is grid:
+            app.pop()
