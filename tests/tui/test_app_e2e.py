@@ -101,3 +101,62 @@ async def test_intercept_edit_header_in_grid_and_body_in_editor_then_resume(tmp_
         assert json.loads(resp.text)["path"] == "/echo/hold"
     finally:
         await term.stop()
+
+
+async def test_addon_picker_loads_a_bundled_addon(term, origin):
+    await term.press("P")
+    screen = await term.wait_for("add_header")
+    assert "Add a header to every response" in screen
+    rows = [line for line in screen.splitlines() if "]" in line and "[" in line]
+    index = next(i for i, r in enumerate(rows) if "add_header" in r)
+    for _ in range(index):
+        await term.press("j")
+    await term.press("enter")
+    await term.wait_for("loaded add_header")
+    await term.wait_for("[x] add_header")
+    code, out, err = await curl("-si", "-x", term.url, f"{origin.url}/after-addon")
+    assert code == 0, err
+    assert b"X-Interpose: 1" in out
+    await term.press("q")
+    await term.wait_for("addons: 1")
+
+
+async def test_websocket_message_held_edited_and_released(tmp_path):
+    import websockets
+
+    received: list[str] = []
+    got = asyncio.Event()
+
+    async def server(ws):
+        async for msg in ws:
+            received.append(msg)
+            got.set()
+
+    editor = tmp_path / "edit.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/secret/public/' \"$1\"\n")
+    editor.chmod(0o755)
+    term = Terminal()
+    await term.start("--confdir", str(tmp_path / "conf"), "--set", "intercept_at=messages",
+                     "-i", "~websocket", env={"EDITOR": str(editor)})
+    srv = await websockets.serve(server, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/chat", proxy=term.url) as ws:
+            await ws.send("my secret message")
+            await term.wait_for(re.compile(r"!\s.*GET\s+http://127\.0\.0\.1:\d+/chat"))
+            assert received == []
+            await term.press("enter")
+            await term.press("tab", "tab")
+            await term.wait_for("! held")
+            await term.wait_for("my secret message")
+            for _ in range(2):
+                await term.press("j")
+            await term.press("e")
+            await term.wait_for("my public message")
+            await term.press("a")
+            async with asyncio.timeout(10):
+                await got.wait()
+        assert received == ["my public message"]
+    finally:
+        srv.close()
+        await term.stop()
