@@ -7,6 +7,7 @@ from the event bus and acts through `Master` and the flows themselves (resume, k
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import traceback
 from typing import Any
@@ -144,7 +145,8 @@ class App:
             parts.append(("statusbar", " follow: off "))
         scripts = opts.scripts
         if scripts:
-            parts.append(("statusbar", f" addons: {len(scripts)} "))
+            names = ", ".join(os.path.splitext(os.path.basename(p))[0] for p in scripts)
+            parts.append(("statusbar", f" addons: {names} "))
         parts.append(("statusbar", " ?:help "))
         self.statusbar.set_info(parts)
 

@@ -118,7 +118,7 @@ async def test_addon_picker_loads_a_bundled_addon(term, origin):
     assert code == 0, err
     assert b"X-Interpose: 1" in out
     await term.press("q")
-    await term.wait_for("addons: 1")
+    await term.wait_for("addons: add_header")
 
 
 async def test_websocket_message_held_edited_and_released(tmp_path):
@@ -160,3 +160,40 @@ async def test_websocket_message_held_edited_and_released(tmp_path):
     finally:
         srv.close()
         await term.stop()
+
+
+async def test_replay_filter_and_search(term, origin):
+    code, _, err = await curl("-x", term.url, f"{origin.url}/json")
+    assert code == 0, err
+    code, _, err = await curl("-x", term.url, f"{origin.url}/other")
+    assert code == 0, err
+    await term.wait_for("flows: 2/2")
+    # replay the focused (last) flow: a new flow marked as a replay, a second request at the origin
+    await term.press("r")
+    await term.wait_for("flows: 3/3")
+    async with asyncio.timeout(10):
+        while len(origin.received) < 3:
+            origin.arrived.clear()
+            await origin.arrived.wait()
+    assert [r.path for r in origin.received] == ["/json", "/other", "/other"]
+    await term.wait_for("↻")
+    # a bad filter is an error in the status bar; a good one narrows the list
+    await term.press("f")
+    await term.wait_for("Filter:")
+    await term.press(*"~c abc", "enter")
+    await term.wait_for("invalid filter")
+    await term.press("f")
+    await term.wait_for("Filter:")
+    await term.press(*["backspace"] * 10, *"~u json", "enter")
+    await term.wait_for("flows: 1/3")
+    # search inside the flow view
+    await term.press("enter", "tab")
+    await term.wait_for('"name": "interpose"')
+    await term.press("/")
+    await term.wait_for("Search:")
+    await term.press(*"items", "enter")
+    await term.wait_for('"items": [')
+    await term.press("/")
+    await term.wait_for("Search: items")
+    await term.press(*["backspace"] * 5, *"no-such-text", "enter")
+    await term.wait_for("not found: no-such-text")
