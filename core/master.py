@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 from typing import Any
 
@@ -20,12 +21,20 @@ from core.errors import OptionsError
 from core.intercept import Intercept
 from core.log import Log, LogEntry
 from core.options import Options, core_options
+from core.proxyauth import ProxyAuth
 from core.proxymode import Mode
 from core.replay import replay
 from core.script import ScriptLoader
 from core.server import ProxyServer
 
 TICK_S = 0.2
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 class Master:
@@ -45,7 +54,7 @@ class Master:
         ctx.master = self
         ctx.options = options
         ctx.log = self.log
-        self.addons.add(ScriptLoader(self.addons), Intercept(), configure=False)
+        self.addons.add(ProxyAuth(), ScriptLoader(self.addons), Intercept(), configure=False)
 
     async def replay(self, flow: Any) -> Any:
         """Replay an HTTP request as a new flow (through every hook)."""
@@ -69,6 +78,9 @@ class Master:
         self.certs = CertStore.from_confdir(os.path.expanduser(self.options.confdir))
         self.server.certs = self.certs
         address = await self.server.start()
+        if not _loopback(address[0]) and not self.options.proxyauth:
+            self.log.warn(f"listening on {address[0]} without proxyauth: anyone who can reach port {address[1]} "
+                          "can use this proxy (set --set proxyauth=user:pass)")
         self._tick_task = asyncio.create_task(self._ticker())
         self._started = True
         return address
