@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import h2.config
@@ -20,42 +18,14 @@ import pytest
 
 from core.http import HTTPFlow
 from tests.conftest import Recorder, curl
-from tests.servers import Origin
 from tests.tls_servers import (
     H2Origin,
     TestCA,
     https_url,
-    start_h1_origin,
     tls_through_proxy,
 )
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def test_ca(tmp_path: Path) -> TestCA:
-    return TestCA(tmp_path / "origin-ca")
-
-
-@pytest.fixture
-async def h1_origin(test_ca: TestCA) -> AsyncIterator[Origin]:
-    o = await start_h1_origin(test_ca)
-    yield o
-    await o.stop()
-
-
-@pytest.fixture
-async def h2_origin(test_ca: TestCA) -> AsyncIterator[H2Origin]:
-    o = await H2Origin(test_ca).start()
-    yield o
-    await o.stop()
-
-
-@pytest.fixture
-async def h2_only_origin(test_ca: TestCA) -> AsyncIterator[H2Origin]:
-    o = await H2Origin(test_ca, alpn=("h2",)).start()
-    yield o
-    await o.stop()
 
 
 @pytest.fixture

@@ -131,27 +131,10 @@ def sent(flow: TCPFlow, from_client: bool) -> bytes:
     return b"".join(m.content for m in flow.messages if m.from_client == from_client and not m.dropped)
 
 
-class ErrorLogs:
-    """Collects error-level log entries: a proxy in these tests should never log one."""
-
-    def __init__(self) -> None:
-        self.entries: list[str] = []
-
-    def log(self, entry: Any) -> None:
-        if entry.level == "error":
-            self.entries.append(entry.msg)
-
-
 @pytest.fixture
-async def make_proxy(make_proxy) -> AsyncIterator[Any]:
-    """conftest's make_proxy, failing the test if the proxy logged an error."""
-    errors = ErrorLogs()
-
-    async def factory(*addons: Any, **opts: Any) -> Any:
-        return await make_proxy(errors, *addons, **opts)
-
-    yield factory
-    assert errors.entries == []
+def make_proxy(strict_make_proxy):
+    """Every proxy in this file must log no error."""
+    return strict_make_proxy
 
 
 @pytest.fixture

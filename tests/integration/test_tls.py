@@ -9,7 +9,6 @@ import asyncio
 import json
 import ssl
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,38 +19,15 @@ from cryptography.hazmat.primitives import serialization
 from core.certs import CA_CERT_DER_FILE, CA_CERT_PEM_FILE, CA_FILE
 from core.http import HTTPFlow
 from tests.conftest import Recorder, curl
-from tests.servers import Origin
 from tests.tls_servers import (
     TEST_CA_NAME,
-    H2Origin,
-    TestCA,
     https_url,
     peer_cert,
     san,
-    start_h1_origin,
     tls_through_proxy,
 )
 
 HTTP_HOOKS = ("http_connect", "requestheaders", "request", "responseheaders", "response", "error")
-
-
-@pytest.fixture
-def test_ca(tmp_path: Path) -> TestCA:
-    return TestCA(tmp_path / "origin-ca")
-
-
-@pytest.fixture
-async def h1_origin(test_ca: TestCA) -> AsyncIterator[Origin]:
-    o = await start_h1_origin(test_ca)
-    yield o
-    await o.stop()
-
-
-@pytest.fixture
-async def h2_origin(test_ca: TestCA) -> AsyncIterator[H2Origin]:
-    o = await H2Origin(test_ca).start()
-    yield o
-    await o.stop()
 
 
 def flows(rec: Recorder, hook: str = "response") -> list[HTTPFlow]:

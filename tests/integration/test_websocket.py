@@ -82,27 +82,10 @@ def message_log(flow: WebSocketFlow) -> list[tuple[str, str | bytes]]:
     return [(direction(m), m.text if m.is_text else m.content) for m in flow.messages]
 
 
-class ErrorLogs:
-    """Collects error-level log entries: a proxy in these tests should never log one."""
-
-    def __init__(self) -> None:
-        self.entries: list[str] = []
-
-    def log(self, entry: Any) -> None:
-        if entry.level == "error":
-            self.entries.append(entry.msg)
-
-
 @pytest.fixture
-async def make_proxy(make_proxy) -> AsyncIterator[Any]:
-    """conftest's make_proxy, failing the test if the proxy logged an error."""
-    errors = ErrorLogs()
-
-    async def factory(*addons: Any, **opts: Any) -> Any:
-        return await make_proxy(errors, *addons, **opts)
-
-    yield factory
-    assert errors.entries == []
+def make_proxy(strict_make_proxy):
+    """Every proxy in this file must log no error."""
+    return strict_make_proxy
 
 
 @pytest.fixture
