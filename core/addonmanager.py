@@ -162,7 +162,7 @@ class AddonManager:
                 task = asyncio.ensure_future(ret)
                 self._pending.add(task)
                 task.add_done_callback(self._pending.discard)
-                task.add_done_callback(lambda t: t.cancelled() or not t.exception() or self._error(addon, name, t.exception()))  # type: ignore[arg-type]
+                task.add_done_callback(lambda t: self._async_done(addon, name, t))
                 return None
             return ret
         except OptionsError as e:
@@ -178,6 +178,10 @@ class AddonManager:
         """Let async hooks that sync code started (an async `done`, say) run to completion."""
         while pending := [t for t in self._pending if not t.done()]:
             await asyncio.gather(*pending, return_exceptions=True)
+
+    def _async_done(self, addon: Any, name: str, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._error(addon, name, task.exception())  # type: ignore[arg-type]
 
     async def trigger(self, hook: hooks.Hook) -> None:
         """Call the hook on every addon that has it, in chain order, awaiting async ones."""

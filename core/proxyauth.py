@@ -39,8 +39,8 @@ def _apr1(password: bytes, salt: bytes) -> bytes:
         final = hashlib.md5(c).digest()
     itoa64 = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
     out = b""
-    for a, b, c in ((0, 6, 12), (1, 7, 13), (2, 8, 14), (3, 9, 15), (4, 10, 5)):
-        v = (final[a] << 16) | (final[b] << 8) | final[c]
+    for i1, i2, i3 in ((0, 6, 12), (1, 7, 13), (2, 8, 14), (3, 9, 15), (4, 10, 5)):
+        v = (final[i1] << 16) | (final[i2] << 8) | final[i3]
         for _ in range(4):
             out += itoa64[v & 0x3F : (v & 0x3F) + 1]
             v >>= 6

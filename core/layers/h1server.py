@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import h11
 
@@ -18,7 +19,7 @@ class H1Server:
     """One HTTP/1.1 connection to a server (or upstream proxy), used for one request at a time."""
 
     def __init__(self, server: Server, stream: Stream, absolute_form: bool, head_limit: int) -> None:
-        self.key: tuple[object, ...] = ()
+        self.key: tuple[Any, ...] = ()
         """Where it goes, as the pool files it."""
         self.server = server
         self.stream = stream

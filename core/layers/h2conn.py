@@ -152,9 +152,10 @@ class H2Endpoint:
         if isinstance(event, h2.events.ConnectionTerminated):
             self.terminated = f"peer ended the connection (GOAWAY, error code {event.error_code})"
             return
-        s = self.streams.get(sid) if sid else None
-        if s is None:
+        stream = self.streams.get(sid) if sid else None
+        if stream is None:
             return
+        s = stream
         if isinstance(event, h2.events.StreamReset):
             s.reset_code = event.error_code
             s.window.set()

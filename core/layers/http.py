@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from core import hooks
 from core.bus import FlowIntercepted, FlowResumed
@@ -53,9 +53,11 @@ class ServerSide(Protocol):
     def response_body(self) -> AsyncIterator[bytes]: ...
 
 
-class ServerPool(Protocol):
-    async def get(self, flow: HTTPFlow) -> ServerSide: ...
-    async def release(self, flow: HTTPFlow, server: ServerSide, ok: bool) -> None: ...
+class Pool(Protocol):
+    """Where server connections come from (`core.layers.pool.ServerPool`)."""
+
+    async def get(self, flow: HTTPFlow) -> Any: ...
+    async def release(self, flow: HTTPFlow, server: Any, ok: bool) -> None: ...
 
 
 def is_websocket_handshake(req: Request) -> bool:
@@ -77,7 +79,7 @@ def _apply(stream: object, chunk: bytes) -> bytes:
 class HttpExchange:
     """Drives one flow. Owned by the client-side layer, which calls `run()` once per request."""
 
-    def __init__(self, ctx: Context, flow: HTTPFlow, client: ClientSide, pool: ServerPool) -> None:
+    def __init__(self, ctx: Context, flow: HTTPFlow, client: ClientSide, pool: Pool) -> None:
         self.ctx = ctx
         self.flow = flow
         self.client = client

@@ -10,7 +10,9 @@ from core.layers.h1server import H1Server
 from core.layers.h2server import H2Server, H2ServerStream
 from core.options import parse_size
 
-Key = tuple[tuple[str, int], "tuple[str, int] | None", bool]
+Address = tuple[str, int]
+Key = tuple[Address, "Address | None", bool]
+"""(address, via, tls)"""
 
 
 class ServerPool:

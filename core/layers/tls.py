@@ -82,6 +82,7 @@ class TlsLayer(Layer):
             # (the pool tries again for that request and meets the same failure).
             server.error = str(e)
         else:
+            assert server.address is not None
             key = (server.address, server.via, True)
             await pool.adopt(key, server, stream)
 
