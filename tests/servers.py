@@ -7,6 +7,7 @@ Routes (any method; HEAD gets the same headers without a body):
     /status/N           status N, empty body
     /gzip               a gzip-encoded text body
     /json               a small JSON document
+    /bigjson            a large JSON array with "needle-in-the-haystack" near line 5,000 when pretty-printed
     /close              answers with Connection: close
     /hang               never answers (until the connection closes)
     /reset              resets the connection without answering
@@ -158,6 +159,12 @@ class Origin:
             body = gzip.compress(b"hello compressed world " * 20)
             send(h11.Response(status_code=200, headers=[("Content-Type", "text/plain"), ("Content-Encoding", "gzip"),
                                                         ("Content-Length", str(len(body)))]),
+                 h11.Data(data=body), h11.EndOfMessage())
+        elif path == "/bigjson":
+            # 2000 objects, pretty-printed ~4 lines each: the marker sits near line 5,000.
+            items = [{"i": i, "name": "needle-in-the-haystack" if i == 1250 else f"item {i}"} for i in range(2000)]
+            body = json.dumps(items).encode()
+            send(h11.Response(status_code=200, headers=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))]),
                  h11.Data(data=body), h11.EndOfMessage())
         elif path == "/json":
             body = json.dumps({"name": "interpose", "items": [1, 2, 3]}).encode()

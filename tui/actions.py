@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from core import export
 from core.errors import InterposeError
 from core.flowfilter import FilterError
-from tui import clipboard, editing
+from tui import clipboard, editing, search
 from tui.widgets.flowview import FlowView
 from tui.widgets.panes import PendingPane
 from tui.widgets.picker import AddonPicker, OptionsEditor, option_value_text
+from tui.widgets.results import DiffView, SearchResults
 
 if TYPE_CHECKING:
     from tui.app import App
@@ -140,11 +142,13 @@ def list_filter(app: App, size: Any) -> None:
             return
         try:
             app.store.set_filter(text.strip() or None)
+            if text.strip():
+                app.filter_history.append(text.strip())
         except FilterError as e:
             app.notify(f"invalid filter: {str(e).splitlines()[0]}", "error")
             return
         app.flowlist.walker.changed()
-    app.ask("Filter: ", done, app.store.filter_expr or "")
+    app.ask("Filter (up/down: history): ", done, app.store.filter_expr or "", history=app.filter_history)
 
 
 ORDERS = ("time", "method", "url", "size", "duration", "status")
@@ -542,9 +546,167 @@ def options_reset(app: App, size: Any) -> None:
 
 @action("flows.save")
 def flows_save(app: App, size: Any) -> None:
-    app.notify("saving flows arrives with flow files (not in this build yet)", "warn")
+    """`w`: the marked flows if any are marked, else the visible ones, to a flow file (`+FILE` appends)
+    or, for a name ending in .har, a HAR file."""
+    from core import har
+    from core.flowfile import FlowWriter
+    from core.save import parse_target
+
+    marked = app.store.marked()
+    flows = marked or list(app.store)
+    if not flows:
+        app.notify("no flows to save")
+        return
+    which = f"{len(flows)} marked flow{'s' if len(flows) != 1 else ''}" if marked else \
+        f"{len(flows)} visible flow{'s' if len(flows) != 1 else ''}"
+
+    def done(text: str | None) -> None:
+        if text is None or not text.strip():
+            return
+        path, append = parse_target(text.strip())
+        try:
+            if path.lower().endswith(".har"):
+                har.write(path, flows)
+            else:
+                with FlowWriter(path, append=append) as writer:
+                    for flow in flows:
+                        writer.add(flow)
+        except InterposeError as e:
+            app.notify(f"cannot save: {e}", "error")
+            return
+        except OSError as e:
+            app.notify(f"cannot save to {path}: {e.strerror or e}", "error")
+            return
+        app.notify(f"{'appended' if append else 'saved'} {which} to {path}")
+    app.ask("Save flows to: ", done, "flows.interpose")
 
 
 @action("flows.load")
 def flows_load(app: App, size: Any) -> None:
-    app.notify("loading flows arrives with flow files (not in this build yet)", "warn")
+    """`L`: add the flows of a flow file or HAR file to the list (addons do not see them; `-r` is for that)."""
+    from core import readfile
+
+    def done(text: str | None) -> None:
+        if text is None or not text.strip():
+            return
+        path = os.path.expanduser(text.strip())
+        try:
+            flows, warning = readfile.load(path)
+        except InterposeError as e:
+            app.notify(str(e), "error")
+            return
+        new = [f for f in flows if app.store.get(f.id) is None]  # loading a file twice keeps one copy
+        for flow in new:
+            app.store.add(flow)
+        app.flowlist.walker.changed()
+        app.refresh_status()
+        msg = f"loaded {len(new)} flows from {path}"
+        if len(new) != len(flows):
+            msg += f" ({len(flows) - len(new)} already listed)"
+        if warning:
+            app.notify(f"{msg}; {warning}", "warn")
+        else:
+            app.notify(msg)
+    app.ask("Load flows from: ", done)
+
+
+# -- beyond the basics: global search, diff, copy, filter toggle -----------------------------------------
+@action("search.global")
+def search_global(app: App, size: Any) -> None:
+    def done(text: str | None) -> None:
+        if not text:
+            return
+        regex = text.startswith("/") and text.endswith("/") and len(text) > 2
+        try:
+            pattern = search.compile_query(text[1:-1] if regex else text, regex)
+        except re.error as e:
+            app.notify(f"invalid regular expression: {e}", "error")
+            return
+        view = SearchResults(text)
+        app.push(view)
+        flows = list(app.store)
+        app.spawn(_run_search(app, view, flows, pattern))
+    app.ask("Search all flows (/regex/ for a regular expression): ", done)
+
+
+async def _run_search(app: App, view: SearchResults, flows: list[Any], pattern: Any) -> None:
+    total = len(flows)
+
+    def progress(done: int) -> None:
+        view.progress(done, total)
+        app.redraw_soon()
+    matches = await search.search(flows, pattern, progress)
+    view.pattern = pattern  # type: ignore[attr-defined]
+    view.set_matches(matches)
+    app.redraw_soon()
+
+
+@action("search.open")
+def search_open(app: App, size: Any) -> None:
+    cur = app.current
+    if not isinstance(cur, SearchResults) or cur.focused is None:
+        return
+    m = cur.focused
+    from tui.app import shown_flow
+    view = FlowView(shown_flow(m.flow))
+    view.show_tab(m.tab)
+    app.push(view)
+    view.find(cur.query, start=0, pattern=getattr(cur, "pattern", None))
+
+
+@action("flows.diff")
+def flows_diff(app: App, size: Any) -> None:
+    marked = [f for f in app.store.marked() if f.type == "http"]
+    if len(marked) != 2:
+        app.notify(f"mark exactly two HTTP flows to diff them (m marks; {len(marked)} marked)", "warn")
+        return
+    app.push(DiffView(marked[0], marked[1]))
+
+
+@action("copy")
+def copy(app: App, size: Any) -> None:
+    cur = app.current
+    if isinstance(cur, FlowView):
+        msg = cur.focused_message
+        if msg is not None:
+            text, what = msg.text, "message"
+        elif cur.tab_name == "Response" and cur.flow.type == "http" and cur.flow.response is not None:
+            text, what = export.raw_response(cur.flow).decode("utf-8", "replace"), "response"
+        elif cur.flow.type == "http":
+            text, what = export.raw_request(cur.flow).decode("utf-8", "replace"), "request"
+        else:
+            app.notify("nothing to copy here")
+            return
+    else:
+        flow = focused_flow(app)
+        if flow is None or getattr(flow, "request", None) is None:
+            app.notify("nothing to copy here")
+            return
+        text, what = flow.request.pretty_url, "URL"
+    clipboard.copy(app, text)
+    app.notify(f"{what} copied to the clipboard")
+
+
+@action("list.filter_toggle")
+def list_filter_toggle(app: App, size: Any) -> None:
+    if app.store.filter_expr:
+        app.filter_off = app.store.filter_expr
+        app.store.set_filter(None)
+        app.notify("view filter off (| turns it back on)")
+    elif app.filter_off:
+        app.store.set_filter(app.filter_off)
+        app.notify(f"view filter on: {app.filter_off}")
+    else:
+        app.notify("no view filter to toggle (f sets one)")
+    app.flowlist.walker.changed()
+
+
+@action("list.delete_matching")
+def list_delete_matching(app: App, size: Any) -> None:
+    def done(text: str | None) -> None:
+        if not text or not text.strip():
+            return
+        n = app.store.delete_matching(text.strip())
+        app.flowlist.walker.changed()
+        app.notify(f"deleted {n} flows matching {text.strip()}")
+    app.ask("Delete every flow matching: ", done)

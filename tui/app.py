@@ -59,6 +59,9 @@ class App:
         self.message = ""
         self.address = ("?", 0)
         self._redraw_pending = False
+        self.filter_history: list[str] = []
+        self.filter_off: str | None = None
+        """The view filter that `|` turned off, to turn it back on."""
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -107,15 +110,15 @@ class App:
         self.statusbar.set_message((level, text))
         self.redraw_soon()
 
-    def ask(self, label: str, on_done: Any, initial: str = "") -> None:
-        """A one-line prompt; `on_done(text)` gets None when cancelled."""
+    def ask(self, label: str, on_done: Any, initial: str = "", history: list[str] | None = None) -> None:
+        """A one-line prompt; `on_done(text)` gets None when cancelled. Up/down walk `history`."""
         def done(text: str | None) -> None:
             self.prompt = None
             self.statusbar.set_message("")
             self.frame.focus_position = "body"
             on_done(text)
             self.refresh_status()
-        self.prompt = Prompt(label, initial, done)
+        self.prompt = Prompt(label, initial, done, history)
         self.statusbar.show(self.prompt)
         self.frame.focus_position = "footer"
 

@@ -28,6 +28,8 @@ BINDINGS: list[Binding] = [
     Binding("global", ("i",), "intercept.set", "set the intercept filter"),
     Binding("global", ("A",), "flow.resume_all", "resume every held flow and message"),
     Binding("global", ("p",), "pending.show", "pending pane: everything held"),
+    Binding("global", ("ctrl f",), "search.global", "search every flow (URL, headers, bodies, messages)"),
+    Binding("global", ("y",), "copy", "copy the focused thing to the clipboard (OSC 52, works over SSH)"),
     Binding("global", ("w",), "flows.save", "save flows to a file"),
     Binding("global", ("L",), "flows.load", "load flows from a file"),
     # flow list
@@ -52,6 +54,9 @@ BINDINGS: list[Binding] = [
     Binding("flowlist", ("D",), "flow.duplicate", "duplicate the flow"),
     Binding("flowlist", ("x",), "flow.export", "export as curl / httpie / raw"),
     Binding("flowlist", ("e",), "flow.edit", "edit the flow"),
+    Binding("flowlist", ("=",), "flows.diff", "diff the two marked flows"),
+    Binding("flowlist", ("|",), "list.filter_toggle", "turn the view filter off and on again"),
+    Binding("flowlist", ("Z",), "list.delete_matching", "delete every flow matching a filter"),
     # flow view
     Binding("flowview", ("tab",), "view.next_tab", "next tab (Request, Response, Messages, Details)"),
     Binding("flowview", ("shift tab",), "view.prev_tab", "previous tab"),
@@ -86,6 +91,12 @@ BINDINGS: list[Binding] = [
     Binding("options", ("k", "up"), "cursor.up", "previous option"),
     Binding("options", ("enter",), "options.edit", "edit the option"),
     Binding("options", ("r",), "options.reset", "reset the option to its default"),
+    # search results and diff
+    Binding("search", ("j", "down"), "cursor.down", "next match"),
+    Binding("search", ("k", "up"), "cursor.up", "previous match"),
+    Binding("search", ("enter",), "search.open", "open the flow at the match"),
+    Binding("diff", ("j", "down"), "cursor.down", "scroll down"),
+    Binding("diff", ("k", "up"), "cursor.up", "scroll up"),
     # help
     Binding("help", ("q", "esc", "?"), "view.back", "close the help"),
 ]

@@ -36,6 +36,7 @@ async def test_help_shows_the_keys(term):
     await term.press("?")
     await term.wait_for("flowlist keys")
     await term.wait_for("open the flow")
+    await term.press("page down", "page down")
     await term.wait_for("quit (asks to confirm)")
     await term.press("q")
     await term.wait_gone("flowlist keys")
@@ -179,11 +180,11 @@ async def test_replay_filter_and_search(term, origin):
     await term.wait_for("↻")
     # a bad filter is an error in the status bar; a good one narrows the list
     await term.press("f")
-    await term.wait_for("Filter:")
+    await term.wait_for("Filter (up/down: history):")
     await term.press(*"~c abc", "enter")
     await term.wait_for("invalid filter")
     await term.press("f")
-    await term.wait_for("Filter:")
+    await term.wait_for("Filter (up/down: history):")
     await term.press(*["backspace"] * 10, *"~u json", "enter")
     await term.wait_for("flows: 1/3")
     # search inside the flow view
@@ -197,3 +198,43 @@ async def test_replay_filter_and_search(term, origin):
     await term.wait_for("Search: items")
     await term.press(*["backspace"] * 5, *"no-such-text", "enter")
     await term.wait_for("not found: no-such-text")
+
+
+async def test_global_search_opens_the_flow_at_a_deep_match(term, origin):
+    for path in ("/json", "/bigjson", "/other"):
+        code, _, err = await curl("-x", term.url, f"{origin.url}{path}")
+        assert code == 0, err
+    await term.wait_for("flows: 3/3")
+    await term.press("ctrl f")
+    await term.wait_for("Search all flows")
+    await term.press(*"NEEDLE-in-the", "enter")
+    screen = await term.wait_for("1 matches")
+    assert "response body" in screen and "/bigjson" in screen
+    await term.press("enter")
+    screen = await term.wait_for(re.compile(r'"i": 1250,\n.*"name": "needle-in-the-haystack"'))
+    # the flow view, on the Response tab, scrolled deep into the body (the top of the JSON is out of sight)
+    assert screen.splitlines()[0].startswith(" Request   Response")
+    assert '"i": 0,' not in screen
+
+
+async def test_diff_of_two_marked_flows_shows_a_changed_header(term, origin):
+    for value in ("one", "two"):
+        code, _, err = await curl("-x", term.url, "-H", f"X-Variant: {value}", f"{origin.url}/echo")
+        assert code == 0, err
+    await term.wait_for("flows: 2/2")
+    await term.press("=")
+    await term.wait_for("mark exactly two HTTP flows")
+    await term.press("m", "k", "m", "=")
+    screen = await term.wait_for("Diff of the two marked flows")
+    assert "-X-Variant: one" in screen and "+X-Variant: two" in screen
+
+
+async def test_copy_sends_osc52(term, origin):
+    code, _, err = await curl("-x", term.url, f"{origin.url}/copied")
+    assert code == 0, err
+    await term.wait_for("flows: 1/1")
+    await term.press("y")
+    await term.wait_for("URL copied to the clipboard")
+    import base64
+    expected = base64.b64encode(f"{origin.url}/copied".encode())
+    await term.wait_for_raw(b"\x1b]52;c;" + expected + b"\x07")

@@ -4,6 +4,7 @@ Lines are built once per change of flow, tab or content mode, and drawn lazily.
 """
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -151,6 +152,7 @@ class FlowView(urwid.WidgetWrap):
         self.tab = 0
         self.mode = "auto"
         self.search: str | None = None
+        self._pattern: re.Pattern[str] | None = None
         self.held_stage: str | None = None
         """The stage the flow is held at (set by the app from the bus)."""
         self.owners: list[Any] = []
@@ -165,7 +167,7 @@ class FlowView(urwid.WidgetWrap):
         return self.tabs[self.tab]
 
     def _is_match(self, i: int) -> bool:
-        return bool(self.search) and self.search.lower() in self._plain[i].lower()  # type: ignore[union-attr]
+        return self._pattern is not None and self._pattern.search(self._plain[i]) is not None
 
     def refresh(self) -> None:
         name = self.tab_name
@@ -211,15 +213,15 @@ class FlowView(urwid.WidgetWrap):
         self.refresh()
         return self.mode
 
-    def find(self, text: str, start: int | None = None) -> bool:
-        """Focus the next line containing `text` (case-insensitive), wrapping around."""
+    def find(self, text: str, start: int | None = None, pattern: re.Pattern[str] | None = None) -> bool:
+        """Focus the next line containing `text` (case-insensitive; or matching `pattern`), wrapping around."""
         self.search = text
+        self._pattern = pattern or re.compile(re.escape(text), re.IGNORECASE)
         n = len(self._plain)
         begin = (self.walker.focus + 1) if start is None else start
-        low = text.lower()
         for k in range(n):
             i = (begin + k) % n
-            if low in self._plain[i].lower():
+            if self._pattern.search(self._plain[i]):
                 self.listbox.set_focus(i)
                 self.listbox.set_focus_valign("middle")
                 self.walker._modified()

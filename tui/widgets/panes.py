@@ -8,6 +8,7 @@ from typing import Any
 import urwid
 
 from tui import keymap
+from tui.cv_text import sanitize_segment
 from tui.widgets.common import LinesWalker
 
 LEVEL_ATTR = {"debug": "dim", "info": "text", "warn": "warn", "error": "error"}
@@ -38,12 +39,20 @@ class StatusBar(urwid.WidgetWrap):
 class Prompt(urwid.Edit):
     """A one-line question in the status bar. Enter answers, Esc cancels."""
 
-    def __init__(self, label: str, initial: str, on_done: Any) -> None:
+    def __init__(self, label: str, initial: str, on_done: Any, history: list[str] | None = None) -> None:
         super().__init__(("key", label), initial)
         self.set_edit_pos(len(initial))
         self.on_done = on_done
+        self.history = history or []
+        self.back = len(self.history)
 
     def keypress(self, size: tuple[int], key: str) -> str | None:
+        if key in ("up", "down") and self.history:
+            self.back = max(0, min(self.back + (-1 if key == "up" else 1), len(self.history)))
+            text = self.history[self.back] if self.back < len(self.history) else ""
+            self.set_edit_text(text)
+            self.set_edit_pos(len(text))
+            return None
         if key == "enter":
             self.on_done(self.edit_text)
             return None
@@ -59,11 +68,16 @@ def help_widget(contexts: list[str]) -> urwid.Widget:
         lines.append([("title", f"{ctx} keys")])
         for b in bindings:
             keys = ", ".join("space" if k == " " else k for k in b.keys)
-            lines.append([("key", f"  {keys:<16}"), ("text", b.help)])
+            lines.append([("key", f"  {keys:<16} "), ("text", b.help)])
         lines.append([])
-    lines.append([("dim", "q/esc/? closes this help")])
-    box = urwid.ListBox(LinesWalker(lines))
-    return urwid.LineBox(box, title="Keys")
+    lines.append([("dim", "j/k, arrows and page up/down scroll; q, esc or ? closes this help")])
+    return urwid.LineBox(_HelpBox(LinesWalker(lines)), title="Keys (j/k scroll)")
+
+
+class _HelpBox(urwid.ListBox):
+    def keypress(self, size: tuple[int, int], key: str) -> str | None:
+        key = {"j": "down", "k": "up", " ": "page down"}.get(key, key)
+        return super().keypress(size, key)
 
 
 class EventLog(urwid.WidgetWrap):
@@ -114,11 +128,11 @@ class PendingPane(urwid.WidgetWrap):
             if msg is None:
                 req = getattr(flow, "request", None)
                 what = f"{req.method} {req.pretty_url}" if req is not None else repr(flow)
-                lines.append([("intercepted", "! "), ("dim", f"{stage:<16}"), ("text", what)])
+                lines.append([("intercepted", "! "), ("dim", f"{stage:<16}"), ("text", sanitize_segment(what))])
             else:
                 arrow = "→" if msg.from_client else "←"
                 preview = msg.text[:60].replace("\n", " ") if msg.is_text else msg.content[:24].hex(" ")
-                lines.append([("intercepted", "! "), ("dim", f"message {arrow}     "), ("text", preview)])
+                lines.append([("intercepted", "! "), ("dim", f"{'message ' + arrow:<16}"), ("text", sanitize_segment(preview))])
         if not lines:
             lines = [[("dim", "nothing is held")]]
         self.walker.lines = lines
