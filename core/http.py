@@ -215,6 +215,8 @@ class Request(Message):
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if "host" in self.headers:
             self.headers["host"] = self.host_header_value
+        if self.authority:  # HTTP/2 carries the host in :authority
+            self.authority = self.host_header_value
 
     @property
     def pretty_url(self) -> str:

@@ -7,6 +7,7 @@ tells subscribers (the addon manager, which calls `configure(options, {"NAME"})`
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, Union, get_args, get_origin
@@ -49,7 +50,7 @@ class Option:
 
     @property
     def optional(self) -> bool:
-        return get_origin(self.typespec) is Union and type(None) in get_args(self.typespec)
+        return get_origin(self.typespec) in (Union, types.UnionType) and type(None) in get_args(self.typespec)
 
     @property
     def base_type(self) -> Any:

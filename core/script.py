@@ -30,12 +30,16 @@ def load_module(path: str) -> types.ModuleType:
     module.__file__ = path
     script_dir = os.path.dirname(path)
     sys.path.insert(0, script_dir)
+    # Registered while it runs: dataclasses and typing look their module up in sys.modules.
+    sys.modules[name] = module
     try:
         code = compile(source, path, "exec")
         exec(code, module.__dict__)
     except SyntaxError as e:
+        sys.modules.pop(name, None)
         raise AddonError(f"syntax error in {path}, line {e.lineno}: {e.msg}") from None
     except Exception as e:
+        sys.modules.pop(name, None)
         tb = "".join(traceback.format_exception(type(e), e, e.__traceback__)[1:])
         raise AddonError(f"error loading {path}: {e}\n{tb}") from None
     finally:
