@@ -143,6 +143,13 @@ def _body(rx: _Rx, client: bool, server: bool) -> Predicate:
     return lambda f: any(rx.search(b) for b in _bodies(f, client, server))
 
 
+def _newest_from(flow: Any, from_client: bool) -> bool:
+    """Direction of the message being delivered (the newest): what message intercepts filter on."""
+    holder = getattr(flow, "websocket", None) or flow
+    messages = getattr(holder, "messages", None)
+    return bool(messages) and messages[-1].from_client is from_client
+
+
 _FLAGS: dict[str, tuple[str, Predicate]] = {
     "all": ("every flow", lambda f: True),
     "q": ("request without a response (and no error)",
@@ -155,6 +162,8 @@ _FLAGS: dict[str, tuple[str, Predicate]] = {
     "tcp": ("raw TCP flow", lambda f: getattr(f, "type", None) == "tcp"),
     "marked": ("marked flow", lambda f: bool(getattr(f, "marked", False))),
     "replay": ("replayed flow", lambda f: bool(getattr(f, "is_replay", None))),
+    "wq": ("the newest WebSocket/TCP message went client → server", lambda f: _newest_from(f, True)),
+    "ws": ("the newest WebSocket/TCP message went server → client", lambda f: _newest_from(f, False)),
     "a": ("asset: JavaScript, CSS, image, font or Flash response",
           lambda f: _ASSET.match(_content_type(_resp(f)) or "") is not None),
 }

@@ -447,3 +447,16 @@ def test_random_text_parses_or_raises_filter_error(text: str) -> None:
 @given(st.lists(_TOKENS, max_size=12).map(" ".join))
 def test_random_token_soup_parses_or_raises_filter_error(text: str) -> None:
     _check_never_crashes(text)
+
+
+def test_message_direction_operators():
+    from types import SimpleNamespace
+
+    def tcp(*directions: bool) -> SimpleNamespace:
+        return SimpleNamespace(type="tcp", messages=[SimpleNamespace(from_client=d, content=b"x") for d in directions])
+
+    assert parse("~wq")(tcp(False, True)) and not parse("~ws")(tcp(False, True))
+    assert parse("~ws")(tcp(True, False)) and not parse("~wq")(tcp(True, False))
+    assert not parse("~wq")(tcp()) and not parse("~ws")(tcp())
+    handshake = SimpleNamespace(type="http", websocket=tcp(True), request=None, response=None)
+    assert parse("~websocket & ~wq")(handshake)
