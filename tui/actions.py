@@ -13,6 +13,8 @@ from tui import clipboard, editing, search
 from tui.widgets.flowview import FlowView
 from tui.widgets.panes import PendingPane
 from tui.widgets.picker import AddonPicker, OptionsEditor, option_value_text
+from tui.repeater import RepeaterError, parse_request
+from tui.widgets.repeater import RepeaterView, Tab, tab_for
 from tui.widgets.results import DiffView, SearchResults
 
 if TYPE_CHECKING:
@@ -710,3 +712,45 @@ def list_delete_matching(app: App, size: Any) -> None:
         app.flowlist.walker.changed()
         app.notify(f"deleted {n} flows matching {text.strip()}")
     app.ask("Delete every flow matching: ", done)
+
+
+# -- repeater ----------------------------------------------------------------------------------------------
+def _repeater(app: App) -> RepeaterView:
+    view = getattr(app, "repeater", None)
+    if view is None:
+        view = RepeaterView(lambda tab: _repeater_send(app, tab))
+        app.repeater = view  # type: ignore[attr-defined]
+    return view
+
+
+def _repeater_send(app: App, tab: Tab) -> None:
+    try:
+        req = parse_request(tab.text.encode("utf-8", "surrogateescape"), tab.scheme, tab.host, tab.port)
+    except RepeaterError as e:
+        app.notify(str(e), "error")
+        return
+    from core.connection import Client, Server
+    from core.http import HTTPFlow
+
+    flow = HTTPFlow(Client(address=("repeater", 0)), Server(address=(req.host, req.port)))
+    flow.request = req
+
+    async def send() -> None:
+        new = await app.master.replay(flow)
+        _repeater(app).record(tab, new)
+        app.notify(f"{req.method} {req.pretty_url} → " +
+                   (f"{new.response.status_code}" if new.response is not None else
+                    f"error: {new.error.msg if new.error else '?'}"))
+    app.spawn(send())
+    app.notify("sending…")
+
+
+@action("repeater.send")
+def repeater_send(app: App, size: Any) -> None:
+    flow = focused_flow(app)
+    if flow is None or flow.type != "http":
+        app.notify("only HTTP requests go to the repeater")
+        return
+    view = _repeater(app)
+    view.add(tab_for(flow))
+    app.push(view)

@@ -237,7 +237,7 @@ class App:
         if self.prompt is not None:
             return key  # the prompt has the focus and saw the key first
         self.message = ""
-        if self.context in ("editor", "grid"):
+        if self.context in ("editor", "grid", "repeater"):
             return key  # the in-TUI editors take every key
         action = keymap.lookup([self.context, "global"], key)
         if action is None:
@@ -260,7 +260,11 @@ class TopWidget(urwid.WidgetWrap):
         rest = app.keypress(size, key)
         if rest is None:
             return None
-        return self._w.keypress(size, rest)
+        rest = self._w.keypress(size, rest)
+        if rest == "esc" and app.context == "repeater":
+            app.pop()
+            return None
+        return rest
 
 
 async def run(opts: Options) -> int:
@@ -273,6 +277,7 @@ async def run(opts: Options) -> int:
     cli.on_signals(app.quit.set)
     screen = urwid.display.raw.Screen()
     screen.set_terminal_properties(colors=256)
+    screen.tty_signal_keys(start="undefined", stop="undefined")  # ctrl s and ctrl q are ours, not XON/XOFF
     loop = urwid.MainLoop(app.top, PALETTE, screen=screen, handle_mouse=False,
                           event_loop=urwid.AsyncioEventLoop(loop=asyncio.get_running_loop()))
     app.loop = loop

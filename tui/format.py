@@ -146,5 +146,17 @@ def flow_row(flow: Any, width: int) -> Markup:
     left_len = sum(len(t) for _, t in left) + len(middle[1]) + 1
     url_width = max(width - left_len - right_len - 1, 8)
     url = truncate(sanitize_segment(target), url_width)
-    pad = " " * max(width - left_len - len(url) - right_len - 1, 1)
-    return [*left, middle, ("text", " "), ("url", url), ("text", pad), *right_parts]
+    pad = " " * max(width - left_len - len(url) - right_len, 1)
+    return clip([*left, middle, ("text", " "), ("url", url), ("text", pad), *right_parts], width)
+
+
+def clip(markup: Markup, width: int) -> Markup:
+    """`markup` cut to at most `width` characters (on narrow terminals the right-hand columns go)."""
+    out: Markup = []
+    room = width
+    for attr, text in markup:
+        if room <= 0:
+            break
+        out.append((attr, text[:room]))
+        room -= len(out[-1][1])
+    return out

@@ -55,6 +55,8 @@ BINDINGS: list[Binding] = [
     Binding("flowlist", ("x",), "flow.export", "export as curl / httpie / raw"),
     Binding("flowlist", ("e",), "flow.edit", "edit the flow"),
     Binding("flowlist", ("=",), "flows.diff", "diff the two marked flows"),
+    Binding("flowlist", ("R",), "repeater.send", "send the request to the repeater (a new tab)"),
+    Binding("flowview", ("R",), "repeater.send", "send the request to the repeater (a new tab)"),
     Binding("flowlist", ("|",), "list.filter_toggle", "turn the view filter off and on again"),
     Binding("flowlist", ("Z",), "list.delete_matching", "delete every flow matching a filter"),
     # flow view

@@ -10,6 +10,7 @@ import signal
 import struct
 import sys
 import termios
+from collections.abc import Callable
 from pathlib import Path
 
 import pyte
@@ -19,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 KEYS = {
     "enter": "\r", "esc": "\x1b", "tab": "\t", "shift tab": "\x1b[Z", "up": "\x1b[A", "down": "\x1b[B",
     "right": "\x1b[C", "left": "\x1b[D", "page down": "\x1b[6~", "page up": "\x1b[5~", "backspace": "\x7f",
-    "ctrl s": "\x13", "ctrl f": "\x06",
+    "ctrl s": "\x13", "ctrl f": "\x06", "ctrl o": "\x0f", "ctrl n": "\x0e", "ctrl p": "\x10", "ctrl w": "\x17",
+    "end": "\x1b[F", "home": "\x1b[H",
 }
 
 
@@ -108,6 +110,39 @@ class Terminal:
                 return self.text()
         except TimeoutError:
             raise AssertionError(f"screen still shows {text!r}:\n{self.text()}") from None
+
+    async def wait_until(self, predicate: Callable[[], bool], what: str = "the condition", timeout: float = 15) -> str:
+        """Wait until `predicate()` is true (it may look at `self.screen`: text, colours); returns the screen text."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not predicate():
+                    self._changed.clear()
+                    await self._changed.wait()
+                return self.text()
+        except TimeoutError:
+            raise AssertionError(f"never saw {what}; the screen shows:\n{self.text()}") from None
+
+    async def settle(self, quiet: float = 0.15, timeout: float = 5) -> str:
+        """Wait until the app has written nothing for `quiet` seconds (a redraw split over reads is complete)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            self._changed.clear()
+            try:
+                async with asyncio.timeout(quiet):
+                    await self._changed.wait()
+            except TimeoutError:
+                break
+        return self.text()
+
+    def focused_line(self) -> str:
+        """The text of the first screen line drawn with a background colour in its first cell (the focus row
+        of a list), or "" if there is none."""
+        for y in range(self.rows):
+            line = self.screen.buffer[y]
+            if line[0].bg != "default" or line[0].reverse:
+                return "".join(line[x].data for x in range(self.cols)).rstrip()
+        return ""
 
     def send(self, *keys: str) -> None:
         for k in keys:

@@ -238,3 +238,32 @@ async def test_copy_sends_osc52(term, origin):
     import base64
     expected = base64.b64encode(f"{origin.url}/copied".encode())
     await term.wait_for_raw(b"\x1b]52;c;" + expected + b"\x07")
+
+
+async def test_repeater_edit_changes_what_the_server_receives(term, origin):
+    code, _, err = await curl("-x", term.url, "-d", "a=1", f"{origin.url}/echo/first")
+    assert code == 0, err
+    await term.wait_for("flows: 1/1")
+    await term.press("R")
+    await term.wait_for("Request (edit freely)")
+    await term.wait_for("a=1")
+    await term.press("ctrl s")
+    await term.wait_for("Response 1/1")
+    async with asyncio.timeout(10):
+        while len(origin.received) < 2:
+            origin.arrived.clear()
+            await origin.arrived.wait()
+    assert origin.received[-1].body == b"a=1"
+    await term.press(*"&b=2", "ctrl s")  # the cursor waits at the end of the body
+    await term.wait_for("Response 2/2")
+    async with asyncio.timeout(10):
+        while len(origin.received) < 3:
+            origin.arrived.clear()
+            await origin.arrived.wait()
+    got = origin.received[-1]
+    assert got.body == b"a=1&b=2" and got.header("content-length") == "7"
+    await term.wait_for('"body": "a=1&b=2"')
+    await term.press("ctrl o")
+    await term.wait_for("Response 1/2")
+    await term.press("esc")
+    await term.wait_for("flows: 3/3")
