@@ -262,7 +262,6 @@ async def test_repeater_edit_changes_what_the_server_receives(term, origin):
             await origin.arrived.wait()
     got = origin.received[-1]
     assert got.body == b"a=1&b=2" and got.header("content-length") == "7"
-    await term.wait_for('"body": "a=1&b=2"')
     await term.press("ctrl o")
     await term.wait_for("Response 1/2")
     await term.press("esc")
