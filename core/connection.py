@@ -72,6 +72,8 @@ class Server(Connection):
 
     via: Address | None = None
     """The upstream proxy this connection goes through, if any."""
+    connect_headers: list[tuple[str, str]] = field(default_factory=list)
+    """Extra headers for the CONNECT sent to the upstream proxy in `via` (addons may set them in `serverconnect`)."""
     timestamp_tcp_setup: float | None = None
     timestamp_tls_setup: float | None = None
     error: str | None = None

@@ -83,11 +83,11 @@ def _fill_tls(server: Server, sslobj: ssl.SSLObject | None, sni: str | None) -> 
     server.alpn = info.alpn
 
 
-async def _connect_tunnel(stream: Stream, host: str, port: int) -> None:
+async def _connect_tunnel(stream: Stream, host: str, port: int, extra: list[tuple[str, str]]) -> None:
     """Ask an upstream HTTP proxy for a CONNECT tunnel to host:port."""
     conn = h11.Connection(h11.CLIENT)
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    stream.write(conn.send(h11.Request(method="CONNECT", target=authority, headers=[("Host", authority)])))
+    stream.write(conn.send(h11.Request(method="CONNECT", target=authority, headers=[("Host", authority), *extra])))
     stream.write(conn.send(h11.EndOfMessage()))
     await stream.drain()
     while True:
@@ -132,7 +132,7 @@ async def connect(
     stream = Stream(reader, writer)
     try:
         if server.via:
-            await _connect_tunnel(stream, host, port)
+            await _connect_tunnel(stream, host, port, server.connect_headers)
         if tls:
             context = client_tls_context(opts.ssl_insecure, opts.ssl_verify_upstream_trusted_ca, alpn)
             if stream.pending:

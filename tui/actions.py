@@ -14,6 +14,8 @@ from tui.widgets.flowview import FlowView
 from tui.widgets.panes import PendingPane
 from tui.widgets.picker import AddonPicker, OptionsEditor, option_value_text
 from tui.repeater import RepeaterError, parse_request
+from tui.sticky import rule_from_edit
+from tui.widgets.rules import RulesView
 from tui.widgets.repeater import RepeaterView, Tab, tab_for
 from tui.widgets.results import DiffView, SearchResults
 
@@ -754,3 +756,38 @@ def repeater_send(app: App, size: Any) -> None:
     view = _repeater(app)
     view.add(tab_for(flow))
     app.push(view)
+
+
+# -- sticky edits --------------------------------------------------------------------------------------------
+@action("sticky.make")
+def sticky_make(app: App, size: Any) -> None:
+    view = app.current
+    if not isinstance(view, FlowView) or view.flow.type != "http" or app.sticky is None:
+        return
+    flow = view.flow
+    original = flow._backup
+    if original is None:
+        app.notify("edit the flow first (e), then s makes the edit stick")
+        return
+    part = "response" if view.tab_name == "Response" else "request"
+    rule = rule_from_edit(original, flow, part)
+    if rule is None:
+        app.notify(f"the {part} was not changed")
+        return
+    app.sticky.add(rule)
+    app.notify(f"sticky rule added: {rule.describe()[:80]}")
+
+
+@action("sticky.show")
+def sticky_show(app: App, size: Any) -> None:
+    if app.sticky is not None:
+        app.push(RulesView(app.sticky))
+
+
+@action("sticky.delete")
+def sticky_delete(app: App, size: Any) -> None:
+    cur = app.current
+    if isinstance(cur, RulesView) and app.sticky is not None and app.sticky.rules:
+        app.sticky.remove(min(cur.walker.focus, len(app.sticky.rules) - 1))
+        cur.reload()
+        app.notify("rule deleted")

@@ -20,6 +20,7 @@ from core.master import Master
 from core.options import Options
 from core.store import FlowStore
 from tui import actions, keymap
+from tui.sticky import StickyRules
 from tui.palette import PALETTE
 from tui.widgets.flowlist import FlowListBox
 from tui.widgets.flowview import FlowView
@@ -59,6 +60,7 @@ class App:
         self.message = ""
         self.address = ("?", 0)
         self._redraw_pending = False
+        self.sticky: StickyRules | None = None
         self.filter_history: list[str] = []
         self.filter_off: str | None = None
         """The view filter that `|` turned off, to turn it back on."""
@@ -107,7 +109,8 @@ class App:
     # -- status and prompts -------------------------------------------------------------
     def notify(self, text: str, level: str = "text") -> None:
         self.message = text
-        self.statusbar.set_message((level, text))
+        if self.prompt is None:  # never push an open prompt aside: its keys would go nowhere
+            self.statusbar.set_message((level, text))
         self.redraw_soon()
 
     def ask(self, label: str, on_done: Any, initial: str = "", history: list[str] | None = None) -> None:
@@ -136,14 +139,15 @@ class App:
     def refresh_status(self) -> None:
         opts = self.master.options
         host, port = self.address
+        # Most important first: a narrow terminal cuts the end of the line.
         parts: list[Any] = [("statusbar_key", f" {host}:{port} "), ("statusbar", f" {opts.mode} ")]
+        if self.held:
+            parts.append(("statusbar_key", f" held: {len(self.held)} "))
+        parts.append(("statusbar", f" flows: {len(self.store)}/{self.store.total} "))
         if opts.intercept:
             parts.append(("statusbar", f" intercept: {opts.intercept} @ {opts.intercept_at} "))
         if self.store.filter_expr:
             parts.append(("statusbar", f" filter: {self.store.filter_expr} "))
-        parts.append(("statusbar", f" flows: {len(self.store)}/{self.store.total} "))
-        if self.held:
-            parts.append(("statusbar_key", f" held: {len(self.held)} "))
         if not self.follow:
             parts.append(("statusbar", " follow: off "))
         scripts = opts.scripts
@@ -270,6 +274,8 @@ class TopWidget(urwid.WidgetWrap):
 async def run(opts: Options) -> int:
     master = Master(opts)
     app = App(master)
+    app.sticky = StickyRules(opts.confdir)
+    master.add_addon(app.sticky)
     app.spawn(app.consume())
     host, port = await master.start()
     app.address = (host, port)

@@ -135,9 +135,11 @@ def flow_row(flow: Any, width: int) -> Markup:
         if flow.error is not None and resp is None:
             right_parts = [("error", flow.error.msg[:30])]
         elif resp is not None:
-            ctype = resp.content_type.split("/")[-1][:12]
-            right_parts = [(status_attr(resp.status_code), f"{resp.status_code} "),
-                           ("dim", f"{ctype:<12} "), ("text", f"{human_size(body_size(resp)):>6}")]
+            right_parts = [(status_attr(resp.status_code), f"{resp.status_code} ")]
+            if width >= 100:  # narrow terminals give the content type's columns to the URL
+                ctype = sanitize_segment(resp.content_type.split("/")[-1][:12])
+                right_parts.append(("dim", f"{ctype:<12} "))
+            right_parts.append(("text", f"{human_size(body_size(resp)):>6}"))
         else:
             right_parts = [("dim", "…")]
     dur = human_duration(duration(flow))

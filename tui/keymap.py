@@ -30,6 +30,7 @@ BINDINGS: list[Binding] = [
     Binding("global", ("p",), "pending.show", "pending pane: everything held"),
     Binding("global", ("ctrl f",), "search.global", "search every flow (URL, headers, bodies, messages)"),
     Binding("global", ("y",), "copy", "copy the focused thing to the clipboard (OSC 52, works over SSH)"),
+    Binding("global", ("S",), "sticky.show", "sticky rules: list and delete"),
     Binding("global", ("w",), "flows.save", "save flows to a file"),
     Binding("global", ("L",), "flows.load", "load flows from a file"),
     # flow list
@@ -73,6 +74,7 @@ BINDINGS: list[Binding] = [
     Binding("flowview", ("n",), "view.search_next", "next search match"),
     Binding("flowview", ("e",), "flow.edit", "edit (method, URL, headers, body…)"),
     Binding("flowview", ("V",), "flow.revert", "revert edits"),
+    Binding("flowview", ("s",), "sticky.make", "make this edit a standing rule for matching flows"),
     Binding("flowview", ("a",), "flow.resume", "resume the flow (or the held message in Messages)"),
     Binding("flowview", ("X",), "flow.kill", "kill the flow"),
     Binding("flowview", ("r",), "flow.replay", "replay the request"),
@@ -99,6 +101,9 @@ BINDINGS: list[Binding] = [
     Binding("search", ("enter",), "search.open", "open the flow at the match"),
     Binding("diff", ("j", "down"), "cursor.down", "scroll down"),
     Binding("diff", ("k", "up"), "cursor.up", "scroll up"),
+    Binding("rules", ("j", "down"), "cursor.down", "next rule"),
+    Binding("rules", ("k", "up"), "cursor.up", "previous rule"),
+    Binding("rules", ("d",), "sticky.delete", "delete the rule"),
     # help
     Binding("help", ("q", "esc", "?"), "view.back", "close the help"),
 ]

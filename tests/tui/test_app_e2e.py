@@ -78,8 +78,9 @@ async def test_intercept_edit_header_in_grid_and_body_in_editor_then_resume(tmp_
             await term.wait_for("Edit request:")
             await term.press("h")
             await term.wait_for("Request headers")
+            await term.wait_for(re.compile(r"│X-Test\s+before"))
             rows = [line for line in term.text().splitlines() if "│" in line and line.strip("│ ")]
-            names = [r.strip("│ ").split()[0] for r in rows[1:-1] if r.strip("│ ")]
+            names = [r.strip("│ ").split()[0] for r in rows[1:] if r.strip("│ ")]
             for _ in range(names.index("X-Test")):
                 await term.press("j")
             await term.press("tab", "enter", *["backspace"] * 6, *"after", "enter", "q")
@@ -266,3 +267,46 @@ async def test_repeater_edit_changes_what_the_server_receives(term, origin):
     await term.wait_for("Response 1/2")
     await term.press("esc")
     await term.wait_for("flows: 3/3")
+
+
+async def test_sticky_edit_applies_to_the_next_request_without_intercept(tmp_path, origin):
+    term = Terminal()
+    await term.start("--confdir", str(tmp_path / "conf"))
+    try:
+        await term.press("i")
+        await term.press(*"~u /echo/sticky", "enter")
+        await term.wait_for("intercept: ~u /echo/sticky")
+        async with httpx.AsyncClient(proxy=term.url, timeout=30) as client:
+            task = asyncio.ensure_future(client.get(f"{origin.url}/echo/sticky", headers={"X-Mode": "plain"}))
+            await term.wait_for(re.compile(r"!\s.*GET\s+http://127\.0\.0\.1:\d+/echo/sticky"))
+            await term.press("enter")
+            await term.wait_for("X-Mode: plain")
+            await term.press("e", "h")
+            await term.wait_for("Request headers")
+            await term.wait_for(re.compile(r"│X-Mode\s+plain"))
+            rows = [line for line in term.text().splitlines() if "│" in line and line.strip("│ ")]
+            names = [r.strip("│ ").split()[0] for r in rows[1:] if r.strip("│ ")]
+            for _ in range(names.index("X-Mode")):
+                await term.press("j")
+            await term.press("tab", "enter", *["backspace"] * 5, *"sticky", "enter", "q")
+            await term.wait_for("X-Mode: sticky")
+            await term.press("s")
+            await term.wait_for("sticky rule added")
+            await term.press("A")
+            await term.wait_for("[held at response]")
+            await term.press("A")
+            await asyncio.wait_for(task, 15)
+            assert origin.received[-1].header("x-mode") == "sticky"
+            # no more intercept: the rule alone changes the next request
+            await term.press("q", "i", *["backspace"] * 20, "enter")
+            await term.wait_gone("intercept: ~u")
+            resp = await client.get(f"{origin.url}/echo/sticky", headers={"X-Mode": "plain"})
+            assert resp.status_code == 200
+            assert origin.received[-1].header("x-mode") == "sticky"
+        await term.press("S")
+        await term.wait_for("set X-Mode: sticky")
+        await term.press("d")
+        await term.wait_for("no rules yet")
+    finally:
+        await term.stop()
+    assert (tmp_path / "conf" / "sticky-rules.json").read_text().strip() == "[]"

@@ -15,13 +15,16 @@ Markup = Any
 class LinesWalker(urwid.ListWalker):
     """A ListWalker over a list of markup lines; Text widgets are made only for the lines shown."""
 
-    def __init__(self, lines: Sequence[Markup], highlight: Callable[[int], bool] | None = None) -> None:
+    def __init__(self, lines: Sequence[Markup], highlight: Callable[[int], bool] | None = None,
+                 wrap: str = "any") -> None:
         self.lines = lines
         self.focus = 0
         self.highlight = highlight
+        self.wrap = wrap
+        """"any" for content (nothing may be lost); "ellipsis" for one-line-per-item lists."""
 
     def _widget(self, i: int) -> urwid.Widget:
-        w = urwid.Text(self.lines[i] if self.lines[i] else "", wrap="any")
+        w = urwid.Text(self.lines[i] if self.lines[i] else "", wrap=self.wrap)
         if self.highlight is not None and self.highlight(i):
             return urwid.AttrMap(w, HIGHLIGHT_MAP)
         return urwid.AttrMap(w, None, FOCUS_MAP)

@@ -71,7 +71,7 @@ def help_widget(contexts: list[str]) -> urwid.Widget:
             lines.append([("key", f"  {keys:<16} "), ("text", b.help)])
         lines.append([])
     lines.append([("dim", "j/k, arrows and page up/down scroll; q, esc or ? closes this help")])
-    return urwid.LineBox(_HelpBox(LinesWalker(lines)), title="Keys (j/k scroll)")
+    return urwid.LineBox(_HelpBox(LinesWalker(lines, wrap="ellipsis")), title="Keys (j/k scroll)")
 
 
 class _HelpBox(urwid.ListBox):

@@ -52,7 +52,7 @@ class AddonPicker(urwid.WidgetWrap):
     context = "picker"
 
     def __init__(self, loaded_scripts: list[str]) -> None:
-        self.walker = LinesWalker([])
+        self.walker = LinesWalker([], wrap="ellipsis")
         self.entries: list[AddonEntry] = []
         self.reload(loaded_scripts)
         super().__init__(urwid.LineBox(urwid.ListBox(self.walker), title="Addons (enter: load/unload)"))
@@ -90,7 +90,7 @@ class OptionsEditor(urwid.WidgetWrap):
 
     def __init__(self, options: Any) -> None:
         self.options = options
-        self.walker = LinesWalker([])
+        self.walker = LinesWalker([], wrap="ellipsis")
         self.names: list[str] = []
         self.reload()
         super().__init__(urwid.LineBox(urwid.ListBox(self.walker), title="Options (enter: edit, r: reset)"))
