@@ -35,6 +35,9 @@ class Intercept:
             self.stages = parse_stages(options.intercept_at)
 
     def _maybe(self, flow: Any, stage: str) -> None:
+        if stage in ("request", "response") and flow.metadata.pop(f"hold_at_{stage}", False):
+            flow.intercept()  # asked for at the header stage: "buffer the body and stop again"
+            return
         if self.filter is not None and stage in self.stages and flow.live and self.filter(flow):
             flow.intercept()
 

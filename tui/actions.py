@@ -791,3 +791,36 @@ def sticky_delete(app: App, size: Any) -> None:
         app.sticky.remove(min(cur.walker.focus, len(app.sticky.rules) - 1))
         cur.reload()
         app.notify("rule deleted")
+
+
+# -- header-stage breakpoints -----------------------------------------------------------------------------------
+def _header_stage(app: App) -> tuple[Any, str] | None:
+    view = app.current
+    if not isinstance(view, FlowView) or view.held_stage not in ("requestheaders", "responseheaders"):
+        app.notify("B and T are for a flow held at requestheaders or responseheaders")
+        return None
+    return view.flow, view.held_stage
+
+
+@action("flow.resume_buffered")
+def resume_buffered(app: App, size: Any) -> None:
+    held = _header_stage(app)
+    if held is not None:
+        flow, stage = held
+        body_stage = "request" if stage == "requestheaders" else "response"
+        message = flow.request if body_stage == "request" else flow.response
+        message.stream = False
+        flow.metadata[f"hold_at_{body_stage}"] = True
+        flow.resume()
+        app.notify(f"buffering the {body_stage} body; it stops again when the body is in")
+
+
+@action("flow.resume_streamed")
+def resume_streamed(app: App, size: Any) -> None:
+    held = _header_stage(app)
+    if held is not None:
+        flow, stage = held
+        message = flow.request if stage == "requestheaders" else flow.response
+        message.stream = True
+        flow.resume()
+        app.notify(f"streaming the {'request' if stage == 'requestheaders' else 'response'} body through")

@@ -77,6 +77,8 @@ BINDINGS: list[Binding] = [
     Binding("flowview", ("s",), "sticky.make", "make this edit a standing rule for matching flows"),
     Binding("flowview", ("a",), "flow.resume", "resume the flow (or the held message in Messages)"),
     Binding("flowview", ("X",), "flow.kill", "kill the flow"),
+    Binding("flowview", ("B",), "flow.resume_buffered", "held at a header stage: buffer the body, stop again when it is in"),
+    Binding("flowview", ("T",), "flow.resume_streamed", "held at a header stage: stream the body through"),
     Binding("flowview", ("r",), "flow.replay", "replay the request"),
     Binding("flowview", ("x",), "flow.export", "export as curl / httpie / raw"),
     Binding("flowview", ("d",), "message.drop", "drop the held message (Messages tab)"),

@@ -310,3 +310,27 @@ async def test_sticky_edit_applies_to_the_next_request_without_intercept(tmp_pat
     finally:
         await term.stop()
     assert (tmp_path / "conf" / "sticky-rules.json").read_text().strip() == "[]"
+
+
+async def test_header_stage_breakpoint_buffer_then_stream(tmp_path, origin):
+    term = Terminal()
+    await term.start("--confdir", str(tmp_path / "conf"), "-i", "~u /echo/hdr",
+                     "--set", "intercept_at=requestheaders,responseheaders")
+    try:
+        async with httpx.AsyncClient(proxy=term.url, timeout=30) as client:
+            task = asyncio.ensure_future(client.post(f"{origin.url}/echo/hdr", content=b"payload"))
+            await term.wait_for(re.compile(r"!\s.*POST\s+http://127\.0\.0\.1:\d+/echo/hdr"))
+            await term.press("enter")
+            await term.wait_for("[held at requestheaders]")
+            await term.press("B")  # buffer the request body and stop again once it is in
+            await term.wait_for("[held at request]")
+            await term.wait_for("payload")  # the buffered body is now visible and editable
+            await term.press("a")
+            await term.wait_for("[held at responseheaders]")
+            await term.press("T")  # stream the response body through
+            resp = await asyncio.wait_for(task, 15)
+        assert resp.status_code == 200 and json.loads(resp.text)["body"] == "payload"
+        await term.press("tab")
+        await term.wait_for("(body streamed through, not kept)")
+    finally:
+        await term.stop()
