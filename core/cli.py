@@ -67,9 +67,11 @@ def options_from_args(args: argparse.Namespace) -> Options:
         full = os.path.expanduser(path)
         if not os.path.isfile(full) or not os.access(full, os.R_OK):
             raise OptionsError(f"cannot read script {path}: no such readable file")
-    for name in ("save_stream_file", "rfile"):
-        if getattr(opts, name):
-            raise OptionsError("flow files (-w/-r) are not available in this build yet")
+    if opts.rfile and opts.save_stream_file:
+        # -w truncates its file before -r could read it: refuse rather than lose the flows.
+        read, write = (os.path.abspath(os.path.expanduser(p.lstrip("+"))) for p in (opts.rfile, opts.save_stream_file))
+        if read == write:
+            raise OptionsError(f"-r and -w name the same file ({opts.rfile}); write to another file")
     opts.update(scripts=list(args.scripts))
     return opts
 

@@ -4,6 +4,7 @@ It keeps no finished flow in memory.
 """
 from __future__ import annotations
 
+import asyncio
 import sys
 from http import HTTPStatus
 from typing import Any, TextIO
@@ -115,10 +116,20 @@ async def run_proxy(opts: Options, *extra_addons: Any) -> int:
     for addon in extra_addons:
         master.add_addon(addon)
     host, port = await master.start()
+    cli.on_signals(master.shutdown_soon)  # before the line that tells scripts we are up
     print(f"proxy listening at {host}:{port}", file=sys.stderr, flush=True)
-    cli.on_signals(master.shutdown_soon)
+    reading = None
+    if opts.rfile and not opts.keepserving:
+        # -r: exit once every loaded flow went through the addons (--keepserving: keep serving).
+        reading = asyncio.ensure_future(master.readfile.finished.wait())
+        reading.add_done_callback(lambda _: master.shutdown_soon())
     await master.should_exit.wait()
+    if reading is not None:
+        reading.cancel()
     await master.shutdown()
+    if master.readfile.failed:
+        print(f"interpose-dump: error: {master.readfile.failed}", file=sys.stderr, flush=True)
+        return 2
     return 0
 
 

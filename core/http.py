@@ -195,7 +195,10 @@ class Request(Message):
         """The Host header (or :authority) if present, else `host`."""
         h = self.headers.get("host") or self.authority
         if h:
-            return urllib.parse.urlsplit("//" + h).hostname or self.host
+            try:
+                return urllib.parse.urlsplit("//" + h).hostname or self.host
+            except ValueError:  # whatever a client put in its Host header ("[::1" is not even a URL)
+                return self.host
         return self.host
 
     @property

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import ipaddress
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from core import ctx, hooks
@@ -18,12 +19,15 @@ from core.addonmanager import AddonManager
 from core.bus import EventBus
 from core.certs import CertStore
 from core.errors import OptionsError
+from core.flow import Flow
 from core.intercept import Intercept
 from core.log import Log, LogEntry
 from core.options import Options, core_options
 from core.proxyauth import ProxyAuth
 from core.proxymode import Mode
+from core.readfile import ReadFile, hook_sequence
 from core.replay import replay
+from core.save import SaveStream
 from core.script import ScriptLoader
 from core.server import ProxyServer
 
@@ -54,11 +58,25 @@ class Master:
         ctx.master = self
         ctx.options = options
         ctx.log = self.log
-        self.addons.add(ProxyAuth(), ScriptLoader(self.addons), Intercept(), configure=False)
+        self.readfile = ReadFile(self.load_flows, self.add_log)
+        self.addons.add(ProxyAuth(), ScriptLoader(self.addons), Intercept(), SaveStream(log=self.add_log),
+                        self.readfile, configure=False)
 
     async def replay(self, flow: Any) -> Any:
         """Replay an HTTP request as a new flow (through every hook)."""
         return await replay(self, flow)
+
+    async def load_flows(self, flows: Iterable[Flow]) -> int:
+        """Pass loaded flows through every addon's flow hooks in order, as if each had just happened
+        (no network traffic; see core/readfile.py for the order). Returns how many went through."""
+        n = 0
+        for flow in flows:
+            for hook in hook_sequence(flow):
+                await self.addons.trigger(hook)
+            n += 1
+            if n % 64 == 0:
+                await asyncio.sleep(0)  # a big file must not starve the proxy and the UI
+        return n
 
     def add_addon(self, addon: Any) -> Any:
         """Add an addon: before start() it is configured with the rest; after, at once."""
@@ -83,6 +101,7 @@ class Master:
                           "can use this proxy (set --set proxyauth=user:pass)")
         self._tick_task = asyncio.create_task(self._ticker())
         self._started = True
+        self.readfile.begin()  # -r: loaded flows pass through the hooks now that the proxy listens
         return address
 
     async def _ticker(self) -> None:

@@ -4,7 +4,7 @@ Formats: `user:pass`, `any` (any credentials, as long as some are given), `@path
 with `{SHA}`, `$apr1$` or, when the `bcrypt` package is installed, `$2y$` entries). In regular and
 upstream modes clients answer a 407 with Proxy-Authorization; a CONNECT that authenticated covers
 what runs inside its tunnel. In reverse mode the proxy is the server, so it asks with 401.
-The credentials are removed before the request goes on.
+The credentials are removed before the request goes on. Flows loaded from a file are left alone.
 """
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ class ProxyAuth:
                                           {"Proxy-Authenticate": f'Basic realm="{REALM}"'})
 
     def http_connect(self, flow: Any) -> None:
-        if self.spec is None or self.reverse:
+        if self.spec is None or self.reverse or not flow.live:
             return
         if self._valid(parse_basic(flow.request.headers.get("proxy-authorization"))):
             self.tunnels.add(flow.client_conn)
@@ -157,8 +157,8 @@ class ProxyAuth:
             self._refuse(flow)
 
     def requestheaders(self, flow: Any) -> None:
-        if self.spec is None or flow.client_conn in self.tunnels:
-            return
+        if self.spec is None or not flow.live or flow.client_conn in self.tunnels:
+            return  # flows loaded from a file (-r) did not come through this proxy's door
         header = self._header()
         if self._valid(parse_basic(flow.request.headers.get(header))):
             del flow.request.headers[header]

@@ -55,6 +55,8 @@ class H2Endpoint:
         self.streams: dict[int, H2Stream] = {}
         self.on_request = on_request
         self.terminated: str | None = None
+        self.violation: str | None = None
+        """What the peer did wrong, when it broke the protocol (h2 answered with GOAWAY)."""
         self._conn_window = asyncio.Event()
         self._slots = asyncio.Event()
         """Set whenever one of our streams may have closed (or the peer's limit changed): wakes `open_outbound`."""
@@ -113,6 +115,7 @@ class H2Endpoint:
                     events = self.conn.receive_data(data)
                 except h2.exceptions.ProtocolError as e:
                     self.terminated = f"HTTP/2 protocol error: {e}"
+                    self.violation = str(e) or type(e).__name__
                     await self.flush()  # h2 queued a GOAWAY
                     break
                 for event in events:

@@ -154,6 +154,16 @@ class HttpExchange:
             await self.fail(str(e) or "client disconnected", None)
         except OSError as e:
             await self.fail(f"connection error: {e.strerror or e}", 502)
+        except asyncio.CancelledError:
+            # Torn down from outside: the client's HTTP/2 connection ended under this stream, or the proxy
+            # is stopping. The flow still ends with an error (addons see every flow end), then it goes on.
+            held, flow.intercepted = flow.intercepted, False
+            if flow.error is None:
+                flow.error = Error(f"connection closed {'while the flow was intercepted' if held else 'before the flow completed'}")
+            if not flow.killed and not self.client.response_started:
+                flow.response = None
+            await asyncio.shield(self.ctx.addons.trigger(hooks.ErrorHook(flow)))
+            raise
         finally:
             flow.live = False
         return False

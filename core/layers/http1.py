@@ -23,6 +23,9 @@ from core.layers.http import ClientGone, HttpExchange
 from core.options import parse_size
 
 MAX_REQUEST_LINE = 8192
+LINGER_S = 2.0
+"""After refusing a client that may still be sending, read (and drop) its bytes this long before closing:
+closing with unread input sends a TCP reset, which can destroy the answer before the client reads it."""
 
 
 class Http1Layer(Layer):
@@ -35,6 +38,8 @@ class Http1Layer(Layer):
         self._started = False
         self._method = "GET"
         self._first_line = b""
+        self._refused = False
+        self._no_body = False
 
     # -- the request loop -------------------------------------------------
     async def run(self) -> None:
@@ -42,11 +47,14 @@ class Http1Layer(Layer):
         while True:
             event = await self._read_head()
             if event is None:
+                if self._refused:
+                    await self._linger()
                 return
             try:
                 flow = self._make_flow(event)
             except ClientProtocolError as e:
                 self._refuse(e.status, str(e))
+                await self._linger()
                 return
             if flow.request.method == "CONNECT":
                 await self._connect(flow)
@@ -55,6 +63,8 @@ class Http1Layer(Layer):
             self._method = flow.request.method
             ok = await HttpExchange(self.ctx, flow, self, get_pool(self.ctx)).run()
             if not ok or client.closed:
+                if not client.closed and self.conn.their_state is h11.SEND_BODY:
+                    await self._linger()  # answered (413…) before the client finished its body
                 return
             if self.conn.our_state is h11.SWITCHED_PROTOCOL:
                 await self._upgraded(flow)
@@ -117,10 +127,22 @@ class Http1Layer(Layer):
                   431: "Request Header Fields Too Large", 405: "Method Not Allowed"}.get(status, "Error")
         self.ctx.log(f"{self.client_conn.address}: {msg}", "info")
         self.ctx.client.write(h1wire.raw_error(status, reason, msg))
+        self._refused = True
+
+    async def _linger(self) -> None:
+        client = self.ctx.client
+        try:
+            await client.drain()
+            client.write_eof()
+            async with asyncio.timeout(LINGER_S):
+                while await client.read():
+                    pass
+        except (TimeoutError, ConnectionError, OSError):
+            pass
 
     def _make_flow(self, event: h11.Request) -> HTTPFlow:
         ctx = self.ctx
-        method = event.method.decode("ascii", "replace").upper()
+        method = event.method.decode("ascii", "replace")  # case-sensitive (RFC 9110 §9.1): "hEAD" is not HEAD
         target = event.target.decode("utf-8", "surrogateescape")
         headers = Headers.from_raw(list(event.headers.raw_items()))
         version = h1wire.version(event.http_version)
@@ -128,8 +150,8 @@ class Http1Layer(Layer):
         if method == "CONNECT":
             if mode.kind not in ("regular", "upstream") or ctx.tunnel is not None:
                 raise ClientProtocolError(f"CONNECT is not allowed in {mode.kind} mode", 405)
-            parts = urllib.parse.urlsplit("//" + target)
-            try:
+            try:  # urlsplit itself refuses some targets ("[::1": an unclosed IPv6 bracket)
+                parts = urllib.parse.urlsplit("//" + target)
                 host, port = parts.hostname, parts.port
             except ValueError:
                 host, port = None, None
@@ -139,7 +161,10 @@ class Http1Layer(Layer):
         elif target.lower().startswith(("http://", "https://")):
             if mode.kind == "reverse" or ctx.tunnel is not None:
                 raise ClientProtocolError("absolute-form request where origin-form was expected")
-            parts = urllib.parse.urlsplit(target)
+            try:
+                parts = urllib.parse.urlsplit(target)
+            except ValueError as e:
+                raise ClientProtocolError(f"invalid URL {target[:64]!r}: {e}") from None
             try:
                 port = parts.port
             except ValueError:
@@ -190,6 +215,8 @@ class Http1Layer(Layer):
 
     async def send_response_head(self, flow: HTTPFlow, response: Response) -> None:
         self._started = True
+        # A body after these would break the framing (h11 refuses it): HEAD and 204/304 answers have none.
+        self._no_body = self._method == "HEAD" or response.status_code in h1wire.NO_BODY_STATUS
         streamed = bool(response.stream)
         length, keep = h1wire.response_length(self._method, response, streamed)
         headers = h1wire.wire_headers(response, length=length, keep_length=keep)
@@ -206,7 +233,7 @@ class Http1Layer(Layer):
         self.ctx.client.write(data)
 
     async def send_response_data(self, data: bytes) -> None:
-        if data and self.conn.our_state is h11.SEND_BODY:
+        if data and self.conn.our_state is h11.SEND_BODY and not self._no_body:
             self.ctx.client.write(self.conn.send(h11.Data(data=data)))
             await self._drain()
 

@@ -37,6 +37,8 @@ class Http2Layer(Layer):
         await self.ep.start()
         try:
             await self.ep.read_loop()
+            if self.ep.violation is not None:
+                self.ctx.log(f"{self.client_conn.address}: HTTP/2 protocol error from the client: {self.ep.violation}", "info")
         finally:
             for t in self.tasks:
                 t.cancel()
@@ -81,10 +83,13 @@ class Http2Layer(Layer):
             host, port = ctx.tunnel
             scheme = ctx.tunnel_scheme
         else:
-            parts = urllib.parse.urlsplit("//" + authority)
-            if not parts.hostname:
+            try:
+                parts = urllib.parse.urlsplit("//" + authority)
+                host, port = parts.hostname, parts.port or (443 if scheme == "https" else 80)
+            except ValueError:
+                raise ClientProtocolError(f"invalid :authority {authority[:64]!r}") from None
+            if not host:
                 raise ClientProtocolError("request without :authority")
-            host, port = parts.hostname, parts.port or (443 if scheme == "https" else 80)
         req = Request(method, scheme, host, port, path, "HTTP/2.0", headers, None, authority=authority)
         if ctx.mode.kind == "reverse" and not ctx.options.keep_host_header:
             req.authority = req.host_header_value

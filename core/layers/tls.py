@@ -27,16 +27,21 @@ _warned_untrusted: set[tuple[str, str]] = set()
 
 
 async def read_client_hello(ctx: Context) -> ClientHello:
-    """Peek until a whole ClientHello is buffered. Raises ClientHelloError on anything else."""
-    size = 512
-    while True:
-        data = await ctx.client.peek(size, timeout=HANDSHAKE_TIMEOUT_S)
-        hello = parse_client_hello(data)
-        if hello is not None:
-            return hello
-        if len(data) < size:  # the client sent no more in time, or closed
-            raise ClientHelloError("incomplete ClientHello")
-        size *= 2
+    """Peek until a whole ClientHello is buffered, however finely the client splits it. Raises
+    ClientHelloError on anything else, or when the client stops sending before the hello is complete."""
+    seen = 0
+    try:
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
+            while True:
+                data = await ctx.client.peek(seen + 1, timeout=HANDSHAKE_TIMEOUT_S)
+                hello = parse_client_hello(data)
+                if hello is not None:
+                    return hello
+                if len(data) <= seen:  # the client sent no more in time, or closed
+                    raise ClientHelloError("incomplete ClientHello")
+                seen = len(data)
+    except TimeoutError:
+        raise ClientHelloError("incomplete ClientHello (not received in time)") from None
 
 
 def _is_ip(host: str) -> bool:

@@ -34,7 +34,8 @@ async def detect(ctx: Context, timeout: float | None = PEEK_TIMEOUT_S, default: 
             hello = None
         sni = hello.sni if hello else None
         ignored = _matches(opts.ignore_hosts, host, port) or (sni is not None and _matches(opts.ignore_hosts, sni, port))
-        layer = LAYERS["passthrough" if ignored or hello is None else "tls"](ctx)
+        # Bytes that look like TLS but are no ClientHello go to the TLS layer too, which says so and hangs up.
+        layer = LAYERS["passthrough" if ignored else "tls"](ctx)
         if hello is not None:
             layer.sni, layer.alpn = sni, hello.alpn  # type: ignore[assignment]
             if isinstance(layer, TlsLayer):

@@ -122,6 +122,11 @@ class WebSocketLayer(Layer):
                 elif isinstance(event, CloseConnection):
                     if await self._closed(flow, src, dst, event, from_client):
                         return
+                    if src.ws.state is ConnectionState.CLOSED and dst.io.closed:
+                        # The close handshake with this peer is done and the other side is gone (it broke
+                        # the protocol): nothing more can come, so hang up rather than wait for the peer to.
+                        src.io.close()
+                        return
                 if flow.killed:
                     return
 
