@@ -824,3 +824,42 @@ def resume_streamed(app: App, size: Any) -> None:
         message.stream = True
         flow.resume()
         app.notify(f"streaming the {'request' if stage == 'requestheaders' else 'response'} body through")
+
+
+@action("pending.edit")
+def pending_edit(app: App, size: Any) -> None:
+    item = _pending(app)
+    if item is None:
+        return
+    flow, msg, _ = item
+    if msg is None:
+        pending_open(app, size)
+        app.notify("e edits; a forwards")
+        return
+    app.spawn(editing._edit_message(app, msg))
+
+
+@action("pending.inject")
+def pending_inject(app: App, size: Any) -> None:
+    item = _pending(app)
+    flow = item[0] if item is not None else None
+    target = getattr(flow, "websocket", None) or flow
+    if target is None or not hasattr(target, "inject") or not target.live:
+        app.notify("inject needs a live WebSocket or TCP flow")
+        return
+
+    def direction(key: str | None) -> None:
+        if key not in ("c", "s"):
+            return
+
+        def text_done(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                target.inject(text, from_client=(key == "c"))
+            except RuntimeError as e:
+                app.notify(str(e), "error")
+                return
+            app.notify(f"injected {len(text.encode())} bytes {'to the server' if key == 'c' else 'to the client'}")
+        app.ask("Message: ", text_done)
+    app.ask_key("Inject as if from the (c)lient (to the server) or the (s)erver (to the client)? ", direction)

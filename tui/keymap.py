@@ -89,6 +89,8 @@ BINDINGS: list[Binding] = [
     Binding("pending", ("a",), "pending.resume", "forward it"),
     Binding("pending", ("X",), "pending.kill", "kill the flow"),
     Binding("pending", ("d",), "pending.drop", "drop the held message"),
+    Binding("pending", ("e",), "pending.edit", "edit the held message (or open the held flow to edit it)"),
+    Binding("pending", ("n",), "pending.inject", "inject a new message into that WebSocket/TCP flow"),
     # addon picker, options editor, event log
     Binding("picker", ("j", "down"), "cursor.down", "next addon"),
     Binding("picker", ("k", "up"), "cursor.up", "previous addon"),

@@ -334,3 +334,59 @@ async def test_header_stage_breakpoint_buffer_then_stream(tmp_path, origin):
         await term.wait_for("(body streamed through, not kept)")
     finally:
         await term.stop()
+
+
+async def test_pending_pane_edit_drop_and_inject_websocket_messages(tmp_path):
+    import websockets
+
+    received: list[str] = []
+    arrived = asyncio.Event()
+
+    async def server(ws):
+        async for msg in ws:
+            received.append(msg)
+            arrived.set()
+
+    async def wait_received(n: int) -> None:
+        async with asyncio.timeout(10):
+            while len(received) < n:
+                arrived.clear()
+                await arrived.wait()
+
+    editor = tmp_path / "edit.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/first/FIRST (edited)/' \"$1\"\n")
+    editor.chmod(0o755)
+    term = Terminal()
+    await term.start("--confdir", str(tmp_path / "conf"), "--set", "intercept_at=messages", "-i", "~websocket & ~wq",
+                     env={"EDITOR": str(editor)})
+    srv = await websockets.serve(server, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/", proxy=term.url) as ws:
+            await ws.send("first")
+            await term.wait_for("held: 1")
+            await term.press("p")
+            await term.wait_for(re.compile(r"message →\s+first"))
+            await term.press("e")
+            await term.wait_for("FIRST (edited)")
+            await term.press("a")
+            await wait_received(1)
+            assert received == ["FIRST (edited)"]
+            await ws.send("second")
+            await term.wait_for(re.compile(r"message →\s+second"))
+            await term.press("d")  # dropped: never arrives
+            await term.wait_for("nothing is held")
+            await ws.send("third")
+            await term.wait_for(re.compile(r"message →\s+third"))
+            await term.press("n", "c")
+            await term.wait_for("Message:")
+            await term.press(*"injected!", "enter")
+            await term.wait_for("injected 9 bytes to the server")
+            await wait_received(2)
+            assert received == ["FIRST (edited)", "injected!"]
+            await term.press("a")
+            await wait_received(3)
+        assert received == ["FIRST (edited)", "injected!", "third"]
+    finally:
+        srv.close()
+        await term.stop()
