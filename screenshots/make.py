@@ -12,6 +12,10 @@ here), presses keys, and writes what the pyte screen shows as SVG files with the
     addon-picker.svg        the addon picker (P)
     help.svg                the keys of the flow list (?)
     intercept-edit.svg      an intercepted request (i, ~u /hold) and its headers in the grid editor (e, h)
+    pending.svg             the pending pane (p) with the held request
+    search.svg              results of a search across every flow (ctrl f)
+    diff.svg                the diff of two marked flows (=)
+    repeater.svg            the repeater (R) after sending a request (ctrl s)
 """
 from __future__ import annotations
 
@@ -310,13 +314,48 @@ async def make(outdir: Path) -> list[Path]:
                 await term.wait_for("Request headers")
                 await term.press("j", "j", "j", "j", "tab")
                 await shot(term, "intercept-edit.svg", "interpose: editing the headers of an intercepted request")
-                # let the request go: cancel the edit, resume at the request and at the response stage
+                # the pending pane, then let the request go from there (request stage, then response stage)
                 await term.press("esc")
                 await term.wait_gone("Request headers")
+                await term.press("q")
+                await term.wait_gone("[held at request]")
+                await term.press("p")
+                await term.wait_for(re.compile(r"request\s+POST http://127\.0\.0\.1:\d+/echo/orders/hold"))
+                await shot(term, "pending.svg", "interpose: the pending pane")
                 await term.press("a")
-                await term.wait_for("[held at response]")
+                await term.wait_for(re.compile(r"response\s+POST http://127\.0\.0\.1:\d+/echo/orders/hold"))
                 await term.press("a")
                 await asyncio.wait_for(held, 15)
+                await term.press("q")
+                await term.wait_gone("Pending")
+
+            # search every flow
+            await term.press("ctrl f")
+            await term.wait_for("Search all flows")
+            await term.press(*"json", "enter")
+            await term.wait_for(re.compile(r"\(\d+ matches\)"))
+            await shot(term, "search.svg", "interpose: search results across flows")
+            await term.press("q")
+            await term.wait_gone("matches)")
+
+            # diff the two marked flows (the held POST is the newest: G focuses it)
+            await term.press("G")
+            await term.wait_until(lambda: "/echo/orders/hold" in term.focused_line(), "the focus on the held POST")
+            await term.press("m", "=")
+            await term.wait_for("Diff of the two marked flows")
+            await shot(term, "diff.svg", "interpose: diff of two marked flows")
+            await term.press("q")
+            await term.wait_gone("Diff of the two marked flows")
+
+            # the repeater: send the /json request again and see the response below
+            await focus_row(term, "/json")
+            await term.press("R")
+            await term.wait_for("Request (edit freely)")
+            await term.press("ctrl s")
+            await term.wait_for("Response 1/1")
+            await shot(term, "repeater.svg", "interpose: the repeater")
+            await term.press("esc")
+            await term.wait_gone("Request (edit freely)")
         finally:
             await term.stop()
             ws_server.close()

@@ -22,6 +22,10 @@ EXPECTED = {
                            "intercept: ~u /hold"],
     "addon-picker.svg": ["Addons", "add_header", "Add a header to every response", "load a script from a path"],
     "help.svg": ["Keys", "flowlist keys", "next flow", "open the flow", "mark or unmark the flow"],
+    "pending.svg": ["Pending", "request", "/echo/orders/hold", "held: 1"],
+    "search.svg": ["Search: json", "matches", "/json"],
+    "diff.svg": ["Diff of the two marked flows", "── request", "-POST", "+POST"],
+    "repeater.svg": ["Request (edit freely)", "Response 1/1", "GET /json HTTP/1.1", '"interpose"', "ctrl s: send"],
 }
 
 
