@@ -4,6 +4,7 @@ Edits apply to the live flow, so a held flow forwards what the user left; `V` br
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shlex
 import tempfile
@@ -109,12 +110,44 @@ def _suffix(message: Any) -> str:
     return ".txt"
 
 
+def message_for_editing(content: bytes) -> tuple[str, str, str]:
+    """(mode, text, suffix): JSON pretty-printed, binary as hex, anything else as text."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return "hex", content.hex(" ", 1), ".hex"
+    if text[:1] in "{[":
+        try:
+            return "json", json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n", ".json"
+        except ValueError:
+            pass
+    return "text", text, ".txt"
+
+
+def message_from_editing(mode: str, text: str) -> bytes:
+    """Back to bytes: JSON compact again (so it stays one message), hex decoded, text as UTF-8."""
+    if mode == "json":
+        try:
+            return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        except ValueError:
+            return text.strip().encode("utf-8")  # no longer JSON: sent as written
+    if mode == "hex":
+        return bytes.fromhex("".join(text.split()))
+    return text.encode("utf-8", "surrogateescape")
+
+
 async def _edit_message(app: Any, msg: Any) -> None:
-    new = await edit_text(app, msg.text if msg.is_text else msg.content.decode("utf-8", "surrogateescape"), ".txt")
-    if new is not None:
-        msg.content = new.encode("utf-8", "surrogateescape")
-        _refresh(app)
-        app.notify("message edited" + ("; a resumes it" if msg.intercepted else ""))
+    mode, text, suffix = message_for_editing(msg.content)
+    new = await edit_text(app, text, suffix)
+    if new is None or new == text:
+        return
+    try:
+        msg.content = message_from_editing(mode, new)
+    except ValueError as e:
+        app.notify(f"not valid hex: {e}", "error")
+        return
+    _refresh(app)
+    app.notify(f"message edited ({mode})" + ("; a resumes it" if msg.intercepted else ""))
 
 
 async def _edit_grid(app: Any, flow: Any, title: str, rows: list[tuple[str, str]], apply: Any) -> None:
