@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from core import hooks
@@ -109,9 +109,31 @@ class HttpExchange:
             gone.cancel()
             if not resumed.done():
                 resumed.cancel()
+            await asyncio.wait((resumed, gone))  # as in _unless_client_leaves
         if not resumed.done() or resumed.cancelled():
             flow.intercepted = False
-            raise ClientGone("client disconnected while the flow was intercepted")
+            raise ClientGone(f"{self._gone_reason()} while the flow was intercepted")
+
+    async def _unless_client_leaves(self, waiting: Awaitable[Response]) -> Response:
+        """Wait for the server's answer, unless the client leaves first: a server that never answers must
+        not hold the client's connection (and this task) forever once nobody is waiting for it."""
+        answer = asyncio.ensure_future(waiting)
+        gone = asyncio.ensure_future(self.client.wait_closed())
+        try:
+            await asyncio.wait((answer, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not answer.done():
+                answer.cancel()
+            # Let the cancellations land: a client read still pending would collide with the layer's next read.
+            await asyncio.wait((answer, gone))
+        if answer.done() and not answer.cancelled():
+            return answer.result()
+        raise ClientGone(f"{self._gone_reason()} while waiting for the server's response")
+
+    def _gone_reason(self) -> str:
+        """How the client left, once wait_closed() returned; a side may say more (an HTTP/2 stream's reset)."""
+        return str(getattr(self.client, "gone_reason", "client disconnected"))
 
     async def fail(self, msg: str, status: int | None) -> None:
         """Record the error, fire `error`, and tell the client if it can still be told."""
@@ -189,11 +211,11 @@ class HttpExchange:
         ok = False
         try:
             try:
-                resp = await server.response_head(flow)
+                resp = await self._unless_client_leaves(server.response_head(flow))
             except StaleConnection:
                 await self.pool.release(flow, server, False)
                 server = await self._send_buffered()
-                resp = await server.response_head(flow)
+                resp = await self._unless_client_leaves(server.response_head(flow))
             await self._relay_response(server, resp)
             ok = True
         finally:

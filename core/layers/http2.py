@@ -85,11 +85,12 @@ class Http2Layer(Layer):
         else:
             try:
                 parts = urllib.parse.urlsplit("//" + authority)
-                host, port = parts.hostname, parts.port or (443 if scheme == "https" else 80)
+                hostname, port = parts.hostname, parts.port or (443 if scheme == "https" else 80)
             except ValueError:
                 raise ClientProtocolError(f"invalid :authority {authority[:64]!r}") from None
-            if not host:
+            if not hostname:
                 raise ClientProtocolError("request without :authority")
+            host = hostname
         req = Request(method, scheme, host, port, path, "HTTP/2.0", headers, None, authority=authority)
         if ctx.mode.kind == "reverse" and not ctx.options.keep_host_header:
             req.authority = req.host_header_value
@@ -165,6 +166,13 @@ class H2ClientStream:
 
     async def wait_closed(self) -> None:
         await self.s.gone.wait()
+
+    @property
+    def gone_reason(self) -> str:
+        """How the client left this stream, once wait_closed() returned."""
+        if self.s.reset_code is not None:
+            return f"client reset the stream (error code {self.s.reset_code})"
+        return "client closed the connection"
 
     async def refuse(self, status: int, msg: str) -> None:
         body = f"interpose: {msg}\n".encode()
