@@ -138,7 +138,9 @@ class FlowWriter:
             if append and os.path.exists(path) and os.path.getsize(path) > 0:
                 self.warning = _prepare_append(path)
                 new = False
-            self._f: IO[bytes] = open(path, "ab" if append else "wb")
+            # Flows hold cookies, credentials and bodies: a new file is readable by its owner only.
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+            self._f: IO[bytes] = os.fdopen(os.open(path, flags, 0o600), "ab" if append else "wb")
             self._owned = True
         else:
             self._f = target
