@@ -8,8 +8,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import proxies
 from origin import Origin
@@ -39,7 +40,7 @@ class Bench:
     tmp: str
     duration: float
     flows: int
-    proxy_preexec: Callable[[], None] | None
+    proxy_cpus: set[int] | None
     log: Callable[[str], None]
 
     @property
@@ -51,7 +52,7 @@ class Bench:
         return path
 
     def start(self, name: str) -> proxies.Proxy:
-        return proxies.start(name, os.path.join(self.tmp, f"conf-{name}"), self.origin.ca_file, self.proxy_preexec)
+        return proxies.start(name, os.path.join(self.tmp, f"conf-{name}"), self.origin.ca_file, self.proxy_cpus)
 
 
 def machine_busy() -> float:
@@ -99,6 +100,8 @@ def run_target(b: Bench, target: str, body: Callable[[proxies.Proxy | None], dic
         out["other_cpu"] = max(0.0, (machine_busy() - m0) - (own_busy(live) - o0)) / elapsed
         if p is not None:
             out["proxy_cpu"] = (p.cpu_seconds() - proxy0) / elapsed
+            if out.get("rate"):  # CPU per operation hardly depends on what else the machine is doing
+                out["cpu_us_per_op"] = out["proxy_cpu"] / out["rate"] * 1e6
             out.update(p.status())
         return out
     finally:
@@ -108,7 +111,7 @@ def run_target(b: Bench, target: str, body: Callable[[proxies.Proxy | None], dic
 
 def wrk(b: Bench, port: int, seconds: float) -> dict[str, Any]:
     cmd = ["wrk", "-t2", "-c50", f"-d{max(1, round(seconds))}s", "--latency", "-s", b.lua, f"http://127.0.0.1:{port}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=False)
     for line in out.stdout.splitlines():
         if line.startswith("JSON "):
             r = json.loads(line[5:])
@@ -122,7 +125,7 @@ def client(b: Bench, case: str, p: proxies.Proxy | None, *extra: str, timeout: f
     target = f"127.0.0.1:{b.origin.https_port if tls else b.origin.http_port}"
     cmd = [sys.executable, CLIENTS, case, "--proxy", f"127.0.0.1:{p.port}" if p else "none", "--target", target,
            "--cafile", p.ca_file if p else b.origin.ca_file, "--duration", f"{b.duration:g}", *extra]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=b.duration + timeout)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=b.duration + timeout, check=False)
     if out.returncode != 0 or not out.stdout.strip():
         raise RuntimeError(f"{case} client failed: {out.stderr[-2000:]}")
     r = json.loads(out.stdout)

@@ -208,7 +208,6 @@ async def h2_multiplexed(args: argparse.Namespace, m: Meter) -> dict[str, object
 async def websocket_echo(args: argparse.Namespace, m: Meter) -> dict[str, object]:
     from websockets.asyncio.client import connect
     from websockets.asyncio.server import serve
-
     from websockets.exceptions import ConnectionClosed
 
     async def echo(ws) -> None:  # type: ignore[no-untyped-def]

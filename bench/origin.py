@@ -100,7 +100,7 @@ def wait_port(port: int, timeout: float = 10.0, proc: subprocess.Popen[bytes] | 
 
 def write_certs(tmp: str) -> str:
     """A test CA (`ca.pem`) and a server certificate for 127.0.0.1/localhost it signed; return the CA path."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "interpose bench test CA")])
     ca = (
@@ -149,11 +149,10 @@ def write_content(tmp: str) -> None:
         f.write(b"x" * 1023 + b"\n")
     with open(os.path.join(www, "100m"), "wb") as f:
         chunk = os.urandom(1 << 20)
-        for _ in range(100):
-            f.write(chunk)
+        f.writelines(chunk for _ in range(100))
 
 
-def start_nginx(tmp: str, preexec_fn: object = None) -> Origin:
+def start_nginx(tmp: str) -> Origin:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     write_content(tmp)
     ca_file = write_certs(tmp)
@@ -163,7 +162,7 @@ def start_nginx(tmp: str, preexec_fn: object = None) -> Origin:
         f.write(NGINX_CONF.format(tmp=tmp, http_port=origin.http_port, https_port=origin.https_port))
     origin.proc = subprocess.Popen(
         [nginx, "-c", conf, "-p", tmp, "-e", os.path.join(tmp, "nginx-error.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=preexec_fn,  # type: ignore[arg-type]
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     if not (wait_port(origin.http_port, proc=origin.proc) and wait_port(origin.https_port, proc=origin.proc)):
         err = origin.proc.stderr.read().decode(errors="replace") if origin.proc.poll() is not None else ""

@@ -1,5 +1,6 @@
 """`python bench/run.py --profile DIR`: sample interpose-dump with py-spy under the load of case 1
-(HTTP/1.1 keep-alive) and case 3 (a TLS handshake per request), and print where the time goes.
+(HTTP/1.1 keep-alive), case 2 (100 MiB downloads, MB/s) and case 3 (a TLS handshake per request),
+and print where the time goes.
 
 For each case it writes DIR/CASE.txt (py-spy's collapsed stacks, one line per stack: feed them to
 flamegraph.pl or https://speedscope.app) and DIR/CASE.svg (a flame graph), and prints the functions
@@ -90,5 +91,14 @@ def run(b: cases.Bench, outdir: str) -> None:
         finally:
             b.duration = saved
 
+    def download(p: Any, seconds: float) -> dict[str, Any]:
+        deadline, mb, t0 = time.monotonic() + seconds, 0.0, time.monotonic()
+        while time.monotonic() < deadline:
+            subprocess.run(["curl", "-sf", "-x", f"http://127.0.0.1:{p.port}", "-o", "/dev/null",
+                            f"http://127.0.0.1:{b.origin.http_port}/100m"], check=True)
+            mb += 100 * 1.048576
+        return {"rate": mb / (time.monotonic() - t0)}
+
     profile_case(b, "case1-http1", http1, outdir)
+    profile_case(b, "case2-download", download, outdir)
     profile_case(b, "case3-tls-handshake", tls, outdir)

@@ -102,14 +102,16 @@ def command(name: str, port: int, confdir: str, upstream_ca: str) -> tuple[list[
     raise ValueError(name)
 
 
-def start(name: str, confdir: str, upstream_ca: str, preexec_fn: object = None) -> Proxy:
+def start(name: str, confdir: str, upstream_ca: str, cpus: set[int] | None = None) -> Proxy:
     """Start a proxy on a free port and wait until it accepts connections; fills in the startup times."""
     os.makedirs(confdir, exist_ok=True)
     port = free_port()
     cmd, ca_file = command(name, port, confdir, upstream_ca)
     t_exec = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, preexec_fn=preexec_fn)  # type: ignore[arg-type]
+                            stderr=subprocess.PIPE)
+    if cpus:
+        os.sched_setaffinity(proc.pid, cpus)  # right after fork; not preexec_fn, which is unsafe with threads
     proxy = Proxy(name, port, ca_file, proc, t_exec)
 
     def read_stderr() -> None:

@@ -1,6 +1,6 @@
 """Benchmark interpose-dump against mitmdump and a direct connection, on loopback, in one run.
 
-    python bench/run.py                      # everything, ~5 minutes; prints a markdown table
+    python bench/run.py                      # everything, ~4-5 minutes; prints a markdown table
     python bench/run.py --only http1,h2      # some cases
     python bench/run.py --json out.json      # also keep every measurement
     python bench/run.py --profile DIR        # instead: py-spy profiles of interpose on cases 1 and 3
@@ -19,6 +19,7 @@ import platform
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,9 +27,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import cases  # noqa: E402
-import proxies  # noqa: E402
-from origin import start_nginx  # noqa: E402
+import cases
+import proxies
+from origin import start_nginx
 
 MiB = 1 << 20
 PROXIES = ("interpose", "mitmdump")
@@ -53,18 +54,25 @@ def machine() -> dict[str, str]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
+    try:
+        git = ["git", "-C", proxies.REPO]
+        rev = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "core"], capture_output=True, text=True, check=False).stdout.strip()
+        commit = f"{rev}{' + uncommitted changes in core/' if dirty else ''}" if rev else "?"
+    except OSError:
+        commit = "?"
     return {"nproc": str(os.cpu_count()), "cpu": model, "python": platform.python_version(),
-            "kernel": platform.release()}
+            "kernel": platform.release(), "commit": commit}
 
 
-def placement(pin: bool) -> tuple[Any, str]:
+def placement(pin: bool) -> tuple[set[int] | None, str]:
     """Pin each proxy to CPU 0 and everything else (this script, nginx, clients) to the other CPUs."""
     cpus = sorted(os.sched_getaffinity(0))
     if not pin or len(cpus) < 2:
         return None, f"not pinned ({len(cpus)} CPUs)"
     proxy_cpu, others = {cpus[0]}, set(cpus[1:])
     os.sched_setaffinity(0, others)
-    return (lambda: os.sched_setaffinity(0, proxy_cpu)), f"proxy on CPU {cpus[0]}, load generators and nginx on CPUs {sorted(others)}"
+    return proxy_cpu, f"proxy on CPU {cpus[0]}, load generators and nginx on CPUs {sorted(others)}"
 
 
 def order(rounds: int) -> list[str]:
@@ -84,7 +92,7 @@ def run_cases(b: cases.Bench, names: list[str], rounds: int) -> dict[str, dict[s
         results[name] = {t: [] for t in ["direct", *PROXIES]}
         for target in targets:
             r = measure(b, name, fn, target)
-            if r is not None and r.get("other_cpu", 0) > BUSY:
+            if r is not None and r.get("other_cpu", 0) > BUSY and name != "memory":  # RSS is not a rate
                 log(f"  {'':14} {target:9} other processes kept {r['other_cpu']:.2f} CPUs busy: measuring again")
                 again = measure(b, name, fn, target)
                 if again is not None and again.get("other_cpu", 0) < r["other_cpu"]:
@@ -183,11 +191,25 @@ def report(results: dict[str, Any], rounds: int, flows: int) -> tuple[str, list[
         if target:
             verdicts.append({"case": label, "target": tgt, "met": met.strip("*")})
 
-        def cell(x: tuple[float, float] | None) -> str:
+        def cell(x: tuple[float, float] | None, unit: str = unit) -> str:
             return "–" if x is None else f"{fmt(x[0], unit)} ({fmt(x[1], unit)})"
 
         lines.append(f"| {label} | {fmt(d[0], unit) if d else '–'} | {cell(i)} | {cell(m)} | "
                      f"{'–' if adv is None else f'{adv:.2f}×'} | {tgt} | {met} |")
+    lines += [
+        "",
+        "Proxy CPU time per operation (µs; per MB for the download), from /proc/PID/stat over each measurement:",
+        "",
+        "| case | interpose mean (best) | mitmdump mean (best) | interpose advantage |",
+        "|---|---:|---:|---:|",
+    ]
+    for case, key, label, unit, higher, target in ROWS:
+        if key != "rate" or case not in results or case == "memory":
+            continue
+        i, m = (agg(results[case][t], "cpu_us_per_op", False) for t in PROXIES)
+        adv = f"{m[0] / i[0]:.2f}×" if i and m and i[0] else "–"
+        cell = lambda x: "–" if x is None else f"{fmt(x[0], '')} ({fmt(x[1], '')})"
+        lines.append(f"| {label.split(':')[0]} | {cell(i)} | {cell(m)} | {adv} |")
     return "\n".join(lines), verdicts
 
 
@@ -213,11 +235,11 @@ def main() -> None:
     check_tools()
     mitm = proxies.ensure_mitmdump(log)
     info = machine() | {"interpose_loop": proxies.interpose_loop(), "mitmdump": mitm}
-    preexec, where = placement(not args.no_pin)
+    proxy_cpus, where = placement(not args.no_pin)
     info["placement"] = where
     tmp = tempfile.mkdtemp(prefix="interpose-bench-")
     origin = start_nginx(tmp)
-    b = cases.Bench(origin, tmp, args.duration, args.flows, preexec, log)
+    b = cases.Bench(origin, tmp, args.duration, args.flows, proxy_cpus, log)
     try:
         for name in PROXIES:  # the first start creates the CA; not part of the startup numbers
             t0 = time.perf_counter()
@@ -238,6 +260,7 @@ def main() -> None:
         origin.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nmachine: {info['nproc']} × {info['cpu']}, Python {info['python']}, Linux {info['kernel']}")
+    print(f"interpose at {info['commit']}")
     print(f"interpose-dump on {info['interpose_loop']}; {info['mitmdump']} (asyncio); {info['placement']}")
     print(f"{args.rounds} measurement(s) per proxy and case, {args.duration:g} s each; run took {info['wall_s']} s")
     print(f"CPUs kept busy by processes outside the benchmark during measurements: {info['other_cpu']}\n")
