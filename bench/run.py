@@ -234,6 +234,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up nginx and the proxy on the way out
     check_tools()
     mitm = proxies.ensure_mitmdump(log)
+    proxies.compile_interpose()
     info = machine() | {"interpose_loop": proxies.interpose_loop(), "mitmdump": mitm}
     proxy_cpus, where = placement(not args.no_pin)
     info["placement"] = where

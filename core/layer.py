@@ -7,6 +7,7 @@ it: `return layer.replace("tcp")` (calling `replace` alone is enough too).
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,7 +21,29 @@ if TYPE_CHECKING:
     from core.proxymode import Mode
 
 KINDS = ("tls", "http1", "http2", "tcp", "websocket", "passthrough", "socks5")
-LAYERS: dict[str, type[Layer]] = {}
+
+
+class _Registry(dict):  # type: ignore[type-arg]
+    """Layer classes by kind. The HTTP/2 and WebSocket layers (and h2, wsproto with them) are imported
+    the first time a connection needs one, which keeps them out of startup."""
+
+    lazy = {"http2": "core.layers.http2", "websocket": "core.layers.websocket"}
+
+    def __missing__(self, kind: str) -> type[Layer]:
+        module = self.lazy.get(kind)
+        if module is None:
+            raise KeyError(kind)
+        importlib.import_module(module)
+        return dict.__getitem__(self, kind)  # type: ignore[no-any-return]
+
+    def get(self, kind: str, default: Any = None) -> Any:
+        try:
+            return self[kind]
+        except KeyError:
+            return default
+
+
+LAYERS: dict[str, type[Layer]] = _Registry()
 
 
 class Stream:

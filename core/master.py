@@ -26,7 +26,6 @@ from core.options import Options, core_options
 from core.proxyauth import ProxyAuth
 from core.proxymode import Mode
 from core.readfile import ReadFile, hook_sequence
-from core.replay import replay
 from core.save import SaveStream
 from core.script import ScriptLoader
 from core.server import ProxyServer
@@ -64,6 +63,8 @@ class Master:
 
     async def replay(self, flow: Any) -> Any:
         """Replay an HTTP request as a new flow (through every hook)."""
+        from core.replay import replay  # imported on first use, not at startup
+
         return await replay(self, flow)
 
     async def load_flows(self, flows: Iterable[Flow]) -> int:

@@ -19,7 +19,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
-from core import flowfile, har, hooks
+from core import hooks
 from core.errors import FlowFileError, OptionsError
 from core.flow import Flow
 from core.http import HTTPFlow
@@ -94,6 +94,8 @@ def hook_sequence(flow: Flow) -> Iterator[hooks.Hook]:
 # -- files -------------------------------------------------------------------------------------------------
 def is_har(path: str) -> bool:
     """`.har` files, and JSON files that are not flow files but look like HAR (`{"log": ...}`)."""
+    from core import flowfile  # only when -r or a load needs it (startup)
+
     if path.lower().endswith(".har"):
         return True
     try:
@@ -108,6 +110,8 @@ def is_har(path: str) -> bool:
 def check(path: str) -> list[Flow] | None:
     """Raise FlowFileError unless `path` is a readable flow file or HAR file. A HAR file is read whole
     here, and its flows returned so that it need not be parsed twice."""
+    from core import flowfile, har  # only when -r or a load needs them (startup)
+
     if is_har(path):
         return list(har.read(path))
     flowfile.check(path)
@@ -116,6 +120,8 @@ def check(path: str) -> list[Flow] | None:
 
 def read(path: str) -> Iterator[Flow]:
     """Every flow in a flow file (streamed) or HAR file. FlowFileError at the first damage."""
+    from core import flowfile, har  # only when -r or a load needs them (startup)
+
     if is_har(path):
         yield from har.read(path)
     else:
@@ -125,6 +131,8 @@ def read(path: str) -> Iterator[Flow]:
 def load(path: str) -> tuple[list[Flow], str | None]:
     """Every complete flow of a flow file or HAR file, and a warning when the file is damaged part-way.
     Raises FlowFileError when the file cannot be read at all."""
+    from core import flowfile, har  # only when -r or a load needs them (startup)
+
     if is_har(path):
         return list(har.read(path)), None
     return flowfile.load(path)

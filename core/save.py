@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from core import flowfilter
 from core.errors import FlowFileError, OptionsError
-from core.flowfile import FSYNC_S, FlowWriter
+
+if TYPE_CHECKING:
+    from core.flowfile import FlowWriter
+
+FSYNC_S = 1.0
+"""Default seconds between fsyncs; the same as `core.flowfile.FSYNC_S`, which is only imported (with the
+codec) once a file is written, to keep it out of startup."""
 
 CORE_OPTION = "save_stream_file"
 """Declared by `core_options`: the instance behind `-w` does not declare it again."""
@@ -89,6 +95,8 @@ class SaveStream:
         if spec:
             path, append = parse_target(spec)
             try:
+                from core.flowfile import FlowWriter
+
                 writer = FlowWriter(path, append=append, fsync_s=self.fsync_s)
             except FlowFileError as e:
                 raise OptionsError(f"cannot append to {path}: {e}") from None

@@ -17,9 +17,9 @@ from core.connection import Server
 from core.errors import ClientProtocolError, ProtocolError
 from core.http import Headers, HTTPFlow, Request, Response
 from core.layer import LAYERS, Layer, choose
-from core.layers import h1wire, tunnel, websocket
+from core.layers import h1wire, tunnel
 from core.layers.pool import get_pool
-from core.layers.http import ClientGone, HttpExchange
+from core.layers.http import ClientGone, HttpExchange, is_websocket_handshake
 from core.options import parse_size
 
 MAX_REQUEST_LINE = 8192
@@ -292,7 +292,7 @@ class Http1Layer(Layer):
         self.ctx.client.unread(self.conn.trailing_data[0])
         server.stream.unread(server.conn.trailing_data[0])
         self.ctx.server_conn = server.server
-        layer = LAYERS["websocket" if websocket.is_handshake(flow) else "tcp"](self.ctx)
+        layer = LAYERS["websocket" if is_websocket_handshake(flow.request) else "tcp"](self.ctx)
         layer.server_stream, layer.handshake_flow = server.stream, flow
         try:
             chosen = await choose(layer)

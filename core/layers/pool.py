@@ -2,13 +2,17 @@
 alive between requests, HTTP/2 ones shared by every request to the same place."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core import upstream
 from core.connection import Server
 from core.http import HTTPFlow
 from core.layer import Context, Stream
 from core.layers.h1server import H1Server
-from core.layers.h2server import H2Server, H2ServerStream
 from core.options import parse_size
+
+if TYPE_CHECKING:
+    from core.layers.h2server import H2Server, H2ServerStream  # h2 is imported on the first HTTP/2 server
 
 Address = tuple[str, int]
 Key = tuple[Address, "Address | None", bool]
@@ -56,7 +60,7 @@ class ServerPool:
         alpn = ("h2", "http/1.1") if tls and not absolute else ("http/1.1",) if tls else ()
         stream = await upstream.connect(self.ctx, server, tls=tls, sni=flow.request.host, alpn=alpn)
         conn = await self.adopt(key, server, stream, absolute)
-        if isinstance(conn, H2Server):
+        if not isinstance(conn, H1Server):
             return self._use(flow, server, conn.exchange())
         self.idle[key].remove(conn)
         self.busy.add(conn)
@@ -70,6 +74,8 @@ class ServerPool:
     async def adopt(self, key: Key, server: Server, stream: Stream, absolute: bool = False) -> H1Server | H2Server:
         """Take an open connection into the pool (the TLS layer connects before any request)."""
         if server.alpn == "h2":
+            from core.layers.h2server import H2Server
+
             h2 = H2Server(server, stream)
             await h2.start()
             self.h2[key] = h2
@@ -80,7 +86,7 @@ class ServerPool:
         return h
 
     async def release(self, flow: HTTPFlow, side: H1Server | H2ServerStream, ok: bool) -> None:
-        if isinstance(side, H2ServerStream):
+        if not isinstance(side, H1Server):  # a stream of a shared HTTP/2 connection
             if not ok:
                 side.abort()
             return
