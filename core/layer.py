@@ -46,6 +46,52 @@ class _Registry(dict):  # type: ignore[type-arg]
 LAYERS: dict[str, type[Layer]] = _Registry()
 
 
+class Watchdog:
+    """A deadline for one task, with one timer per connection instead of one per read.
+
+    `arm(seconds)` sets the deadline and `disarm()` clears it; both are attribute writes in the common case.
+    The timer, when it fires, moves itself to the current deadline, or cancels the task once the deadline
+    has passed (then `fired` is True and the task should call `task.uncancel()` and treat it as a timeout).
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.deadline: float | None = None
+        self.fired = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    def arm(self, seconds: float) -> None:
+        self.deadline = deadline = self.loop.time() + seconds
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(deadline, self._check)
+
+    def disarm(self) -> None:
+        self.deadline = None
+
+    def _check(self) -> None:
+        self._timer = None
+        deadline = self.deadline
+        if deadline is None:
+            return
+        if self.loop.time() < deadline:
+            self._timer = self.loop.call_at(deadline, self._check)
+            return
+        self.deadline = None
+        self.fired = True
+        if self.task is not None:
+            self.task.cancel()
+
+    def close(self) -> None:
+        self.deadline = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
 class Stream:
     """A socket seen through asyncio streams, with bytes that were peeked and pushed back."""
 

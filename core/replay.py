@@ -11,12 +11,12 @@ from typing import Any
 from core.connection import Client, Server
 from core.http import HTTPFlow, Response
 from core.layer import Context
-from core.layers.http import HttpExchange
+from core.layers.http import HttpExchange, WholeResponse
 from core.layers.pool import ServerPool
 from core.proxymode import Mode
 
 
-class ReplayClient:
+class ReplayClient(WholeResponse):
     """`ClientSide` for a replayed request: the body comes from memory, the response is kept."""
 
     def __init__(self, body: bytes) -> None:

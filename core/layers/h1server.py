@@ -14,6 +14,9 @@ from core.layer import Stream
 from core.layers import h1wire
 from core.layers.http import StaleConnection
 
+JOIN_BELOW = 65536
+"""A head and a body smaller than this go out in one write (one send()); a bigger body is not copied."""
+
 
 class H1Server:
     """One HTTP/1.1 connection to a server (or upstream proxy), used for one request at a time."""
@@ -37,6 +40,22 @@ class H1Server:
             raise ServerProtocolError(upstream.describe_os_error(e, self.server.address[0] if self.server.address else "")) from None
 
     async def send_request_head(self, flow: HTTPFlow) -> None:
+        self.stream.write(self._head(flow))
+
+    async def send_whole_request(self, flow: HTTPFlow) -> None:
+        head, body, conn = self._head(flow), flow.request.raw_content, self.conn
+        if body:
+            body = conn.send(h11.Data(data=body))
+        end = conn.send(h11.EndOfMessage())
+        if body and len(body) >= JOIN_BELOW:
+            self.stream.write(head)
+            self.stream.write(body)
+            self.stream.write(end)
+        else:
+            self.stream.write(head + body + end if body or end else head)
+        await self.stream.drain()
+
+    def _head(self, flow: HTTPFlow) -> bytes:
         req = flow.request
         self.uses += 1
         self.streamed = bool(req.stream)
@@ -53,7 +72,7 @@ class H1Server:
             )
         except h11.LocalProtocolError as e:
             raise ServerProtocolError(f"cannot send this request: {e}", 502) from None
-        self.stream.write(data)
+        return data
 
     async def send_request_data(self, data: bytes) -> None:
         if data:

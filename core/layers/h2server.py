@@ -12,6 +12,7 @@ from core.http import HTTPFlow, Response
 from core.layer import Stream
 from core.layers import h1wire, h2conn
 from core.layers.h2conn import H2Endpoint, H2Stream, StreamGone
+from core.layers.http import WholeRequest
 
 
 class H2Server:
@@ -40,7 +41,7 @@ class H2Server:
             self._reader.cancel()
 
 
-class H2ServerStream:
+class H2ServerStream(WholeRequest):
     """`ServerSide` for one request on a shared HTTP/2 connection."""
 
     def __init__(self, owner: H2Server) -> None:

@@ -21,6 +21,10 @@ from core.options import parse_size
 from core.upstream import ServerConnectError
 
 
+WATCH_CLIENT_AFTER_S = 0.5
+"""How long the server may think before the proxy starts watching whether the client is still there."""
+
+
 class FlowKilled(Exception):
     """The user or an addon killed the flow: close the client's connection."""
 
@@ -38,6 +42,7 @@ class ClientSide(Protocol):
     async def send_response_head(self, flow: HTTPFlow, response: Response) -> None: ...
     async def send_response_data(self, data: bytes) -> None: ...
     async def send_response_end(self) -> None: ...
+    async def send_whole_response(self, flow: HTTPFlow, response: Response) -> None: ...
     @property
     def response_started(self) -> bool: ...
     def abort(self) -> None: ...
@@ -49,8 +54,31 @@ class ServerSide(Protocol):
     async def send_request_head(self, flow: HTTPFlow) -> None: ...
     async def send_request_data(self, data: bytes) -> None: ...
     async def send_request_end(self) -> None: ...
+    async def send_whole_request(self, flow: HTTPFlow) -> None: ...
     async def response_head(self, flow: HTTPFlow) -> Response: ...
     def response_body(self) -> AsyncIterator[bytes]: ...
+
+
+class WholeResponse:
+    """`send_whole_response` for a ClientSide that gains nothing from doing it in one go."""
+
+    async def send_whole_response(self: ClientSide, flow: HTTPFlow, response: Response) -> None:
+        """A buffered response: head, body and end."""
+        await self.send_response_head(flow, response)
+        if response.raw_content:
+            await self.send_response_data(response.raw_content)
+        await self.send_response_end()
+
+
+class WholeRequest:
+    """`send_whole_request` for a ServerSide that gains nothing from doing it in one go."""
+
+    async def send_whole_request(self: ServerSide, flow: HTTPFlow) -> None:
+        """A buffered request: head, body and end."""
+        await self.send_request_head(flow)
+        if flow.request.raw_content:
+            await self.send_request_data(flow.request.raw_content)
+        await self.send_request_end()
 
 
 class Pool(Protocol):
@@ -116,20 +144,43 @@ class HttpExchange:
 
     async def _unless_client_leaves(self, waiting: Awaitable[Response]) -> Response:
         """Wait for the server's answer, unless the client leaves first: a server that never answers must
-        not hold the client's connection (and this task) forever once nobody is waiting for it."""
-        answer = asyncio.ensure_future(waiting)
-        gone = asyncio.ensure_future(self.client.wait_closed())
+        not hold the client's connection (and this task) forever once nobody is waiting for it.
+
+        Most answers come in well under WATCH_CLIENT_AFTER_S, so the client is only watched after that: the
+        fast path costs one timer, not a task and an `asyncio.wait` per request. A client that leaves is
+        noticed by the watcher, which cancels this task; that cancellation becomes ClientGone here."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        watch: asyncio.Future[None] | None = None
+        left = waiting_done = False
+
+        def client_left(w: asyncio.Future[None]) -> None:
+            nonlocal left
+            # The callback runs a loop turn after the watcher ends: by then the answer may have come.
+            if not waiting_done and not w.cancelled() and w.exception() is None:
+                left = True
+                task.cancel()
+
+        def start_watching() -> None:
+            nonlocal watch
+            watch = asyncio.ensure_future(self.client.wait_closed())
+            watch.add_done_callback(client_left)
+
+        timer = loop.call_later(WATCH_CLIENT_AFTER_S, start_watching)
         try:
-            await asyncio.wait((answer, gone), return_when=asyncio.FIRST_COMPLETED)
+            return await waiting
+        except asyncio.CancelledError:
+            if left and task.uncancel() == 0:
+                raise ClientGone(f"{self._gone_reason()} while waiting for the server's response") from None
+            raise
         finally:
-            gone.cancel()
-            if not answer.done():
-                answer.cancel()
-            # Let the cancellations land: a client read still pending would collide with the layer's next read.
-            await asyncio.wait((answer, gone))
-        if answer.done() and not answer.cancelled():
-            return answer.result()
-        raise ClientGone(f"{self._gone_reason()} while waiting for the server's response")
+            waiting_done = True
+            timer.cancel()
+            if watch is not None and not watch.done():
+                watch.cancel()
+                # Let the cancellation land: a client read still pending would collide with the layer's next read.
+                await asyncio.wait((watch,))
 
     def _gone_reason(self) -> str:
         """How the client left, once wait_closed() returned; a side may say more (an HTTP/2 stream's reset)."""
@@ -224,10 +275,7 @@ class HttpExchange:
     async def _send_buffered(self) -> ServerSide:
         flow = self.flow
         server = await self.pool.get(flow)
-        await server.send_request_head(flow)
-        if flow.request.raw_content:
-            await server.send_request_data(flow.request.raw_content)
-        await server.send_request_end()
+        await server.send_whole_request(flow)
         return server
 
     async def _answer_from_addon(self) -> None:
@@ -324,10 +372,7 @@ class HttpExchange:
     async def send_response(self, resp: Response) -> None:
         if resp.timestamp_end is None:
             resp.timestamp_end = time.time()
-        await self.client.send_response_head(self.flow, resp)
-        if resp.raw_content:
-            await self.client.send_response_data(resp.raw_content)
-        await self.client.send_response_end()
+        await self.client.send_whole_response(self.flow, resp)
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -16,9 +16,10 @@ from core import hooks, upstream
 from core.connection import Server
 from core.errors import ClientProtocolError, ProtocolError
 from core.http import Headers, HTTPFlow, Request, Response
-from core.layer import LAYERS, Layer, choose
+from core.layer import LAYERS, Layer, Watchdog, choose
 from core.layers import h1wire, tunnel
 from core.layers.pool import get_pool
+from core.layers.h1server import JOIN_BELOW
 from core.layers.http import ClientGone, HttpExchange, is_websocket_handshake
 from core.options import parse_size
 
@@ -43,6 +44,13 @@ class Http1Layer(Layer):
 
     # -- the request loop -------------------------------------------------
     async def run(self) -> None:
+        self._watchdog = Watchdog()  # the idle and request-head timeouts
+        try:
+            await self._run()
+        finally:
+            self._watchdog.close()
+
+    async def _run(self) -> None:
         client = self.ctx.client
         while True:
             event = await self._read_head()
@@ -75,7 +83,7 @@ class Http1Layer(Layer):
                 return
 
     async def _read_head(self) -> h11.Request | None:
-        opts, conn, stream = self.ctx.options, self.conn, self.ctx.client
+        opts, conn, stream, dog = self.ctx.options, self.conn, self.ctx.client, self._watchdog
         self._first_line = b""
         deadline: float | None = None
         while True:
@@ -92,15 +100,25 @@ class Http1Layer(Layer):
                 return None
             if event is h11.NEED_DATA:
                 timeout = opts.idle_timeout_s if deadline is None else max(0.0, deadline - time.monotonic())
+                if timeout is None:
+                    dog.disarm()
+                else:
+                    dog.arm(timeout)
                 try:
-                    async with asyncio.timeout(timeout):
-                        data = await stream.read()
-                except TimeoutError:
+                    data = await stream.read()
+                except asyncio.CancelledError:
+                    if not dog.fired:
+                        raise
+                    dog.fired = False
+                    if dog.task is not None:
+                        dog.task.uncancel()
                     if deadline is not None:
                         self._refuse(408, "request head not received in time")
                     return None
                 except ConnectionError:
+                    dog.disarm()
                     return None
+                dog.disarm()
                 if deadline is None and data:
                     deadline = time.monotonic() + opts.header_read_timeout_s
                 if len(self._first_line) <= MAX_REQUEST_LINE:
@@ -214,6 +232,23 @@ class Http1Layer(Layer):
         return self._started
 
     async def send_response_head(self, flow: HTTPFlow, response: Response) -> None:
+        self.ctx.client.write(self._head(response))
+
+    async def send_whole_response(self, flow: HTTPFlow, response: Response) -> None:
+        head, body, conn = self._head(response), response.raw_content, self.conn
+        out = [head]
+        if conn.our_state is h11.SEND_BODY:
+            if body and not self._no_body:
+                out.append(conn.send(h11.Data(data=body)))
+            out.append(conn.send(h11.EndOfMessage()))
+        if body and len(body) >= JOIN_BELOW:
+            for part in out:
+                self.ctx.client.write(part)
+        else:
+            self.ctx.client.write(b"".join(out))
+        await self._drain()
+
+    def _head(self, response: Response) -> bytes:
         self._started = True
         # A body after these would break the framing (h11 refuses it): HEAD and 204/304 answers have none.
         self._no_body = self._method == "HEAD" or response.status_code in h1wire.NO_BODY_STATUS
@@ -230,7 +265,7 @@ class Http1Layer(Layer):
             data = self.conn.send(event)
         except h11.LocalProtocolError as e:
             raise ProtocolError(f"cannot send this response to the client: {e}", 502) from None
-        self.ctx.client.write(data)
+        return data
 
     async def send_response_data(self, data: bytes) -> None:
         if data and self.conn.our_state is h11.SEND_BODY and not self._no_body:

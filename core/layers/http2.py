@@ -20,7 +20,7 @@ from core.http import HTTPFlow, Request, Response
 from core.layer import Layer
 from core.layers import h1wire, h2conn
 from core.layers.h2conn import H2Endpoint, H2Stream, StreamGone
-from core.layers.http import ClientGone, HttpExchange
+from core.layers.http import ClientGone, HttpExchange, WholeResponse
 from core.layers.pool import get_pool
 
 
@@ -100,7 +100,7 @@ class Http2Layer(Layer):
         return flow
 
 
-class H2ClientStream:
+class H2ClientStream(WholeResponse):
     """`ClientSide` for one stream of a client's HTTP/2 connection."""
 
     def __init__(self, ep: H2Endpoint, s: H2Stream, request_ended: bool) -> None:

@@ -1,0 +1,27 @@
+"""Every layer kind resolves, including the ones imported on first use (kept out of startup)."""
+import subprocess
+import sys
+
+import pytest
+
+from core.layer import KINDS, LAYERS
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_resolves(kind):
+    cls = LAYERS[kind]
+    assert cls.kind == kind
+    assert LAYERS.get(kind) is cls
+
+
+def test_unknown_kind():
+    assert LAYERS.get("gopher") is None
+    with pytest.raises(KeyError):
+        LAYERS["gopher"]
+
+
+def test_startup_leaves_h2_wsproto_and_flow_files_out():
+    code = ("import sys, core.dump, core.layers; "
+            "print(sorted(m for m in ('h2', 'wsproto', 'core.flowfile', 'core.har', 'core.replay') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
