@@ -24,7 +24,10 @@ from core.layer import Context, Stream
 
 
 class ServerConnectError(InterposeError):
-    pass
+    alpn_refused = False
+    """The server may have ended the TLS handshake because it speaks none of the protocols offered (ALPN):
+    it said so (a no_application_protocol alert), or it hung up mid-handshake, as `openssl s_server -alpn`
+    and some other servers do then."""
 
 
 @lru_cache(maxsize=16)
@@ -147,7 +150,10 @@ async def connect(
         raise
     except (ssl.SSLError, ssl.CertificateError) as e:
         writer.close()
-        raise ServerConnectError(_describe_tls_error(e)) from None
+        error = ServerConnectError(_describe_tls_error(e))
+        said = f"{getattr(e, 'reason', '') or ''} {e}".lower().replace("_", " ")
+        error.alpn_refused = "no application protocol" in said or isinstance(e, ssl.SSLEOFError)
+        raise error from None
     except TimeoutError:
         writer.close()
         raise ServerConnectError("TLS handshake with the server timed out") from None

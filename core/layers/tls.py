@@ -1,8 +1,8 @@
 """TLS interception: read the ClientHello, connect to the server first (to learn its certificate
 verdict and ALPN), then finish the client's handshake with a certificate minted for its SNI.
 
-ALPN is negotiated per side: the server is offered h2 and http/1.1; the client gets h2 when it offered
-it and the server speaks it, else http/1.1. HTTP/1.1 and HTTP/2 translate to each other in between.
+ALPN is negotiated per side: the server is offered what the client offered (both versions if it
+refuses that); the client gets h2 when it offered it and the server speaks it, else http/1.1. HTTP/1.1 and HTTP/2 translate to each other in between.
 If the server can't be reached or fails verification, the client's handshake still completes and
 its requests get a 502 that names the reason.
 """
@@ -75,13 +75,22 @@ class TlsLayer(Layer):
 
         server = Server(address=(host, port), via=ctx.mode.address if ctx.mode.kind == "upstream" else None)
         ctx.server_conn = server
-        # ALPN per side: the server is offered both HTTP versions whenever the client speaks HTTP at all,
-        # so an HTTP/1.1-only client can still reach an HTTP/2-only server. A client that offers no
-        # HTTP ALPN may speak anything: the server is offered nothing either.
-        server_alpn = ("h2", "http/1.1") if {"h2", "http/1.1"} & set(hello.alpn) else ()
+        # ALPN per side: the server is offered the HTTP versions the client offered, so that each side
+        # speaks what it prefers and an HTTP/1.1 client costs no HTTP/2 machinery towards the server. A
+        # server that refuses them all (an HTTP/2-only server and an HTTP/1.1-only client) is asked again
+        # with both; the proxy translates. A client that offers no HTTP ALPN may speak anything: the
+        # server is offered nothing either.
+        server_alpn = tuple(p for p in hello.alpn if p in ("h2", "http/1.1"))
+        server_sni_sent = None if _is_ip(server_sni) else server_sni
         try:
-            stream = await upstream.connect(ctx, server, tls=True, sni=None if _is_ip(server_sni) else server_sni,
-                                            alpn=server_alpn)
+            try:
+                stream = await upstream.connect(ctx, server, tls=True, sni=server_sni_sent, alpn=server_alpn)
+            except upstream.ServerConnectError as e:
+                if not e.alpn_refused or set(server_alpn) == {"h2", "http/1.1"}:
+                    raise
+                server = Server(address=(host, port), via=server.via)
+                ctx.server_conn = server
+                stream = await upstream.connect(ctx, server, tls=True, sni=server_sni_sent, alpn=("h2", "http/1.1"))
         except upstream.ServerConnectError as e:
             # Finish the client's handshake anyway: its first request gets a 502 naming this reason
             # (the pool tries again for that request and meets the same failure).

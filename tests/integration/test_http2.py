@@ -1,12 +1,14 @@
 """HTTP/2 through the intercepting proxy: real curl, httpx and h2 clients; real hypercorn and h11 TLS origins.
 
 ALPN is negotiated per side and the two HTTP versions translate to each other, so every pairing is tried:
-h2 ↔ h2, h2 client → HTTP/1.1 server, HTTP/1.1 client → h2-only server.
+h2 ↔ h2, h2 client → HTTP/1.1 server, HTTP/1.1 client → h2-only server (the server is offered what the
+client offered through CONNECT, and both versions when it refuses those or when there is no client ALPN).
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import ssl
 from typing import Any
 
@@ -83,11 +85,13 @@ async def test_curl_http2_to_an_http1_server_gets_http1(tls_proxy, h1_origin):
     assert flow.client_conn.alpn == "http/1.1" and flow.server_conn.alpn == "http/1.1"
 
 
-async def test_http1_client_to_h2_only_server(tls_proxy, h2_only_origin):
-    proxy, rec = tls_proxy
-    url = https_url(h2_only_origin.port, "")
-    code, out, err = await curl("--http1.1", "--cacert", ca_of(proxy), "-x", proxy.url, "-w", "\n%{http_version}",
-                                url + "/echo/a", "-d", "hello", url + "/echo/b")
+async def test_http1_client_to_h2_only_server(make_proxy, h2_only_origin, test_ca):
+    """A plain HTTP/1.1 client in reverse mode: the proxy offers the server both versions and translates."""
+    rec = Recorder()
+    proxy = await make_proxy(rec, mode=f"reverse:https://localhost:{h2_only_origin.port}",
+                             ssl_verify_upstream_trusted_ca=test_ca.path)
+    url = f"http://127.0.0.1:{proxy.port}"
+    code, out, err = await curl("--http1.1", "-w", "\n%{http_version}", url + "/echo/a", "-d", "hello", url + "/echo/b")
     assert code == 0, err
     first, second = (json.loads(part) for part in out.split(b"\n1.1") if part)
     assert (first["http_version"], first["method"], first["path"], first["body_size"]) == ("2", "POST", "/echo/a", 5)
@@ -95,8 +99,50 @@ async def test_http1_client_to_h2_only_server(tls_proxy, h2_only_origin):
     assert first["headers"]["host"] == f"localhost:{h2_only_origin.port}"
     await rec.wait_for("response", 2)
     for flow in flows(rec):
-        assert flow.client_conn.alpn == "http/1.1" and flow.server_conn.alpn == "h2"
+        assert flow.server_conn.alpn == "h2"
         assert flow.request.http_version == "HTTP/1.1"
+
+
+async def test_intercepted_http1_client_gets_http1_upstream(tls_proxy, h2_origin):
+    """Through CONNECT, the server is offered what the client offered: no HTTP/2 towards the server for
+    a client that only speaks HTTP/1.1 (and no h2 machinery per connection)."""
+    proxy, rec = tls_proxy
+    code, out, err = await curl("--http1.1", "--cacert", ca_of(proxy), "-x", proxy.url,
+                                https_url(h2_origin.port, "/echo/one"))
+    assert code == 0, err
+    assert json.loads(out)["http_version"] == "1.1"
+    await rec.wait_for("response")
+    [flow] = flows(rec)
+    assert flow.client_conn.alpn == "http/1.1" and flow.server_conn.alpn == "http/1.1"
+
+
+async def test_server_refusing_the_clients_alpn_is_asked_again_with_both(tls_proxy, test_ca, tmp_path):
+    """openssl s_server -alpn h2 ends the handshake with a no_application_protocol alert when offered only
+    http/1.1 (as HTTP/2-only servers do); the proxy connects again offering both and gets h2."""
+    proxy, rec = tls_proxy
+    certfile, keyfile = test_ca.leaf_files()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = await asyncio.create_subprocess_exec(
+        "openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", certfile, "-key", keyfile, "-alpn", "h2",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        assert server.stdout is not None
+        while b"ACCEPT" not in await asyncio.wait_for(server.stdout.readline(), 10):
+            pass
+        client = asyncio.create_task(
+            curl("--http1.1", "--cacert", ca_of(proxy), "-x", proxy.url, "-m", "10", https_url(port, "/x")))
+        await rec.wait_for("requestheaders")  # the handshakes on both sides are done by now
+        server.kill()  # it speaks no HTTP/2 beyond the handshake: end the client's wait
+        await client
+        connects = [args[0] for name, args in rec.calls if name == "serverconnect"]
+        assert len(connects) == 2
+        assert connects[1].alpn == "h2" and connects[1].tls is not None
+    finally:
+        if server.returncode is None:
+            server.kill()
+        await server.wait()
 
 
 # -- httpx ----------------------------------------------------------------------------
