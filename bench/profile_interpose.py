@@ -76,7 +76,8 @@ def profile_case(b: cases.Bench, name: str, load: Any, outdir: str) -> None:
         p.stop()
 
 
-def run(b: cases.Bench, outdir: str) -> None:
+def run(b: cases.Bench, outdir: str, only: list[str] | None = None) -> None:
+    """`only`: some of http1, download, tls-handshake (the case names of bench/run.py)."""
     if not shutil.which("py-spy"):
         sys.exit("py-spy not found: `pip install py-spy`")
     os.makedirs(outdir, exist_ok=True)
@@ -99,6 +100,7 @@ def run(b: cases.Bench, outdir: str) -> None:
             mb += 100 * 1.048576
         return {"rate": mb / (time.monotonic() - t0)}
 
-    profile_case(b, "case1-http1", http1, outdir)
-    profile_case(b, "case2-download", download, outdir)
-    profile_case(b, "case3-tls-handshake", tls, outdir)
+    for name, label, load in (("http1", "case1-http1", http1), ("download", "case2-download", download),
+                              ("tls-handshake", "case3-tls-handshake", tls)):
+        if only is None or name in only:
+            profile_case(b, label, load, outdir)

@@ -3,7 +3,8 @@
     python bench/run.py                      # everything, ~4-5 minutes; prints a markdown table
     python bench/run.py --only http1,h2      # some cases
     python bench/run.py --json out.json      # also keep every measurement
-    python bench/run.py --profile DIR        # instead: py-spy profiles of interpose on cases 1 and 3
+    python bench/run.py --profile DIR        # instead: py-spy profiles of interpose on cases 1, 2 and 3
+    python bench/run.py --only tui1m         # instead: the TUI at a million flows (bench/tui_bench.py)
 
 Needs wrk, nginx and curl (`sudo apt-get install -y wrk nginx-light curl`). mitmproxy 11.0.2 goes
 into bench/.venv-mitm on the first run. The proxies run one after the other, alternating
@@ -215,7 +216,8 @@ def report(results: dict[str, Any], rounds: int, flows: int) -> tuple[str, list[
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--only", help=f"comma-separated cases from: {', '.join(cases.CASES)}")
+    p.add_argument("--only", help=f"comma-separated cases from: {', '.join(cases.CASES)}; or tui1m alone "
+                                  "(bench/tui_bench.py: the TUI at a million flows)")
     p.add_argument("--duration", type=float, default=4.0, help="seconds per measurement (default 4)")
     p.add_argument("--rounds", type=int, default=2, help="measurements per proxy and case (default 2)")
     p.add_argument("--flows", type=int, default=20000, help="requests before the memory reading (default 20000)")
@@ -223,8 +225,12 @@ def main() -> None:
                    help="seconds in all to wait for other processes to leave the CPUs alone (default 240)")
     p.add_argument("--json", help="write every measurement and the machine description here")
     p.add_argument("--no-pin", action="store_true", help="do not pin the proxy and the load to separate CPUs")
-    p.add_argument("--profile", metavar="DIR", help="profile interpose with py-spy on cases 1 and 3 instead")
+    p.add_argument("--profile", metavar="DIR", help="profile interpose with py-spy on cases 1, 2 and 3 (or those of --only) instead")
     args = p.parse_args()
+    if args.only == "tui1m":  # the TUI at a million flows: in-process, needs no proxy, nginx or mitmdump
+        import tui_bench
+        tui_bench.main([])
+        return
     names = args.only.split(",") if args.only else list(cases.CASES)
     unknown = [n for n in names if n not in cases.CASES]
     if unknown:
@@ -249,7 +255,7 @@ def main() -> None:
         log(f"machine: {info}")
         if args.profile:
             import profile_interpose
-            profile_interpose.run(b, args.profile)
+            profile_interpose.run(b, args.profile, args.only.split(",") if args.only else None)
             return
         t0 = time.perf_counter()
         results = run_cases(b, names, args.rounds)

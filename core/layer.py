@@ -92,6 +92,54 @@ class Watchdog:
             self._timer = None
 
 
+SPLICE_HIGH_WATER = 1 << 20
+"""While splicing, the source stops being read once this much waits to be sent to the other side."""
+
+
+class _Splice(asyncio.Protocol):
+    """Stands in for a stream's StreamReaderProtocol while `Stream.splice` runs: each chunk the transport
+    reads goes straight to the sink, without the StreamReader's buffer (two copies per chunk)."""
+
+    def __init__(self, transport: asyncio.Transport, left: int, sink: Callable[[bytes], None],
+                 congested: Callable[[], bool]) -> None:
+        self.transport = transport
+        self.left = left
+        self.sink = sink
+        self.congested = congested
+        self.extra = b""
+        self.error: BaseException | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        if self.error is not None:
+            return
+        if len(data) > self.left:
+            self.extra += data[self.left:]
+            data = data[: self.left]
+        self.left -= len(data)
+        if data:
+            try:
+                self.sink(data)
+            except Exception as e:  # the other side is gone
+                self.error = e
+        if self.left == 0 or self.error is not None or self.congested():
+            self.transport.pause_reading()
+            self._wake()
+
+    def eof_received(self) -> bool:
+        self.error = self.error or EOFError()
+        self._wake()
+        return True  # the stream's owner closes it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.error = self.error or exc or EOFError()
+        self._wake()
+
+
 class Stream:
     """A socket seen through asyncio streams, with bytes that were peeked and pushed back."""
 
@@ -129,6 +177,48 @@ class Stream:
     def write(self, data: bytes) -> None:
         if data:
             self.writer.write(data)
+
+    def write_buffer_size(self) -> int:
+        """Bytes written but not yet taken by the kernel."""
+        return self.writer.transport.get_write_buffer_size()
+
+    async def splice(self, n: int, sink: Callable[[bytes], None], congested: Callable[[], bool],
+                     drain: Callable[[], Awaitable[None]]) -> None:
+        """Hand the next `n` bytes from the peer to `sink` as the transport reads them, bypassing the
+        StreamReader. Reading pauses while `congested()` until `drain()` returns. Raises EOFError (or the
+        connection's error) if the peer stops first (EOFError's argument: the bytes missing), or what `sink` raised; bytes after the n-th are kept
+        for the next read()."""
+        reader, transport = self.reader, self.writer.transport
+        first = self.pending
+        self.pending = b""
+        buffered = reader._buffer  # what the StreamReader already read ahead (no public way to take it)
+        if buffered:
+            first += bytes(buffered)
+            buffered.clear()
+        if reader.at_eof() and len(first) < n:
+            raise EOFError(n - len(first))
+        loop = asyncio.get_running_loop()
+        old = transport.get_protocol()
+        splice = _Splice(transport, n, sink, congested)
+        transport.set_protocol(splice)
+        try:
+            if first:
+                splice.data_received(first)
+            while splice.left and splice.error is None:
+                if splice.congested():
+                    await drain()
+                splice.waiter = loop.create_future()
+                transport.resume_reading()
+                await splice.waiter
+            if isinstance(splice.error, EOFError):
+                raise EOFError(splice.left)  # how many bytes never came
+            if splice.error is not None:
+                raise splice.error
+        finally:
+            if not transport.is_closing():
+                transport.set_protocol(old)
+                transport.resume_reading()
+            self.pending = splice.extra + self.pending
 
     async def drain(self) -> None:
         await self.writer.drain()

@@ -104,6 +104,9 @@ class TlsStream:
     async def drain(self) -> None:
         await self.raw.drain()
 
+    def write_buffer_size(self) -> int:
+        return self.raw.write_buffer_size()
+
     def write_eof(self) -> None:
         """TLS has no half-close that survives in practice: send close_notify and close."""
         self.close()

@@ -102,7 +102,7 @@ class H2ServerStream(WholeRequest):
                     self.response_ended = True
                 return h2conn.response_from(event.headers)
 
-    async def response_body(self) -> AsyncIterator[bytes]:
+    async def response_body(self, streaming: bool = False) -> AsyncIterator[bytes]:
         assert self.s is not None
         try:
             while not self.response_ended:

@@ -16,7 +16,7 @@ from core import hooks, upstream
 from core.connection import Server
 from core.errors import ClientProtocolError, ProtocolError
 from core.http import Headers, HTTPFlow, Request, Response
-from core.layer import LAYERS, Layer, Watchdog, choose
+from core.layer import LAYERS, SPLICE_HIGH_WATER, Layer, Watchdog, choose
 from core.layers import h1wire, tunnel
 from core.layers.pool import get_pool
 from core.layers.h1server import JOIN_BELOW
@@ -266,6 +266,20 @@ class Http1Layer(Layer):
         except h11.LocalProtocolError as e:
             raise ProtocolError(f"cannot send this response to the client: {e}", 502) from None
         return data
+
+    def body_sink(self) -> Http1Layer | None:
+        return None if self._no_body or self.conn.our_state is not h11.SEND_BODY else self
+
+    def write(self, data: bytes) -> None:
+        """BodySink: one chunk of a spliced body (h11 frames it without copying)."""
+        for part in self.conn.send_with_data_passthrough(h11.Data(data=data)):
+            self.ctx.client.write(part)
+
+    def congested(self) -> bool:
+        return self.ctx.client.write_buffer_size() > SPLICE_HIGH_WATER
+
+    async def drain(self) -> None:
+        await self._drain()
 
     async def send_response_data(self, data: bytes) -> None:
         if data and self.conn.our_state is h11.SEND_BODY and not self._no_body:

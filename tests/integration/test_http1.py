@@ -171,6 +171,65 @@ async def test_chunked_download_larger_than_stream_threshold(make_proxy, origin)
     assert resp.stream and resp.raw_content is None
 
 
+async def test_big_streamed_download_bypasses_h11_and_keeps_the_client_connection(make_proxy, origin):
+    """A streamed body of known length at or above 1 MiB is read straight off the server's socket; the
+    bytes arrive exact, the client's connection stays open, and the next request gets a new server
+    connection (h11 never saw that body, so that one is not reused)."""
+    rec = Recorder(["serverconnect", "response"])
+    proxy = await make_proxy(rec, stream_large_bodies="100k")
+    async with client(proxy) as c:
+        r1 = await c.get(f"{origin.url}/bytes/{3 * MiB + 7}")
+        r2 = await c.get(f"{origin.url}/bytes/{2 * MiB}")
+        r3 = await c.get(f"{origin.url}/one")
+    assert len(r1.content) == 3 * MiB + 7 and len(r2.content) == 2 * MiB and r3.text == "ok /one"
+    assert r1.content == b"x" * (3 * MiB + 7)
+    assert rec.names.count("serverconnect") == 3
+    assert all(f.response.stream and f.response.raw_content is None for f in flows(rec, "response")[:2])
+
+
+async def test_big_streamed_download_cut_short_by_the_server(make_proxy):
+    """The server promises 2 MiB and closes after 1 MiB: the client's body is cut short too, never
+    padded, and the flow ends with an error that says so."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (2 * MiB) + b"c" * MiB)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    rec = Recorder(["error"])
+    proxy = await make_proxy(rec, stream_large_bodies="100k")
+    try:
+        code, out, err = await curl("-x", proxy.url, f"http://127.0.0.1:{port}/short")
+        assert code != 0 and len(out) == MiB and out == b"c" * MiB
+        await rec.wait_for("error")
+        [flow] = flows(rec, "error")
+        assert "server closed the connection 1048576 bytes before the end of the body" in flow.error.msg
+        await assert_serves_direct(proxy)
+    finally:
+        server.close()
+
+
+async def test_client_leaving_in_the_middle_of_a_spliced_download(make_proxy, origin):
+    rec = Recorder(["error"])
+    proxy = await make_proxy(rec, stream_large_bodies="100k")
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    writer.write(f"GET {origin.url}/bytes/{64 * MiB} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await reader.readexactly(MiB)
+    writer.transport.abort()
+    await rec.wait_for("error")
+    [flow] = flows(rec, "error")
+    assert "client" in flow.error.msg
+    await assert_serves(proxy, origin)
+
+
+async def assert_serves_direct(proxy: Any) -> None:
+    """The proxy still answers (its own error page for an unreachable port is enough)."""
+    code, out, err = await curl("-x", proxy.url, f"http://127.0.0.1:{closed_port()}/")
+    assert code == 0 and b"interpose" in out, err
+
+
 # -- connection management -------------------------------------------------------------------------
 async def test_keep_alive_reuses_both_connections(make_proxy, origin):
     rec = Recorder(["clientconnect", "serverconnect", "response"])

@@ -133,6 +133,24 @@ async def test_keepalive_requests_share_one_intercepted_connection(make_proxy, h
     assert [f.request.path for f in flows(rec)] == ["/a", "/b", "/c"]
 
 
+@pytest.mark.parametrize("client_version", ["--http1.1", "--http2"])
+async def test_big_streamed_downloads_over_tls_arrive_exact(make_proxy, h1_origin, test_ca, client_version):
+    """Bodies of known length above stream_large_bodies: spliced socket to socket for an HTTP/1.1 client
+    (through the client's TLS), read in big chunks for an HTTP/2 client; both exact, twice on one
+    connection."""
+    rec = Recorder()
+    proxy = await make_proxy(rec, ssl_verify_upstream_trusted_ca=test_ca.path, stream_large_bodies="64k")
+    url = https_url(h1_origin.port, "")
+    n = 5 * 1024 * 1024 + 3
+    code, out, err = await curl(client_version, "--cacert", ca_of(proxy), "-x", proxy.url,
+                                f"{url}/bytes/{n}", f"{url}/bytes/{n}")
+    assert code == 0, err
+    assert out == b"x" * (2 * n)
+    await rec.wait_for("response", 2)
+    assert rec.names.count("clientconnect") == 1
+    assert all(f.response.stream and f.error is None for f in flows(rec))
+
+
 async def test_leaf_names_the_host_as_dns_san(make_proxy, h1_origin, test_ca):
     proxy = await make_proxy(ssl_verify_upstream_trusted_ca=test_ca.path)
     context = ssl.create_default_context(cafile=ca_of(proxy))  # verifies chain and host name too
