@@ -70,6 +70,7 @@ class Http1Layer(Layer):
             self._started = False
             self._method = flow.request.method
             ok = await HttpExchange(self.ctx, flow, self, get_pool(self.ctx)).run()
+            await asyncio.sleep(0)  # let other connections run: a busy keep-alive client must not hog the loop
             if not ok or client.closed:
                 if not client.closed and self.conn.their_state is h11.SEND_BODY:
                     await self._linger()  # answered (413…) before the client finished its body
