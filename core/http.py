@@ -18,6 +18,7 @@ from core import encoding
 from core.connection import Client, Server
 from core.flow import Flow
 from core.multidict import Headers, MultiDict
+from core.spill import Spillable, SpilledBody
 
 if TYPE_CHECKING:
     from core.websocket import WebSocketFlow
@@ -40,12 +41,23 @@ def _headers(h: HeaderInput | None) -> Headers:
 
 
 class Message:
-    """What requests and responses share: version, headers, body, timestamps, streaming."""
+    """What requests and responses share: version, headers, body, timestamps, streaming.
+
+    `raw_content` is a plain attribute; once the TUI has spilled a kept flow's body to disk
+    (core/spill.py) the class's `Spillable` reads it back on access, and assigning un-spills it.
+    """
+
+    if TYPE_CHECKING:
+        raw_content: bytes | None
+    else:
+        raw_content = Spillable()
+    _spill: SpilledBody | None = None
+    """Where the body is on disk, once spilled (core/spill.py)."""
 
     def __init__(self, http_version: str, headers: Headers, content: bytes | None) -> None:
         self.http_version = http_version
         self.headers = headers
-        self.raw_content: bytes | None = content
+        self.raw_content = content
         self.trailers: Headers | None = None
         self.timestamp_start: float = time.time()
         self.timestamp_end: float | None = None
@@ -67,7 +79,8 @@ class Message:
             decoded = encoding.decode(raw, ce)
         except ValueError:
             return raw
-        self._decoded = (raw, decoded)
+        if self._spill is None or "raw_content" in self.__dict__:  # a spilled body stays out of memory
+            self._decoded = (raw, decoded)
         return decoded
 
     @content.setter
@@ -194,6 +207,8 @@ class Request(Message):
     def pretty_host(self) -> str:
         """The Host header (or :authority) if present, else `host`."""
         h = self.headers.get("host") or self.authority
+        if h == self.host and h == h.lower():
+            return h  # most requests: nothing to parse (filters like `~d` ask every flow for this)
         if h:
             try:
                 return urllib.parse.urlsplit("//" + h).hostname or self.host

@@ -11,15 +11,24 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from core.connection import Client, Server
 from core.flow import Flow
+from core.spill import Spillable, SpilledBody
 
 DEFAULT_MAX_MESSAGES = 10_000
 
 
 class Message:
-    """One message (WebSocket) or chunk (TCP), as it went or is about to go from one side to the other."""
+    """One message (WebSocket) or chunk (TCP), as it went or is about to go from one side to the other.
+    A kept flow's large `content` may be spilled to disk and read back on access (core/spill.py)."""
+
+    if TYPE_CHECKING:
+        content: bytes
+    else:
+        content = Spillable()
+    _spill: SpilledBody | None = None
 
     def __init__(self, from_client: bool, content: bytes, timestamp: float | None = None) -> None:
         self.from_client = from_client

@@ -74,7 +74,11 @@ class Headers(MutableMapping[str, str]):
 
     def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
         n = _b(name).lower()
-        found = [v for k, v in self.fields if k.lower() == n]
+        size = len(n)
+        found: list[bytes] = []
+        for k, v in self.fields:
+            if len(k) == size and k.lower() == n:  # the length check spares most lower() calls
+                found.append(v)
         if not found:
             return default
         return _s(found[0]) if len(found) == 1 else ", ".join(_s(v) for v in found)

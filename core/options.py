@@ -250,6 +250,12 @@ def core_options(opts: Options) -> None:
     add("stream_large_bodies", Optional[str], "4m", "Bodies above this size stream through instead of being buffered.",
         validate=parse_size)
     add("header_size_limit", str, "64k", "Largest request head accepted (431 above it).", validate=parse_size)
+    add("body_spill_threshold", Optional[str], "256k",
+        "TUI: bodies (and WebSocket/TCP messages) of finished flows at least this big are moved to a private "
+        "temporary file and read back when needed; unset: never by size.", validate=parse_size)
+    add("flow_memory_limit", Optional[str], "512m",
+        "TUI: memory the bodies of finished flows may take; above it the oldest flows' bodies are moved to the "
+        "temporary file too (bodies under 512 bytes stay). Unset: no limit.", validate=parse_size)
     add("proxyauth", Optional[str], None, "Require proxy authentication: user:pass, any, or @htpasswd-file.")
     add("max_messages", int, 10_000,
         "WebSocket/TCP messages kept per flow (the newest); counters keep totals. 0 keeps all.")

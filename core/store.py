@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from core.flowfilter import Filter, parse
+from core.spill import stored_size
 
 __all__ = ["ORDERS", "FlowStore", "sort_key"]
 
@@ -64,9 +65,9 @@ def _key_size(flow: Any) -> int:
     resp = getattr(_http(flow), "response", None)
     if resp is None:
         return 0
-    raw = resp.raw_content
-    if raw is not None and not (resp.stream and not raw):
-        return len(raw)
+    size = stored_size(resp)  # a spilled body is not read back just for its length
+    if size is not None and not (resp.stream and not size):
+        return size
     try:  # a streamed body is not kept: Content-Length says how big it was
         return int(resp.headers.get("content-length") or 0)
     except ValueError:

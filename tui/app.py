@@ -18,6 +18,7 @@ from core import cli, hooks
 from core.bus import FlowIntercepted, FlowResumed
 from core.master import Master
 from core.options import Options
+from core.spill import BodySpill
 from core.store import FlowStore
 from tui import actions, keymap
 from tui.sticky import StickyRules
@@ -41,6 +42,8 @@ class App:
     def __init__(self, master: Master) -> None:
         self.master = master
         self.store = FlowStore()
+        self.spill = BodySpill.from_options(master.options)
+        """Moves the bodies of finished kept flows to disk (body_spill_threshold, flow_memory_limit)."""
         self.quit = asyncio.Event()
         self.flowlist = FlowListBox(self.store)
         self.follow = True
@@ -194,6 +197,7 @@ class App:
         for flow in changed.values():
             if self.store.get(flow.id) is not None:
                 self.store.update(flow)
+                self.spill.keep(flow)  # does nothing until the flow is complete and not held
         if added and self.follow and len(self.store):
             self.flowlist.focus_index(len(self.store) - 1)
         self.flowlist.walker.changed()
@@ -241,6 +245,10 @@ class App:
         if self.prompt is not None:
             return key  # the prompt has the focus and saw the key first
         self.message = ""
+        if self.context == "repeater" and key == "f1":  # `?` is text there; global keys do not apply
+            self.overlay = help_widget(["repeater"])
+            self._layout()
+            return None
         if self.context in ("editor", "grid", "repeater"):
             return key  # the in-TUI editors take every key
         action = keymap.lookup([self.context, "global"], key)

@@ -5,6 +5,7 @@ import time
 from http import HTTPStatus
 from typing import Any
 
+from core.spill import stored_size
 from tui.cv_text import sanitize_segment
 
 Markup = list[tuple[str, str]]
@@ -56,8 +57,9 @@ def status_attr(code: int) -> str:
 def body_size(message: Any) -> int | None:
     if message is None:
         return None
-    if message.raw_content is not None:
-        return len(message.raw_content)
+    size = stored_size(message)  # a spilled body is not read back just for its length
+    if size is not None:
+        return size
     cl = message.headers.get("content-length")
     return int(cl) if cl and cl.isdigit() else None
 

@@ -192,6 +192,14 @@ def test_request_pretty_host_and_url():
     c = Request("CONNECT", "http", "example.com", 443, "", authority="example.com:443")
     assert c.url == "example.com:443"
 
+    # the Host header equal to `host` is returned without parsing; otherwise it is parsed (lower case, no port)
+    same = Request("GET", "http", "example.com", 80, "/", headers=[(b"Host", b"example.com")])
+    assert same.pretty_host == "example.com"
+    upper = Request("GET", "http", "Example.COM", 80, "/", headers=[(b"Host", b"Example.COM")])
+    assert upper.pretty_host == "example.com"
+    ported = Request("GET", "http", "example.com", 8080, "/", headers=[(b"HOST", b"example.com:8080"), (b"X-Host", b"x")])
+    assert ported.pretty_host == "example.com" and ported.headers.get("host") == "example.com:8080"
+
 
 def test_request_query_get_set_and_mutation():
     r = Request.make("GET", "http://e.com/search?q=a+b&page=2&q=c")
