@@ -1,6 +1,7 @@
 """What each key does: action name → function(app, size). Widgets never do this work themselves."""
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Callable
@@ -9,14 +10,15 @@ from typing import TYPE_CHECKING, Any
 from core import export
 from core.errors import InterposeError
 from core.flowfilter import FilterError
-from tui import clipboard, editing, search
+from tui import clipboard, editing, search, wsrepeater
 from tui.widgets.flowview import FlowView
 from tui.widgets.panes import PendingPane
 from tui.widgets.picker import AddonPicker, OptionsEditor, option_value_text
 from tui.repeater import RepeaterError, parse_request
-from tui.sticky import rule_from_edit
+from tui.sticky import default_filter, rule_from_edit, rule_from_response
 from tui.widgets.rules import RulesView
 from tui.widgets.repeater import RepeaterView, Tab, tab_for
+from tui.wsrepeater import Route, WsTab
 from tui.widgets.results import DiffView, SearchResults
 
 if TYPE_CHECKING:
@@ -720,7 +722,7 @@ def list_delete_matching(app: App, size: Any) -> None:
 def _repeater(app: App) -> RepeaterView:
     view = getattr(app, "repeater", None)
     if view is None:
-        view = RepeaterView(lambda tab: _repeater_send(app, tab))
+        view = RepeaterView(lambda tab: _repeater_send(app, tab), lambda tab, op, arg: _repeater_ws(app, tab, op, arg))
         app.repeater = view  # type: ignore[attr-defined]
     return view
 
@@ -747,11 +749,85 @@ def _repeater_send(app: App, tab: Tab) -> None:
     app.notify("sending…")
 
 
+def _ws_route(app: App) -> Route:
+    """Through the proxy's own listener (so the connection is a new flow) in the modes where a client may
+    CONNECT; otherwise straight to the server."""
+    from core.proxymode import Mode
+
+    opts = app.master.options
+    certs = getattr(app.master, "certs", None)
+    ctx = wsrepeater.tls_context(bool(opts.ssl_insecure), opts.ssl_verify_upstream_trusted_ca,
+                                 getattr(certs, "ca_cert_path", None))
+    if Mode.parse(opts.mode).kind not in ("regular", "upstream"):
+        return Route(None, ctx)
+    host, port = app.address
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    auth = None
+    if opts.proxyauth and not opts.proxyauth.startswith("@"):
+        import base64
+        creds = "repeater:repeater" if opts.proxyauth == "any" else opts.proxyauth
+        auth = "Basic " + base64.b64encode(creds.encode()).decode()
+    return Route((host, port), ctx, auth)
+
+
+def _ws_entry(app: App, tab: WsTab, entry: wsrepeater.Entry) -> None:
+    tab.add(entry)
+    if entry.kind == "error":
+        app.notify(f"WebSocket: {entry.note}", "error")
+    _repeater(app).ws_changed(tab)
+    app.redraw_soon()
+
+
+def _repeater_ws(app: App, tab: WsTab, op: str, arg: Any) -> bool:
+    """A WebSocket tab's connection: connect (closing the old one first), send, disconnect, close."""
+    old, old_task = tab.session, tab.task
+    if op in ("disconnect", "close"):
+        if old is not None and old.state in ("connecting", "open"):
+            app.spawn(old.close(old_task))
+            app.notify("closing the connection")
+        elif op == "disconnect":
+            app.notify("not connected")
+        return True
+    if op == "send":
+        text, hex_mode = arg
+        if old is None or old.state != "open":
+            app.notify("not connected: ctrl s connects", "warn")
+            return False
+        try:
+            old.send(wsrepeater.parse_outgoing(text, hex_mode))
+        except RepeaterError as e:
+            app.notify(str(e), "error")
+            return False
+        return True
+    assert op == "connect"
+    try:
+        handshake = wsrepeater.parse_handshake(tab.text.encode("utf-8", "surrogateescape"), tab.scheme,
+                                               tab.host, tab.port)
+    except RepeaterError as e:
+        app.notify(str(e), "error")
+        return False
+    session = wsrepeater.WsSession(handshake, _ws_route(app), lambda e: _ws_entry(app, tab, e))
+    tab.session = session
+
+    async def connect() -> None:
+        if old is not None:
+            await old.close(old_task)
+        if tab.session is session:  # not replaced by a newer ctrl s meanwhile
+            await session.run()
+    task = asyncio.ensure_future(connect())
+    tab.task = task
+    app.tasks.add(task)
+    task.add_done_callback(app._task_done)
+    _repeater(app).ws_changed(tab)
+    app.notify(f"connecting to {handshake.url}")
+    return True
+
+
 @action("repeater.send")
 def repeater_send(app: App, size: Any) -> None:
     flow = focused_flow(app)
-    if flow is None or flow.type != "http":
-        app.notify("only HTTP requests go to the repeater")
+    if flow is None or flow.type not in ("http", "websocket"):
+        app.notify("only HTTP requests and WebSockets go to the repeater")
         return
     view = _repeater(app)
     view.add(tab_for(flow))
@@ -776,6 +852,34 @@ def sticky_make(app: App, size: Any) -> None:
         return
     app.sticky.add(rule)
     app.notify(f"sticky rule added: {rule.describe()[:80]}")
+
+
+@action("sticky.respond")
+def sticky_respond(app: App, size: Any) -> None:
+    """`K`: keep the flow's response (as edited) and answer matching requests with it from now on."""
+    flow = focused_flow(app)
+    if flow is not None and flow.type == "websocket":
+        flow = flow.handshake_flow
+    if flow is None or flow.type != "http" or app.sticky is None:
+        app.notify("K keeps the response of an HTTP flow")
+        return
+    if flow.response is None:
+        app.notify("this flow has no response (yet) to keep", "warn")
+        return
+    sticky = app.sticky
+
+    def done(text: str | None) -> None:
+        if text is None or not text.strip():
+            return
+        try:
+            rule = rule_from_response(flow, text.strip())
+        except ValueError as e:
+            what = "invalid filter: " if isinstance(e, FilterError) else ""
+            app.notify(f"{what}{str(e).splitlines()[0]}", "error")
+            return
+        sticky.add(rule)
+        app.notify(f"saved response rule added: {rule.describe()[:80]}")
+    app.ask("Answer requests matching (with this response): ", done, default_filter(flow))
 
 
 @action("sticky.show")

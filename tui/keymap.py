@@ -1,8 +1,9 @@
 """Every key of the terminal UI, as data: (context, key) → action name and help text.
 
 Contexts: `global` (everywhere unless a view overrides the key), `flowlist`, `flowview`, `messages`
-(the flow view's Messages tab), `pending`, `picker`, `options`, `eventlog`, `help`. `?` shows the keys
-of the current context plus the global ones.
+(the flow view's Messages tab), `pending`, `picker`, `options`, `eventlog`, `help`, `repeater`. `?` shows
+the keys of the current context plus the global ones. The repeater is a text editor, so it takes every
+key itself (its rows here are for the help, which `f1` opens there).
 """
 from __future__ import annotations
 
@@ -56,8 +57,10 @@ BINDINGS: list[Binding] = [
     Binding("flowlist", ("x",), "flow.export", "export as curl / httpie / raw"),
     Binding("flowlist", ("e",), "flow.edit", "edit the flow"),
     Binding("flowlist", ("=",), "flows.diff", "diff the two marked flows"),
-    Binding("flowlist", ("R",), "repeater.send", "send the request to the repeater (a new tab)"),
-    Binding("flowview", ("R",), "repeater.send", "send the request to the repeater (a new tab)"),
+    Binding("flowlist", ("R",), "repeater.send", "send the request to the repeater (a new tab; a WebSocket tab for a WebSocket)"),
+    Binding("flowview", ("R",), "repeater.send", "send the request to the repeater (a new tab; a WebSocket tab for a WebSocket)"),
+    Binding("flowlist", ("K",), "sticky.respond", "keep the response: answer matching requests with it (server not asked)"),
+    Binding("flowview", ("K",), "sticky.respond", "keep the response: answer matching requests with it (server not asked)"),
     Binding("flowlist", ("|",), "list.filter_toggle", "turn the view filter off and on again"),
     Binding("flowlist", ("Z",), "list.delete_matching", "delete every flow matching a filter"),
     # flow view
@@ -108,6 +111,18 @@ BINDINGS: list[Binding] = [
     Binding("rules", ("j", "down"), "cursor.down", "next rule"),
     Binding("rules", ("k", "up"), "cursor.up", "previous rule"),
     Binding("rules", ("d",), "sticky.delete", "delete the rule"),
+    # the repeater (handled by the view itself: it is a text editor)
+    Binding("repeater", ("ctrl s",), "repeater.go", "send the request; WebSocket tab: connect (closing the old connection)"),
+    Binding("repeater", ("enter",), "repeater.ws_send", "WebSocket tab, message line: send the message"),
+    Binding("repeater", ("ctrl t",), "repeater.ws_hex", "WebSocket tab: message line as text or as hex (binary)"),
+    Binding("repeater", ("tab",), "repeater.ws_focus", "WebSocket tab: between the message line and the handshake"),
+    Binding("repeater", ("ctrl d",), "repeater.ws_disconnect", "WebSocket tab: close the connection"),
+    Binding("repeater", ("page up", "page down"), "repeater.ws_scroll", "WebSocket tab: scroll the messages"),
+    Binding("repeater", ("ctrl n", "ctrl p"), "repeater.tab", "next / previous tab"),
+    Binding("repeater", ("ctrl w",), "repeater.close", "close the tab (and its connection)"),
+    Binding("repeater", ("ctrl o", "ctrl l"), "repeater.history", "older / newer response of the tab"),
+    Binding("repeater", ("esc",), "view.back", "back to the flow list (connections stay open)"),
+    Binding("repeater", ("f1",), "help.show", "show these keys"),
     # help
     Binding("help", ("q", "esc", "?"), "view.back", "close the help"),
 ]

@@ -1,4 +1,4 @@
-"""The sticky-rules view: every standing rule made from an edit; d removes one."""
+"""The sticky-rules view: every standing rule made from an edit or a kept (saved) response; d removes one."""
 from __future__ import annotations
 
 from typing import Any
@@ -19,6 +19,7 @@ class RulesView(urwid.WidgetWrap):
 
     def reload(self) -> None:
         lines = [[("key", f"{i + 1:>3} "), ("text", r.describe())] for i, r in enumerate(self.sticky.rules)]
-        self.walker.lines = lines or [[("dim", "no rules yet: edit a held flow, then s makes the edit stick")]]
+        self.walker.lines = lines or [[("dim", ("no rules yet: edit a held flow, then s makes the edit stick; "
+                                                "K keeps a response to answer matching requests"))]]
         self.walker.focus = min(self.walker.focus, max(len(lines) - 1, 0))
         self.walker._modified()
