@@ -6,6 +6,7 @@ tells subscribers (the addon manager, which calls `configure(options, {"NAME"})`
 """
 from __future__ import annotations
 
+import functools
 import re
 import types
 from collections.abc import Callable, Iterable, Sequence
@@ -24,6 +25,12 @@ def parse_size(value: str | int | None) -> int | None:
         return None
     if isinstance(value, int):
         return value
+    return _parse_size(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_size(value: str) -> int:
+    """Cached: the layers read size options for every connection and request."""
     m = _SIZE.match(value)
     if not m:
         raise OptionsError(f"invalid size {value!r}: use a number with an optional k, m or g suffix")

@@ -66,6 +66,16 @@ def _describe_tls_error(e: Exception) -> str:
     return f"TLS handshake failed: {e}"
 
 
+@lru_cache(maxsize=256)
+def _cert_summary(der: bytes) -> tuple[str | None, str | None, float | None]:
+    """(subject, issuer, expiry) of a server certificate. Cached: a server shows the same one every time."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None, None, None
+    return cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), cert.not_valid_after_utc.timestamp()
+
+
 def _fill_tls(server: Server, sslobj: ssl.SSLObject | None, sni: str | None) -> None:
     if sslobj is None:
         return
@@ -74,14 +84,7 @@ def _fill_tls(server: Server, sslobj: ssl.SSLObject | None, sni: str | None) -> 
                    cipher=cipher[0] if cipher else None)
     der = sslobj.getpeercert(binary_form=True)  # present even when verification is off
     if der:
-        try:
-            cert = x509.load_der_x509_certificate(der)
-        except ValueError:
-            pass
-        else:
-            info.cert_subject = cert.subject.rfc4514_string()
-            info.cert_issuer = cert.issuer.rfc4514_string()
-            info.cert_not_after = cert.not_valid_after_utc.timestamp()
+        info.cert_subject, info.cert_issuer, info.cert_not_after = _cert_summary(der)
     server.tls = info
     server.alpn = info.alpn
 
