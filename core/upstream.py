@@ -11,6 +11,7 @@ import errno
 import socket
 import ssl
 import time
+from collections.abc import Iterable
 from functools import lru_cache
 
 import certifi
@@ -33,14 +34,20 @@ class ServerConnectError(InterposeError):
 @lru_cache(maxsize=16)
 def client_tls_context(insecure: bool, extra_ca: str | None, alpn: tuple[str, ...]) -> ssl.SSLContext:
     """The context for TLS towards servers: certifi's store (plus extra_ca) unless insecure. Cached."""
+    return make_client_tls_context(insecure, (extra_ca,), alpn)
+
+
+def make_client_tls_context(insecure: bool, cafiles: Iterable[str | None], alpn: tuple[str, ...]) -> ssl.SSLContext:
+    """A new client TLS context trusting certifi's store plus `cafiles`, or nothing at all when insecure."""
     if insecure:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     else:
         ctx = ssl.create_default_context(cafile=certifi.where())
-        if extra_ca:
-            ctx.load_verify_locations(cafile=extra_ca)
+        for path in cafiles:
+            if path:
+                ctx.load_verify_locations(cafile=path)
     if alpn:
         ctx.set_alpn_protocols(list(alpn))
     return ctx

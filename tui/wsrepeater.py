@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import certifi
 import h11
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
@@ -34,6 +33,7 @@ from wsproto.events import (
     TextMessage,
 )
 
+from core.upstream import make_client_tls_context
 from tui.repeater import RepeaterError, parse_request
 
 CONNECT_TIMEOUT_S = 20.0
@@ -135,17 +135,7 @@ class Route:
 
 def tls_context(insecure: bool, *cafiles: str | None) -> ssl.SSLContext:
     """A client TLS context trusting certifi's store plus `cafiles` (e.g. the proxy's CA), or nothing at all."""
-    if insecure:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    else:
-        ctx = ssl.create_default_context(cafile=certifi.where())
-        for path in cafiles:
-            if path:
-                ctx.load_verify_locations(cafile=path)
-    ctx.set_alpn_protocols(["http/1.1"])
-    return ctx
+    return make_client_tls_context(insecure, cafiles, ("http/1.1",))
 
 
 class WsSession:
