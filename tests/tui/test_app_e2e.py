@@ -6,18 +6,9 @@ import json
 import re
 
 import httpx
-import pytest
 
 from tests.conftest import curl
 from tests.tui.pty_harness import Terminal
-
-
-@pytest.fixture
-async def term(tmp_path):
-    t = Terminal()
-    await t.start("--confdir", str(tmp_path / "conf"))
-    yield t
-    await t.stop()
 
 
 async def test_request_appears_and_json_is_pretty_printed(term, origin):

@@ -15,14 +15,6 @@ WAIT = 30  # generous: two cores under load
 CTRL_T, CTRL_D, F1 = "\x14", "\x04", "\x1bOP"
 
 
-@pytest.fixture
-async def term(tmp_path):
-    t = Terminal()
-    await t.start("--confdir", str(tmp_path / "conf"))
-    yield t
-    await t.stop()
-
-
 class EchoServer:
     """A real `websockets` server that records every message and connection, and echoes messages back."""
 
