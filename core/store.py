@@ -18,6 +18,7 @@ arrives, it gets marked) must be passed to `update()` to move or appear/disappea
 """
 from __future__ import annotations
 
+import asyncio
 import bisect
 import contextlib
 import gc
@@ -143,8 +144,8 @@ def _gc_paused() -> Iterator[None]:
 class FlowStore:
     """Flows in display order. Indexing and `len()` see only the visible flows; `total` counts all."""
 
-    __slots__ = ("_all", "_entries", "_filter", "_keyfn", "_listeners", "_marked_only",
-                 "_order", "_reverse", "_seq", "_view", "last_refilter_s")
+    __slots__ = ("_all", "_entries", "_filter", "_generation", "_keyfn", "_listeners", "_marked_only",
+                 "_order", "_reverse", "_seq", "_touched", "_view", "last_refilter_s")
 
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
@@ -159,6 +160,10 @@ class FlowStore:
         self._listeners: list[Callable[[], None]] = []
         self.last_refilter_s: float = 0.0
         """Seconds the last filter/order change took to walk all flows."""
+        self._touched: list[set[str]] = []
+        """One set per sliced refilter in progress: ids of flows added, changed or removed meanwhile."""
+        self._generation = 0
+        """Bumped by changes a sliced refilter cannot reconcile (order, marked-only, a new filter)."""
 
     # -- change notification ---------------------------------------------------------------------
     def on_change(self, fn: Callable[[], None]) -> Callable[[], None]:
@@ -174,6 +179,10 @@ class FlowStore:
     def _changed(self) -> None:
         for fn in list(self._listeners):
             fn()
+
+    def _touch(self, flow_id: str) -> None:
+        for touched in self._touched:
+            touched.add(flow_id)
 
     # -- visibility ------------------------------------------------------------------------------
     def _visible(self, flow: Any) -> bool:
@@ -202,6 +211,8 @@ class FlowStore:
         e: Entry = (self._keyfn(flow), self._seq, flow)
         self._seq += 1
         self._entries[flow.id] = e
+        if self._touched:
+            self._touch(flow.id)
         _insert(self._all, e)
         if self._view is not self._all and self._visible(flow):
             _insert(self._view, e)
@@ -213,6 +224,8 @@ class FlowStore:
         old = self._entries.get(flow.id)
         if old is None:
             return
+        if self._touched:
+            self._touch(flow.id)
         key = self._keyfn(flow)
         separate = self._view is not self._all
         visible = self._visible(flow) if separate else True
@@ -239,6 +252,8 @@ class FlowStore:
         e = self._entries.pop(flow.id, None)
         if e is None:
             return
+        if self._touched:
+            self._touch(flow.id)
         _discard(self._all, e)
         if self._view is not self._all:
             _discard(self._view, e)
@@ -333,9 +348,66 @@ class FlowStore:
         and keeps the old filter. Returns the seconds it took to walk all flows."""
         flt = parse(expr) if expr is not None and expr.strip() else None
         self._filter = flt
+        self._generation += 1
         elapsed = self._rebuild_view()
         self._changed()
         return elapsed
+
+    async def set_filter_sliced(self, expr: str | None, progress: Callable[[int, int], None] | None = None,
+                                slice_s: float = 0.02) -> float:
+        """`set_filter` for a big store, without stopping the event loop: the flows are walked in slices of
+        about `slice_s` seconds with the loop given back in between, and `progress(done, total)` is called
+        after each. The old view stays until the new one is complete; flows added, changed or removed
+        meanwhile are re-read at the end. Cancelled, or overtaken by another filter, order or marked-only
+        change, it leaves the store as that change made it. Returns the seconds it took."""
+        flt = parse(expr) if expr is not None and expr.strip() else None
+        t0 = time.perf_counter()
+        self._generation += 1
+        generation = self._generation
+        if flt is None and not self._marked_only:
+            return self.set_filter(None)
+        snapshot, marked_only = list(self._all), self._marked_only
+        touched: set[str] = set()
+        self._touched.append(touched)
+        try:
+            matched: list[Entry] = []
+            i, n = 0, len(snapshot)
+            while True:
+                deadline = time.perf_counter() + slice_s
+                while i < n:  # at least one chunk per slice
+                    chunk = snapshot[i:i + 256]
+                    i += 256
+                    if marked_only:
+                        chunk = [e for e in chunk if getattr(e[2], "marked", False)]
+                    matched.extend(chunk if flt is None else [e for e in chunk if flt(e[2])])
+                    if time.perf_counter() >= deadline:
+                        break
+                if progress is not None:
+                    progress(min(i, n), n)
+                if i >= n:
+                    break
+                await asyncio.sleep(0)
+                if self._generation != generation:
+                    return time.perf_counter() - t0  # overtaken: the newer change decides the view
+        finally:
+            self._touched.remove(touched)
+        entries = self._entries
+        view = [e for e in matched if entries.get(e[2].id) is e]  # drops flows removed meanwhile
+        for flow_id in touched:
+            e = entries.get(flow_id)
+            if e is None:
+                continue
+            shown = (not marked_only or getattr(e[2], "marked", False)) and (flt is None or flt(e[2]))
+            i = _find(view, e)
+            if shown and i is None:
+                _insert(view, e)
+            elif not shown and i is not None:
+                del view[i]
+        self._filter = flt
+        self._view = view
+        self.last_refilter_s = time.perf_counter() - t0
+        self._changed()
+        return self.last_refilter_s
 
     def refilter(self) -> float:
         """Re-evaluate the filter for every flow (after changing many flows without `update()`)."""
@@ -359,6 +431,7 @@ class FlowStore:
         if value == self._marked_only:
             return
         self._marked_only = value
+        self._generation += 1
         t0 = time.perf_counter()
         if value:  # narrowing: only the flows shown now can stay
             self._view = [e for e in self._view if getattr(e[2], "marked", False)]
@@ -378,6 +451,7 @@ class FlowStore:
             raise ValueError(f"unknown order {order!r}; one of: {', '.join(ORDERS)}")
         t0 = time.perf_counter()
         if order != self._order:
+            self._generation += 1
             keyfn = self._keyfn = ORDERS[order]
             self._order = order
             was_all = self._view is self._all

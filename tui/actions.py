@@ -4,12 +4,14 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from core import export
 from core.errors import InterposeError
 from core.flowfilter import FilterError
+from core.flowfilter import parse as parse_filter
 from tui import clipboard, editing, search, wsrepeater
 from tui.widgets.flowview import FlowView
 from tui.widgets.panes import PendingPane
@@ -141,19 +143,57 @@ def list_follow(app: App, size: Any) -> None:
     app.refresh_status()
 
 
+SLICED_FILTER_ABOVE = 20_000
+"""Above this many flows a view filter is applied in slices: the list keeps answering keys meanwhile."""
+FILTER_SLICE_S = 0.01
+"""Work per slice. A key that arrives during a slice waits for it and, the loop being first come first
+served, at most one more: 20 ms."""
+
+
+def apply_filter(app: App, expr: str | None, announce: str | None = None) -> None:
+    """Set the view filter (None: show all). A bad expression raises FilterError before anything changes.
+    A big store is refiltered in slices with the progress in the status bar; the list shows the old view
+    until the new one is complete."""
+    if app.filter_task is not None:
+        app.filter_task.cancel()
+        app.filter_task = None
+    if app.store.total <= SLICED_FILTER_ABOVE or (expr is None and not app.store.marked_only):
+        app.store.set_filter(expr)
+        app.flowlist.walker.changed()
+        if announce:
+            app.notify(announce)
+        return
+    if expr:
+        parse_filter(expr)  # a bad expression fails here, not in the task
+    shown = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - shown[0] >= 0.1:  # each notice costs a redraw
+            shown[0] = now
+            app.notify(f"filtering {total:,} flows… {100 * done // total}%")
+
+    async def run() -> None:
+        seconds = await app.store.set_filter_sliced(expr, progress, FILTER_SLICE_S)
+        app.filter_task = None
+        app.flowlist.walker.changed()
+        app.notify(announce or f"{len(app.store):,} of {app.store.total:,} flows shown ({seconds:.1f} s)")
+        app.refresh_status()
+
+    app.filter_task = app.spawn(run())
+
+
 @action("list.filter")
 def list_filter(app: App, size: Any) -> None:
     def done(text: str | None) -> None:
         if text is None:
             return
         try:
-            app.store.set_filter(text.strip() or None)
+            apply_filter(app, text.strip() or None)
             if text.strip():
                 app.filter_history.append(text.strip())
         except FilterError as e:
             app.notify(f"invalid filter: {str(e).splitlines()[0]}", "error")
-            return
-        app.flowlist.walker.changed()
     app.ask("Filter (up/down: history): ", done, app.store.filter_expr or "", history=app.filter_history)
 
 
@@ -697,14 +737,11 @@ def copy(app: App, size: Any) -> None:
 def list_filter_toggle(app: App, size: Any) -> None:
     if app.store.filter_expr:
         app.filter_off = app.store.filter_expr
-        app.store.set_filter(None)
-        app.notify("view filter off (| turns it back on)")
+        apply_filter(app, None, "view filter off (| turns it back on)")
     elif app.filter_off:
-        app.store.set_filter(app.filter_off)
-        app.notify(f"view filter on: {app.filter_off}")
+        apply_filter(app, app.filter_off, f"view filter on: {app.filter_off}")
     else:
         app.notify("no view filter to toggle (f sets one)")
-    app.flowlist.walker.changed()
 
 
 @action("list.delete_matching")

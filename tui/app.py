@@ -67,6 +67,8 @@ class App:
         self.filter_history: list[str] = []
         self.filter_off: str | None = None
         """The view filter that `|` turned off, to turn it back on."""
+        self.filter_task: asyncio.Task[Any] | None = None
+        """A view filter being applied in slices (big stores), if any."""
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -225,11 +227,12 @@ class App:
         if self.loop is not None:
             self.loop.draw_screen()
 
-    def spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run a coroutine for the UI; a failure goes to the event log and the status bar, not the screen."""
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self.tasks.discard(task)

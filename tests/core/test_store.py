@@ -381,3 +381,97 @@ def test_filter_100k_real_flows(capsys: Any) -> None:
     with capsys.disabled():
         print(f"\nset_filter('~d example') over 100k HTTPFlows: {took * 1000:.0f} ms")
     assert took < 10.0
+
+
+# -- the sliced refilter (big stores: the event loop keeps running) -----------------------------------
+
+
+def _mixed_store(n: int) -> tuple[FlowStore, list[HTTPFlow]]:
+    s = FlowStore()
+    flows = [http_flow(f"http://{'example' if i % 3 == 0 else 'other'}.com/{i}", status=200 if i % 2 else None)
+             for i in range(n)]
+    for f in flows:
+        s.add(f)
+    return s, flows
+
+
+async def test_sliced_filter_gives_the_same_view_and_reports_progress() -> None:
+    s, flows = _mixed_store(3000)
+    expected = [f for f in flows if f.request.host.startswith("example")]
+    seen: list[tuple[int, int]] = []
+    await s.set_filter_sliced("~d example", lambda done, total: seen.append((done, total)), slice_s=0.0)
+    assert list(s) == expected and s.filter_expr == "~d example"
+    assert len(seen) > 1 and seen[-1] == (3000, 3000)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    await s.set_filter_sliced(None)
+    assert list(s) == flows and s.filter_expr is None
+
+
+async def test_sliced_filter_keeps_the_old_view_until_done_and_lets_the_loop_run() -> None:
+    s, flows = _mixed_store(3000)
+    s.set_filter("~d other")
+    during: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        during.append(len(s))  # what the list shows meanwhile
+
+    await s.set_filter_sliced("~d example", progress, slice_s=0.0)
+    assert set(during[:-1]) == {2000}
+    assert len(s) == 1000
+
+
+async def test_changes_during_a_sliced_filter_are_accounted_for() -> None:
+    import asyncio
+
+    s, flows = _mixed_store(3000)
+    added = http_flow("http://example.com/late")
+    now_hidden = flows[0]  # example.com: matches until its URL changes
+    now_shown = flows[1]  # other.com: hidden until its URL changes
+    removed = flows[3]  # example.com, matches, but goes away
+    started = asyncio.Event()
+
+    def progress(done: int, total: int) -> None:
+        started.set()
+
+    task = asyncio.create_task(s.set_filter_sliced("~d example", progress, slice_s=0.0))
+    await started.wait()
+    s.add(added)
+    now_hidden.request.url = "http://elsewhere.org/0"
+    s.update(now_hidden)
+    now_shown.request.url = "http://example.net/1"
+    s.update(now_shown)
+    s.remove(removed)
+    await task
+    expected = [f for f in flows if f is not removed and "example" in f.request.pretty_host] + [added]
+    assert list(s) == expected
+    assert now_shown in s and s.index(now_hidden) is None and s.index(removed) is None
+
+
+async def test_a_sliced_filter_overtaken_or_cancelled_leaves_the_newer_state() -> None:
+    import asyncio
+
+    s, flows = _mixed_store(3000)
+    started = asyncio.Event()
+    task = asyncio.create_task(s.set_filter_sliced("~d example", lambda d, t: started.set(), slice_s=0.0))
+    await started.wait()
+    s.set_filter("~d other")  # the user applied another filter meanwhile
+    await task
+    assert s.filter_expr == "~d other" and len(s) == 2000
+
+    started.clear()
+    task = asyncio.create_task(s.set_filter_sliced("~d example", lambda d, t: started.set(), slice_s=0.0))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert s.filter_expr == "~d other" and len(s) == 2000
+    s.add(http_flow("http://other.com/after"))  # no refilter bookkeeping left behind
+    assert len(s) == 2001 and not s._touched
+
+
+async def test_sliced_filter_rejects_a_bad_expression_before_anything_changes() -> None:
+    s, flows = _mixed_store(10)
+    s.set_filter("~d example")
+    with pytest.raises(FilterError):
+        await s.set_filter_sliced("~d (")
+    assert s.filter_expr == "~d example"
