@@ -16,6 +16,19 @@ def _s(b: bytes) -> str:
     return b.decode("utf-8", "surrogateescape")
 
 
+_LOWERED: dict[str | bytes, bytes] = {}
+
+
+def _lowered(name: str | bytes) -> bytes:
+    """A header name as lower-case bytes, remembered for the few hundred names programs ask for."""
+    n = _LOWERED.get(name)
+    if n is None:
+        n = _b(name).lower()
+        if len(_LOWERED) < 512:
+            _LOWERED[name] = n
+    return n
+
+
 class Headers(MutableMapping[str, str]):
     """HTTP header fields. Names compare case-insensitively; the original case is kept for the wire.
 
@@ -73,15 +86,16 @@ class Headers(MutableMapping[str, str]):
         return ", ".join(values)
 
     def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        n = _b(name).lower()
+        n = _lowered(name)
         size = len(n)
-        found: list[bytes] = []
+        found = None
         for k, v in self.fields:
-            if len(k) == size and k.lower() == n:  # the length check spares most lower() calls
-                found.append(v)
-        if not found:
-            return default
-        return _s(found[0]) if len(found) == 1 else ", ".join(_s(v) for v in found)
+            # The length check spares most lower() calls; names sent in lower case (HTTP/2) spare the rest.
+            if len(k) == size and (k == n or k.lower() == n):
+                if found is not None:  # a repeated field: all its values, joined
+                    return ", ".join(_s(v) for k, v in self.fields if len(k) == size and k.lower() == n)
+                found = v
+        return default if found is None else _s(found)
 
     def __setitem__(self, name: str, value: str) -> None:
         self.set_all(name, [value])
@@ -96,8 +110,9 @@ class Headers(MutableMapping[str, str]):
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, (str, bytes)):
             return False
-        n = _b(name).lower()
-        return any(k.lower() == n for k, _ in self.fields)
+        n = _lowered(name)
+        size = len(n)
+        return any(len(k) == size and (k == n or k.lower() == n) for k, _ in self.fields)
 
     def __iter__(self) -> Iterator[str]:
         seen: set[bytes] = set()
