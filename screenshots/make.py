@@ -16,6 +16,7 @@ here), presses keys, and writes what the pyte screen shows as SVG files with the
     search.svg              results of a search across every flow (ctrl f)
     diff.svg                the diff of two marked flows (=)
     repeater.svg            the repeater (R) after sending a request (ctrl s)
+    ws-repeater.svg         the repeater on the WebSocket flow: connected again, a subscribe and a text sent
 """
 from __future__ import annotations
 
@@ -356,6 +357,22 @@ async def make(outdir: Path) -> list[Path]:
             await shot(term, "repeater.svg", "interpose: the repeater")
             await term.press("esc")
             await term.wait_gone("Request (edit freely)")
+
+            # the repeater on the WebSocket flow: connect again through the proxy, subscribe, say hello
+            await focus_row(term, "/live/prices")
+            await term.press("R")
+            await term.wait_for("WebSocket handshake (edit freely)")
+            await term.press("ctrl s")
+            await term.wait_for("Messages: connected")
+            await term.press(*'{"type": "subscribe", "channel": "prices"}', "enter")
+            await term.wait_for("101.5")
+            await term.press(*"hello", "enter")
+            await term.wait_for("echo: hello")
+            await shot(term, "ws-repeater.svg", "interpose: the WebSocket repeater")
+            await term.press("ctrl d")  # close it cleanly (Esc would leave it open)
+            await term.wait_for("closed: code 1000")
+            await term.press("esc")
+            await term.wait_gone("WebSocket handshake (edit freely)")
         finally:
             await term.stop()
             ws_server.close()

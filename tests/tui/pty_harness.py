@@ -21,6 +21,7 @@ KEYS = {
     "enter": "\r", "esc": "\x1b", "tab": "\t", "shift tab": "\x1b[Z", "up": "\x1b[A", "down": "\x1b[B",
     "right": "\x1b[C", "left": "\x1b[D", "page down": "\x1b[6~", "page up": "\x1b[5~", "backspace": "\x7f",
     "ctrl s": "\x13", "ctrl f": "\x06", "ctrl o": "\x0f", "ctrl n": "\x0e", "ctrl p": "\x10", "ctrl w": "\x17",
+    "ctrl d": "\x04", "ctrl t": "\x14",
     "end": "\x1b[F", "home": "\x1b[H",
 }
 
@@ -151,6 +152,8 @@ class Terminal:
     async def press(self, *keys: str) -> None:
         """Send keys one at a time, letting the app read each (Esc needs its own read)."""
         for k in keys:
+            if k.startswith(("ctrl ", "meta ", "shift ")) and k not in KEYS:
+                raise ValueError(f"unknown key {k!r}: add its bytes to KEYS (it would be typed as text)")
             self.send(k)
             await asyncio.sleep(0.05 if k == "esc" else 0)
 

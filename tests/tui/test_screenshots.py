@@ -26,6 +26,8 @@ EXPECTED = {
     "search.svg": ["Search: json", "matches", "/json"],
     "diff.svg": ["Diff of the two marked flows", "── request", "-POST", "+POST"],
     "repeater.svg": ["Request (edit freely)", "Response 1/1", "GET /json HTTP/1.1", '"interpose"', "ctrl s: send"],
+    "ws-repeater.svg": ["WebSocket handshake (edit freely)", "GET /live/prices HTTP/1.1", "Messages: connected",
+                        "101.5", "echo: hello"],
 }
 
 
