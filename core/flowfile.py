@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from typing import IO, Any
 
-from core import flowcodec
+from core import flowcodec, save
 from core.errors import FlowFileError
 from core.flow import Flow
 
@@ -29,7 +29,7 @@ VERSION = 1
 """The version this build writes and the newest it reads (see docs/flowfile.md, "Versioning")."""
 FSYNC_EVERY = 100
 """A writer fsyncs at the latest after this many flows..."""
-FSYNC_S = 1.0
+FSYNC_S = save.FSYNC_S
 """...or when this many seconds passed since its last fsync (whichever comes first)."""
 _HEADER_MAX = 1 << 16
 

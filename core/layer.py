@@ -51,7 +51,7 @@ class Watchdog:
 
     `arm(seconds)` sets the deadline and `disarm()` clears it; both are attribute writes in the common case.
     The timer, when it fires, moves itself to the current deadline, or cancels the task once the deadline
-    has passed (then `fired` is True and the task should call `task.uncancel()` and treat it as a timeout).
+    has passed: the task, catching that CancelledError, asks `expired()` whether it was the deadline.
     """
 
     def __init__(self) -> None:
@@ -71,6 +71,16 @@ class Watchdog:
 
     def disarm(self) -> None:
         self.deadline = None
+
+    def expired(self) -> bool:
+        """After a CancelledError in the task: True (and the cancellation taken back) when the deadline
+        caused it, False when it came from elsewhere and must propagate."""
+        if not self.fired:
+            return False
+        self.fired = False
+        if self.task is not None:
+            self.task.uncancel()
+        return True
 
     def _check(self) -> None:
         self._timer = None

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from core.flowfile import FlowWriter
 
 FSYNC_S = 1.0
-"""Default seconds between fsyncs; the same as `core.flowfile.FSYNC_S`, which is only imported (with the
-codec) once a file is written, to keep it out of startup."""
+"""Default seconds between fsyncs of a flow file being written (`core.flowfile` takes it from here): defined
+here, not there, so that startup need not import the flow-file code and its codec."""
 
 CORE_OPTION = "save_stream_file"
 """Declared by `core_options`: the instance behind `-w` does not declare it again."""

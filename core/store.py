@@ -125,6 +125,13 @@ def _discard(lst: list[Entry], e: Entry) -> None:
         del lst[i]
 
 
+def _shows(flow: Any, flt: Filter | None, marked_only: bool) -> bool:
+    """Whether a view with this filter and "marked only" setting shows `flow`."""
+    if marked_only and not getattr(flow, "marked", False):
+        return False
+    return flt is None or flt(flow)
+
+
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic GC while making a million entries at once: each of them is a new tracked
@@ -186,9 +193,7 @@ class FlowStore:
 
     # -- visibility ------------------------------------------------------------------------------
     def _visible(self, flow: Any) -> bool:
-        if self._marked_only and not getattr(flow, "marked", False):
-            return False
-        return self._filter is None or self._filter(flow)
+        return _shows(flow, self._filter, self._marked_only)
 
     def _rebuild_view(self) -> float:
         t0 = time.perf_counter()
@@ -397,7 +402,7 @@ class FlowStore:
             e = entries.get(flow_id)
             if e is None:
                 continue
-            shown = (not marked_only or getattr(e[2], "marked", False)) and (flt is None or flt(e[2]))
+            shown = _shows(e[2], flt, marked_only)
             i = _find(view, e)
             if shown and i is None:
                 _insert(view, e)

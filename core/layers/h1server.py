@@ -18,8 +18,6 @@ RAW_READ = 1 << 20
 """Largest read while a streamed body bypasses h11."""
 RAW_ABOVE = 1 << 20
 """Streamed bodies from this size on bypass h11 (smaller ones are not worth losing the connection for)."""
-JOIN_BELOW = 65536
-"""A head and a body smaller than this go out in one write (one send()); a bigger body is not copied."""
 
 
 class H1Server:
@@ -38,28 +36,27 @@ class H1Server:
         self._raw_length: int | None = None
         """The Content-Length of the response being read, when its body may bypass h11."""
 
+    def _lost(self, e: OSError) -> ServerProtocolError:
+        """The error for a connection to the server that broke."""
+        return ServerProtocolError(upstream.describe_os_error(e, self.server.address[0] if self.server.address else ""))
+
     async def _event(self) -> object:
         try:
             return await h1wire.next_event(self.conn, self.stream)
         except h11.RemoteProtocolError as e:
             raise ServerProtocolError(f"invalid response from server: {e}") from None
         except ConnectionError as e:
-            raise ServerProtocolError(upstream.describe_os_error(e, self.server.address[0] if self.server.address else "")) from None
+            raise self._lost(e) from None
 
     async def send_request_head(self, flow: HTTPFlow) -> None:
         self.stream.write(self._head(flow))
 
     async def send_whole_request(self, flow: HTTPFlow) -> None:
-        head, body, conn = self._head(flow), flow.request.raw_content, self.conn
+        parts, body = [self._head(flow)], flow.request.raw_content
         if body:
-            body = conn.send(h11.Data(data=body))
-        end = conn.send(h11.EndOfMessage())
-        if body and len(body) >= JOIN_BELOW:
-            self.stream.write(head)
-            self.stream.write(body)
-            self.stream.write(end)
-        else:
-            self.stream.write(head + body + end if body or end else head)
+            parts.append(self.conn.send(h11.Data(data=body)))
+        parts.append(self.conn.send(h11.EndOfMessage()))
+        h1wire.write_parts(self.stream, parts)
         await self.stream.drain()
 
     def _head(self, flow: HTTPFlow) -> bytes:
@@ -154,7 +151,7 @@ class H1Server:
         except EOFError as e:
             raise ServerProtocolError(f"server closed the connection {e.args[0]} bytes before the end of the body") from None
         except ConnectionError as e:
-            raise ServerProtocolError(upstream.describe_os_error(e, self.server.address[0] if self.server.address else "")) from None
+            raise self._lost(e) from None
 
     async def _raw_body(self, length: int) -> AsyncIterator[bytes]:
         """A streamed body of known length, read from the socket in big chunks without h11, which would copy
@@ -170,7 +167,7 @@ class H1Server:
             try:
                 chunk = await self.stream.read(min(left, RAW_READ))
             except ConnectionError as e:
-                raise ServerProtocolError(upstream.describe_os_error(e, self.server.address[0] if self.server.address else "")) from None
+                raise self._lost(e) from None
             if not chunk:
                 raise ServerProtocolError(f"server closed the connection {left} bytes before the end of the body")
             if len(chunk) > left:

@@ -13,6 +13,17 @@ HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te", b"trailer", b"upgrade", b"expect"}
 )
 NO_BODY_STATUS = frozenset({204, 304})
+JOIN_BELOW = 65536
+"""A message smaller than this goes out in one write (one send()); a bigger one is not copied to join it."""
+
+
+def write_parts(stream: Stream, parts: list[bytes]) -> None:
+    """Write a whole message (head, framed body, end): joined when small, part by part when big."""
+    if sum(map(len, parts)) < JOIN_BELOW:
+        stream.write(b"".join(parts))
+    else:
+        for part in parts:
+            stream.write(part)
 
 
 async def next_event(conn: h11.Connection, stream: Stream) -> Any:

@@ -19,7 +19,6 @@ from core.http import Headers, HTTPFlow, Request, Response
 from core.layer import LAYERS, SPLICE_HIGH_WATER, Layer, Watchdog, choose
 from core.layers import h1wire, tunnel
 from core.layers.pool import get_pool
-from core.layers.h1server import JOIN_BELOW
 from core.layers.http import ClientGone, HttpExchange, is_websocket_handshake
 from core.options import parse_size
 
@@ -101,25 +100,20 @@ class Http1Layer(Layer):
                 return None
             if event is h11.NEED_DATA:
                 timeout = opts.idle_timeout_s if deadline is None else max(0.0, deadline - time.monotonic())
-                if timeout is None:
-                    dog.disarm()
-                else:
+                if timeout is not None:  # (the watchdog is disarmed after every read)
                     dog.arm(timeout)
                 try:
                     data = await stream.read()
                 except asyncio.CancelledError:
-                    if not dog.fired:
+                    if not dog.expired():
                         raise
-                    dog.fired = False
-                    if dog.task is not None:
-                        dog.task.uncancel()
                     if deadline is not None:
                         self._refuse(408, "request head not received in time")
                     return None
                 except ConnectionError:
-                    dog.disarm()
                     return None
-                dog.disarm()
+                finally:
+                    dog.disarm()
                 if deadline is None and data:
                     deadline = time.monotonic() + opts.header_read_timeout_s
                 if len(self._first_line) <= MAX_REQUEST_LINE:
@@ -236,17 +230,12 @@ class Http1Layer(Layer):
         self.ctx.client.write(self._head(response))
 
     async def send_whole_response(self, flow: HTTPFlow, response: Response) -> None:
-        head, body, conn = self._head(response), response.raw_content, self.conn
-        out = [head]
+        parts, body, conn = [self._head(response)], response.raw_content, self.conn
         if conn.our_state is h11.SEND_BODY:
             if body and not self._no_body:
-                out.append(conn.send(h11.Data(data=body)))
-            out.append(conn.send(h11.EndOfMessage()))
-        if body and len(body) >= JOIN_BELOW:
-            for part in out:
-                self.ctx.client.write(part)
-        else:
-            self.ctx.client.write(b"".join(out))
+                parts.append(conn.send(h11.Data(data=body)))
+            parts.append(conn.send(h11.EndOfMessage()))
+        h1wire.write_parts(self.ctx.client, parts)
         await self._drain()
 
     def _head(self, response: Response) -> bytes:

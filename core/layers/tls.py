@@ -2,7 +2,8 @@
 verdict and ALPN), then finish the client's handshake with a certificate minted for its SNI.
 
 ALPN is negotiated per side: the server is offered what the client offered (both versions if it
-refuses that); the client gets h2 when it offered it and the server speaks it, else http/1.1. HTTP/1.1 and HTTP/2 translate to each other in between.
+refuses that); the client gets h2 when it offered it and the server speaks it, else http/1.1. HTTP/1.1
+and HTTP/2 translate to each other in between.
 If the server can't be reached or fails verification, the client's handshake still completes and
 its requests get a 502 that names the reason.
 """
