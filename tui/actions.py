@@ -1,7 +1,6 @@
 """What each key does: action name → function(app, size). Widgets never do this work themselves."""
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import time
@@ -851,10 +850,7 @@ def _repeater_ws(app: App, tab: WsTab, op: str, arg: Any) -> bool:
             await old.close(old_task)
         if tab.session is session:  # not replaced by a newer ctrl s meanwhile
             await session.run()
-    task = asyncio.ensure_future(connect())
-    tab.task = task
-    app.tasks.add(task)
-    task.add_done_callback(app._task_done)
+    tab.task = app.spawn(connect())
     _repeater(app).ws_changed(tab)
     app.notify(f"connecting to {handshake.url}")
     return True

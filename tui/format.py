@@ -103,6 +103,11 @@ def clock(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts))
 
 
+def clock_ms(ts: float) -> str:
+    """`clock` with milliseconds: for messages, which come many a second."""
+    return clock(ts) + f".{int(ts * 1000) % 1000:03d}"
+
+
 def truncate(text: str, width: int) -> str:
     """Cut in the middle of the path so that the host and the end of the path stay visible."""
     if width <= 1:

@@ -34,6 +34,7 @@ from wsproto.events import (
 )
 
 from core.upstream import make_client_tls_context
+from tui.format import clock_ms
 from tui.repeater import RepeaterError, parse_request
 
 CONNECT_TIMEOUT_S = 20.0
@@ -117,7 +118,7 @@ def show_content(entry: Entry, limit: int = 2000) -> str:
 
 def entry_parts(entry: Entry) -> tuple[str, str, str, str]:
     """(arrow, time, size, content) of an entry, for the list."""
-    clock = time.strftime("%H:%M:%S", time.localtime(entry.timestamp)) + f".{int(entry.timestamp * 1000) % 1000:03d}"
+    clock = clock_ms(entry.timestamp)
     if entry.kind in ("sent", "received"):
         arrow = "→" if entry.kind == "sent" else "←"
         size = f"{len(entry.content)} B" + ("" if entry.is_text else " bin")

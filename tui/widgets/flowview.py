@@ -12,7 +12,7 @@ import urwid
 
 from tui import contentviews
 from tui.cv_text import sanitize_segment as safe
-from tui.format import human_duration, human_size, reason, status_attr
+from tui.format import clock_ms, human_duration, human_size, reason, status_attr
 from tui.widgets.common import LinesWalker, text_lines
 
 TABS_HTTP = ("Request", "Response", "Messages", "Details")
@@ -81,7 +81,7 @@ def message_lines(flow: Any) -> tuple[list[Line], list[Any]]:
     for msg in list(mf.messages):
         arrow = ("method", "→ ") if msg.from_client else ("flow_ws", "← ")
         state = ("intercepted", "! held ") if msg.intercepted else ("error", "✗ dropped ") if msg.dropped else ("text", "")
-        stamp = time.strftime("%H:%M:%S", time.localtime(msg.timestamp)) + f".{int(msg.timestamp * 1000) % 1000:03d}"
+        stamp = clock_ms(msg.timestamp)
         kind = "text" if msg.is_text else "binary"
         lines.append([state, arrow, ("dim", f"{stamp} {human_size(len(msg.content))} {kind}")])
         owners.append(msg)
