@@ -7,7 +7,7 @@ There is no escaping. Fields are split from the left and the last one keeps any 
 as in mitmproxy; where the filter is the free-text field (`/FILTER/STATUS`) it is split off from
 the right instead, so `/~u /ads/404` works.
 
-FILTER is a flow filter expression (`core.flowfilter`). When a rule's shape lets it be left out,
+FILTER is a flow filter expression (`interpose.flowfilter`). When a rule's shape lets it be left out,
 every flow matches. Every problem is an `OptionsError` naming the option, the rule and the reason,
 so a bad `--set` is refused and the previous value stays.
 """
@@ -19,8 +19,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from core import OptionsError
-from core.flowfilter import FilterError, parse
+from interpose import OptionsError
+from interpose.flowfilter import FilterError, parse
 
 # Filter operators that read message bodies. A rule using one can only be decided once the body has
 # been read, so addons check it at `request`/`response` rather than at the headers hooks.

@@ -6,8 +6,8 @@ Load it with `interpose-dump -s addons/add_header.py`, change the header with
 """
 from __future__ import annotations
 
-from core import ctx
-from core.http import HTTPFlow
+from interpose import ctx
+from interpose.http import HTTPFlow
 
 
 class AddHeader:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import ctx
-from core.http import HTTPFlow
+from interpose import ctx
+from interpose.http import HTTPFlow
 
 CONDITIONAL = ("if-none-match", "if-modified-since")
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from core import ctx
-from core.http import HTTPFlow, Response
+from interpose import ctx
+from interpose.http import HTTPFlow, Response
 
 try:
     from . import _rules  # imported as addons.blocklist

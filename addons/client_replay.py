@@ -17,9 +17,10 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-# `flowfile.load`, never `from core.flowfile import load`: a module-level `load` would be taken for the hook.
-from core import InterposeError, OptionsError, ctx, flowfile
-from core.http import HTTPFlow
+# `flowfile.load`, never `from interpose.store.flowfile import load`: a module-level `load` would be taken for the hook.
+from interpose import InterposeError, OptionsError, ctx
+from interpose.store import flowfile
+from interpose.http import HTTPFlow
 
 
 def _outcome(flow: HTTPFlow) -> str:

@@ -43,8 +43,8 @@ import asyncio
 import time
 from typing import Any
 
-from core import ctx
-from core.http import HTTPFlow
+from interpose import ctx
+from interpose.http import HTTPFlow
 
 TICK_EVERY_S = 30.0
 """`tick` fires several times a second: log the first one, then one line per this many seconds."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from core import ctx, har
-from core.http import HTTPFlow
+from interpose import ctx
+from interpose.store import har
+from interpose.http import HTTPFlow
 
 
 class HarDump:

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from core import ctx
-from core.http import HTTPFlow, Response
+from interpose import ctx
+from interpose.http import HTTPFlow, Response
 
 try:
     from . import _rules  # imported as addons.map_local

@@ -14,8 +14,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from core import ctx
-from core.http import HTTPFlow
+from interpose import ctx
+from interpose.http import HTTPFlow
 
 try:
     from . import _rules  # imported as addons.map_remote

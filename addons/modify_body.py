@@ -16,8 +16,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from core import ctx
-from core.http import HTTPFlow, Message
+from interpose import ctx
+from interpose.http import HTTPFlow, Message
 
 try:
     from . import _rules  # imported as addons.modify_body

@@ -20,8 +20,8 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from core import ctx
-from core.http import Headers, HTTPFlow
+from interpose import ctx
+from interpose.http import Headers, HTTPFlow
 
 try:
     from . import _rules  # imported as addons.modify_headers

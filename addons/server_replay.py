@@ -22,9 +22,10 @@ import urllib.parse
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-# `flowfile.load`, never `from core.flowfile import load`: a module-level `load` would be taken for the hook.
-from core import InterposeError, OptionsError, ctx, flowfile
-from core.http import HTTPFlow, Response
+# `flowfile.load`, never `from interpose.store.flowfile import load`: a module-level `load` would be taken for the hook.
+from interpose import InterposeError, OptionsError, ctx
+from interpose.store import flowfile
+from interpose.http import HTTPFlow, Response
 
 MATCH_OPTIONS = {"server_replay_ignore_params", "server_replay_ignore_content", "server_replay_ignore_host",
                  "server_replay_ignore_port", "server_replay_use_headers"}

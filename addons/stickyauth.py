@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from core import OptionsError, ctx
-from core.flowfilter import Filter, FilterError, parse
-from core.http import HTTPFlow
+from interpose import OptionsError, ctx
+from interpose.flowfilter import Filter, FilterError, parse
+from interpose.http import HTTPFlow
 
 OPTION = "stickyauth"
 
@@ -25,7 +25,7 @@ class StickyAuth:
 
     def load(self, loader: Any) -> None:
         loader.add_option(
-            OPTION, Optional[str], None,  # noqa: UP045  core.options knows typing.Optional, not str | None
+            OPTION, Optional[str], None,  # noqa: UP045  interpose.runtime.options knows typing.Optional, not str | None
             "Remember the Authorization header of requests matching this filter, per host, and add it to "
             "later matching requests to that host that have none.",
         )

@@ -15,9 +15,9 @@ import time
 from datetime import UTC
 from typing import Any, NamedTuple, Optional
 
-from core import OptionsError, ctx
-from core.flowfilter import Filter, FilterError, parse
-from core.http import HTTPFlow, Request
+from interpose import OptionsError, ctx
+from interpose.flowfilter import Filter, FilterError, parse
+from interpose.http import HTTPFlow, Request
 
 OPTION = "stickycookie"
 
@@ -108,7 +108,7 @@ class StickyCookie:
 
     def load(self, loader: Any) -> None:
         loader.add_option(
-            OPTION, Optional[str], None,  # noqa: UP045  core.options knows typing.Optional, not str | None
+            OPTION, Optional[str], None,  # noqa: UP045  interpose.runtime.options knows typing.Optional, not str | None
             "Remember cookies set by responses of flows matching this filter and add them to later matching "
             "requests to their domain that do not carry them.",
         )

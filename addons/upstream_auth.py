@@ -20,8 +20,8 @@ import base64
 import weakref
 from typing import Any, Optional
 
-from core import OptionsError, ctx
-from core.http import HTTPFlow
+from interpose import OptionsError, ctx
+from interpose.http import HTTPFlow
 
 
 def parse_upstream_auth(spec: str) -> str:

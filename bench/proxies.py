@@ -101,7 +101,7 @@ class Proxy:
 def command(name: str, port: int, confdir: str, upstream_ca: str) -> tuple[list[str], str]:
     """The command line for `name` and the CA certificate a client must trust."""
     if name == "interpose":
-        cmd = [sys.executable, "-m", "core.dump", "-q", "--listen-host", "127.0.0.1", "-p", str(port),
+        cmd = [sys.executable, "-m", "interpose.cli.dump", "-q", "--listen-host", "127.0.0.1", "-p", str(port),
                "--confdir", confdir, "--set", f"ssl_verify_upstream_trusted_ca={upstream_ca}"]
         return cmd, os.path.join(confdir, "interpose-ca-cert.pem")
     if name == "mitmdump":

@@ -4,7 +4,7 @@
     python bench/soak.py --duration 60 --warmup 10 --json soak.json
     python bench/soak.py --tracemalloc            # the stats addon also reports the lines that grow
 
-Everything runs on loopback. The proxy is `python -m core.dump -q` in a subprocess with the stats
+Everything runs on loopback. The proxy is `python -m interpose.cli.dump -q` in a subprocess with the stats
 addon `bench/soak_stats.py`, which writes its RSS, open fds, asyncio task count, open client
 connections and gc object count to a JSON file every second. This process runs the origins and the
 clients:
@@ -12,7 +12,7 @@ clients:
 - plain HTTP/1.1: nginx when it is installed (a tiny config of `return` directives), else the tests'
   h11 origin (`tests.servers.Origin`);
 - TLS with ALPN h2 and http/1.1: hypercorn (`tests.tls_servers.H2Origin`, certificate from a test CA
-  made with `core.certs.CertStore`; the proxy is told to trust that CA);
+  made with `interpose.proxy.tls.certs.CertStore`; the proxy is told to trust that CA);
 - WebSocket: a `websockets` echo server (`tests.ws_servers.WsServer`).
 
 Load, `--concurrency` workers of each kind (default 2), each in a loop until the time is up:
@@ -152,7 +152,7 @@ class Proxy:
     def __init__(self, tmp: str, trusted_ca: str, tracemalloc: bool) -> None:
         self.confdir = os.path.join(tmp, "confdir")
         self.stats_path = os.path.join(tmp, "stats.json")
-        self.args = [sys.executable, "-m", "core.dump", "-q", "-p", "0", "--confdir", self.confdir,
+        self.args = [sys.executable, "-m", "interpose.cli.dump", "-q", "-p", "0", "--confdir", self.confdir,
                      "-s", os.path.join(BENCH, "soak_stats.py"), "--set", f"soak_stats_file={self.stats_path}",
                      "--set", f"ssl_verify_upstream_trusted_ca={trusted_ca}"]
         if tracemalloc:

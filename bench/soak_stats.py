@@ -24,7 +24,7 @@ import time
 import tracemalloc
 from typing import Any
 
-from core import ctx
+from interpose import ctx
 
 INTERVAL_S = 1.0
 TRACE_EVERY_S = 30.0

@@ -1,4 +1,4 @@
-"""Benchmark `core.store.FlowStore` at a million flows (issue 7: keypress -> redraw under 50 ms).
+"""Benchmark `interpose.store.view.FlowStore` at a million flows (issue 7: keypress -> redraw under 50 ms).
 
     python bench/store_bench.py [N] [--real N_REAL]
 
@@ -18,9 +18,9 @@ import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from core.connection import Client, Server
-from core.http import HTTPFlow, Request, Response
-from core.store import FlowStore
+from interpose.model.connection import Client, Server
+from interpose.http import HTTPFlow, Request, Response
+from interpose.store.view import FlowStore
 
 
 class LightRequest:

@@ -26,14 +26,14 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from core import hooks
-from core.connection import Client, Server
-from core.http import HTTPFlow, Request, Response
-from core.master import Master
-from core.multidict import Headers
-from core.options import Options, core_options
-from core.spill import SPILL_MIN
-from tui.app import App
+from interpose.runtime import hooks
+from interpose.model.connection import Client, Server
+from interpose.http import HTTPFlow, Request, Response
+from interpose.runtime.master import Master
+from interpose.model.multidict import Headers
+from interpose.runtime.options import Options, core_options
+from interpose.store.spill import SPILL_MIN
+from interpose.tui.app import App
 
 SIZE = (80, 24)
 HOSTS = ["www.example.com", "api.example.org", "cdn.example.net", "fonts.gstatic.com", "static.cloudhost.io",

@@ -1,10 +1,10 @@
 """interpose's proxy engine.
 
-Addons import from here: `from core import ctx`, `from core.http import HTTPFlow, Request, Response, Headers`.
+Addons import from here: `from interpose import ctx`, `from interpose.http import HTTPFlow, Request, Response, Headers`.
 Nothing in core/ imports urwid.
 """
-from core import ctx
-from core.errors import InterposeError, OptionsError
-from core.flow import Error, Flow
+from interpose import ctx
+from interpose.errors import InterposeError, OptionsError
+from interpose.model.flow import Error, Flow
 
 __all__ = ["ctx", "Error", "Flow", "InterposeError", "OptionsError"]

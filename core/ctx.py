@@ -1,4 +1,4 @@
-"""What addons reach through `from core import ctx`: `ctx.master`, `ctx.options`, `ctx.log`.
+"""What addons reach through `from interpose import ctx`: `ctx.master`, `ctx.options`, `ctx.log`.
 
 `Master` fills these once at construction. Code inside core/ and tui/ never reads them; it is given
 what it needs as arguments.
@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from core.log import Log
-    from core.master import Master
-    from core.options import Options
+    from interpose.runtime.log import Log
+    from interpose.runtime.master import Master
+    from interpose.runtime.options import Options
 
 master: Master = None  # type: ignore[assignment]
 options: Options = None  # type: ignore[assignment]

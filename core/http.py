@@ -14,14 +14,14 @@ from http import HTTPStatus
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, Union
 
-from core import encoding
-from core.connection import Client, Server
-from core.flow import Flow
-from core.multidict import Headers, MultiDict
-from core.spill import Spillable, SpilledBody
+from interpose.model import encoding
+from interpose.model.connection import Client, Server
+from interpose.model.flow import Flow
+from interpose.model.multidict import Headers, MultiDict
+from interpose.store.spill import Spillable, SpilledBody
 
 if TYPE_CHECKING:
-    from core.websocket import WebSocketFlow
+    from interpose.websocket import WebSocketFlow
 
 __all__ = ["Headers", "Request", "Response", "HTTPFlow", "Message"]
 
@@ -44,7 +44,7 @@ class Message:
     """What requests and responses share: version, headers, body, timestamps, streaming.
 
     `raw_content` is a plain attribute; once the TUI has spilled a kept flow's body to disk
-    (core/spill.py) the class's `Spillable` reads it back on access, and assigning un-spills it.
+    (core/store/spill.py) the class's `Spillable` reads it back on access, and assigning un-spills it.
     """
 
     if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class Message:
     else:
         raw_content = Spillable()
     _spill: SpilledBody | None = None
-    """Where the body is on disk, once spilled (core/spill.py)."""
+    """Where the body is on disk, once spilled (core/store/spill.py)."""
 
     def __init__(self, http_version: str, headers: Headers, content: bytes | None) -> None:
         self.http_version = http_version

@@ -1,7 +1,7 @@
 """Raw TCP flow model: `TCPFlow` and `TCPMessage` (one per chunk received)."""
 from __future__ import annotations
 
-from core.messages import Message, MessageFlow
+from interpose.model.messages import Message, MessageFlow
 
 __all__ = ["TCPFlow", "TCPMessage"]
 

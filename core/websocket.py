@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.messages import DEFAULT_MAX_MESSAGES, Message, MessageFlow
+from interpose.model.messages import DEFAULT_MAX_MESSAGES, Message, MessageFlow
 
 if TYPE_CHECKING:
-    from core.http import HTTPFlow
+    from interpose.http import HTTPFlow
 
 __all__ = ["WebSocketFlow", "WebSocketMessage"]
 

@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of the TLS ClientHello parser (`core.clienthello.parse_client_hello`) with atheris.
+"""Coverage-guided fuzzing of the TLS ClientHello parser (`interpose.proxy.tls.clienthello.parse_client_hello`) with atheris.
 
     pip install atheris
     python fuzz/atheris_clienthello.py                       # 60 s from real ClientHellos as seeds
@@ -17,7 +17,7 @@ import atheris
 from _common import libfuzzer_args
 
 with atheris.instrument_imports():
-    from core.clienthello import ClientHello, ClientHelloError, parse_client_hello
+    from interpose.proxy.tls.clienthello import ClientHello, ClientHelloError, parse_client_hello
 
 
 def real_hello(sni: str | None, alpn: list[str]) -> bytes:

@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of the flow filter language (`core.flowfilter.parse`) with atheris.
+"""Coverage-guided fuzzing of the flow filter language (`interpose.flowfilter.parse`) with atheris.
 
     pip install atheris
     python fuzz/atheris_flowfilter.py                        # 60 s from sample expressions as seeds
@@ -15,7 +15,7 @@ import atheris
 from _common import libfuzzer_args
 
 with atheris.instrument_imports():
-    from core.flowfilter import FilterError, parse
+    from interpose.flowfilter import FilterError, parse
 
 from tests.core.test_flowfile import every_kind
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from core.master import Master
-from core.options import Options, core_options
+from interpose.runtime.master import Master
+from interpose.runtime.options import Options, core_options
 from tests.servers import Origin
 
 
@@ -19,7 +19,7 @@ class Recorder:
     """An addon that records every hook it sees as (name, args), in order, and lets tests wait for one."""
 
     def __init__(self, names: list[str] | None = None) -> None:
-        from core.hooks import ALL
+        from interpose.runtime.hooks import ALL
 
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self._waiters: list[tuple[str, asyncio.Future[Any]]] = []

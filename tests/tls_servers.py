@@ -36,7 +36,7 @@ from cryptography.x509.oid import NameOID
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from core.certs import CertStore, LeafCert
+from interpose.proxy.tls.certs import CertStore, LeafCert
 from tests.servers import Origin
 
 ORIGIN_NAMES = ("localhost", "127.0.0.1")

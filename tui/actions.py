@@ -7,23 +7,23 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from core import export
-from core.errors import InterposeError
-from core.flowfilter import FilterError
-from core.flowfilter import parse as parse_filter
-from tui import clipboard, editing, search, wsrepeater
-from tui.widgets.flowview import FlowView
-from tui.widgets.panes import PendingPane
-from tui.widgets.picker import AddonPicker, OptionsEditor, option_value_text
-from tui.repeater import RepeaterError, parse_request
-from tui.sticky import default_filter, rule_from_edit, rule_from_response
-from tui.widgets.rules import RulesView
-from tui.widgets.repeater import RepeaterView, Tab, tab_for
-from tui.wsrepeater import Route, WsTab
-from tui.widgets.results import DiffView, SearchResults
+from interpose.store import export
+from interpose.errors import InterposeError
+from interpose.flowfilter import FilterError
+from interpose.flowfilter import parse as parse_filter
+from interpose.tui import clipboard, editing, search, wsrepeater
+from interpose.tui.widgets.flowview import FlowView
+from interpose.tui.widgets.panes import PendingPane
+from interpose.tui.widgets.picker import AddonPicker, OptionsEditor, option_value_text
+from interpose.tui.repeater import RepeaterError, parse_request
+from interpose.tui.sticky import default_filter, rule_from_edit, rule_from_response
+from interpose.tui.widgets.rules import RulesView
+from interpose.tui.widgets.repeater import RepeaterView, Tab, tab_for
+from interpose.tui.wsrepeater import Route, WsTab
+from interpose.tui.widgets.results import DiffView, SearchResults
 
 if TYPE_CHECKING:
-    from tui.app import App
+    from interpose.tui.app import App
 
 Action = Callable[["App", Any], None]
 ACTIONS: dict[str, Action] = {}
@@ -474,7 +474,7 @@ def pending_open(app: App, size: Any) -> None:
     if item is None:
         return
     flow, msg, _ = item
-    from tui.app import shown_flow
+    from interpose.tui.app import shown_flow
     view = FlowView(shown_flow(flow))
     if msg is not None:
         view.show_tab("Messages")
@@ -593,9 +593,9 @@ def options_reset(app: App, size: Any) -> None:
 def flows_save(app: App, size: Any) -> None:
     """`w`: the marked flows if any are marked, else the visible ones, to a flow file (`+FILE` appends)
     or, for a name ending in .har, a HAR file."""
-    from core import har
-    from core.flowfile import FlowWriter
-    from core.save import parse_target
+    from interpose.store import har
+    from interpose.store.flowfile import FlowWriter
+    from interpose.runtime.builtins.save import parse_target
 
     marked = app.store.marked()
     flows = marked or list(app.store)
@@ -629,7 +629,7 @@ def flows_save(app: App, size: Any) -> None:
 @action("flows.load")
 def flows_load(app: App, size: Any) -> None:
     """`L`: add the flows of a flow file or HAR file to the list (addons do not see them; `-r` is for that)."""
-    from core import readfile
+    from interpose.runtime.builtins import readfile
 
     def done(text: str | None) -> None:
         if text is None or not text.strip():
@@ -692,7 +692,7 @@ def search_open(app: App, size: Any) -> None:
     if not isinstance(cur, SearchResults) or cur.focused is None:
         return
     m = cur.focused
-    from tui.app import shown_flow
+    from interpose.tui.app import shown_flow
     view = FlowView(shown_flow(m.flow))
     view.show_tab(m.tab)
     app.push(view)
@@ -769,8 +769,8 @@ def _repeater_send(app: App, tab: Tab) -> None:
     except RepeaterError as e:
         app.notify(str(e), "error")
         return
-    from core.connection import Client, Server
-    from core.http import HTTPFlow
+    from interpose.model.connection import Client, Server
+    from interpose.http import HTTPFlow
 
     flow = HTTPFlow(Client(address=("repeater", 0)), Server(address=(req.host, req.port)))
     flow.request = req
@@ -788,7 +788,7 @@ def _repeater_send(app: App, tab: Tab) -> None:
 def _ws_route(app: App) -> Route:
     """Through the proxy's own listener (so the connection is a new flow) in the modes where a client may
     CONNECT; otherwise straight to the server."""
-    from core.proxymode import Mode
+    from interpose.proxy.modes import Mode
 
     opts = app.master.options
     certs = getattr(app.master, "certs", None)

@@ -14,18 +14,19 @@ from typing import Any
 
 import urwid
 
-from core import cli, hooks
-from core.bus import FlowIntercepted, FlowResumed
-from core.master import Master
-from core.options import Options
-from core.spill import BodySpill
-from core.store import FlowStore
-from tui import actions, keymap
-from tui.sticky import StickyRules
-from tui.palette import PALETTE
-from tui.widgets.flowlist import FlowListBox
-from tui.widgets.flowview import FlowView
-from tui.widgets.panes import EventLog, Prompt, StatusBar, help_widget
+from interpose.cli import args as cli
+from interpose.runtime import hooks
+from interpose.runtime.bus import FlowIntercepted, FlowResumed
+from interpose.runtime.master import Master
+from interpose.runtime.options import Options
+from interpose.store.spill import BodySpill
+from interpose.store.view import FlowStore
+from interpose.tui import actions, keymap
+from interpose.tui.sticky import StickyRules
+from interpose.tui.palette import PALETTE
+from interpose.tui.widgets.flowlist import FlowListBox
+from interpose.tui.widgets.flowview import FlowView
+from interpose.tui.widgets.panes import EventLog, Prompt, StatusBar, help_widget
 
 # Hooks after which a flow (or its row) may look different.
 _ADD = {"requestheaders", "tcp_start"}

@@ -17,16 +17,16 @@ from typing import Any
 from pygments.lexer import Lexer
 from pygments.lexers import CssLexer, HtmlLexer, JavascriptLexer, XmlLexer
 
-from tui import cv_forms, cv_json
-from tui.cv_image import image_info, is_image
-from tui.cv_markup import (
+from interpose.tui import cv_forms, cv_json
+from interpose.tui.cv_image import image_info, is_image
+from interpose.tui.cv_markup import (
     beautify_tokens,
     code_tokens_fast,
     markup_tokens_fast,
     needs_beautify,
     reindent_markup,
 )
-from tui.cv_text import (
+from interpose.tui.cv_text import (
     Line,
     decode,
     hard_wrap,

@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
-from tui.cv_image import image_info
-from tui.cv_text import (
+from interpose.tui.cv_image import image_info
+from interpose.tui.cv_text import (
     Line,
     ct_params,
     human_size,

@@ -12,9 +12,9 @@ from typing import Any
 
 import urwid
 
-from core.http import Headers
-from tui.widgets.flowview import FlowView
-from tui.widgets.grid import edit_rows
+from interpose.http import Headers
+from interpose.tui.widgets.flowview import FlowView
+from interpose.tui.widgets.grid import edit_rows
 
 REQUEST_PARTS = "(m)ethod (u)rl (v)ersion (h)eaders (q)uery (f)orm (b)ody"
 RESPONSE_PARTS = "(s)tatus (r)eason (v)ersion (h)eaders (b)ody"

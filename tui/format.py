@@ -5,8 +5,8 @@ import time
 from http import HTTPStatus
 from typing import Any
 
-from core.spill import stored_size
-from tui.cv_text import sanitize_segment
+from interpose.store.spill import stored_size
+from interpose.tui.cv_text import sanitize_segment
 
 Markup = list[tuple[str, str]]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import h11
 
-from core.http import Headers, Request
+from interpose.http import Headers, Request
 
 
 class RepeaterError(ValueError):

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from core.flowfilter import parse
-from core.http import Response
+from interpose.flowfilter import parse
+from interpose.http import Response
 
 FILE = "sticky-rules.json"
 

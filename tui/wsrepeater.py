@@ -33,9 +33,9 @@ from wsproto.events import (
     TextMessage,
 )
 
-from core.upstream import make_client_tls_context
-from tui.format import clock_ms
-from tui.repeater import RepeaterError, parse_request
+from interpose.proxy.upstream import make_client_tls_context
+from interpose.tui.format import clock_ms
+from interpose.tui.repeater import RepeaterError, parse_request
 
 CONNECT_TIMEOUT_S = 20.0
 CLOSE_TIMEOUT_S = 5.0

@@ -48,6 +48,6 @@ def header_values(received: Any, name: str) -> list[str]:
 
 def instance(proxy: Any, cls_name: str) -> Any:
     """The addon object of that class in the running proxy's chain (e.g. a loaded script's)."""
-    from core.addonmanager import traverse
+    from interpose.runtime.addonmanager import traverse
 
     return next(a for a in traverse(proxy.master.addons.chain) if type(a).__name__ == cls_name)

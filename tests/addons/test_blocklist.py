@@ -8,8 +8,8 @@ import sys
 import httpx
 import pytest
 
-from core.errors import OptionsError
-from core.flow import KILLED_MSG
+from interpose.errors import OptionsError
+from interpose.model.flow import KILLED_MSG
 from tests.addons import client, script, start
 from tests.conftest import Recorder, curl, raw_request
 
@@ -121,7 +121,7 @@ async def test_off_when_the_list_is_empty(make_proxy, origin):
 async def run_dump(*args: str) -> tuple[asyncio.subprocess.Process, str]:
     """Start `interpose-dump` (this checkout's) and return it with its `listen` address."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.dump", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "interpose.cli.dump", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         cwd=REPO,
     )
     assert proc.stderr is not None
@@ -152,7 +152,7 @@ async def test_command_line_set_before_the_script_is_loaded(origin, tmp_path):
 
 async def test_command_line_bad_rule_exits_2_with_the_reason(tmp_path):
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.dump", "-p", "0", "--confdir", str(tmp_path), "-s", script("blocklist"),
+        sys.executable, "-m", "interpose.cli.dump", "-p", "0", "--confdir", str(tmp_path), "-s", script("blocklist"),
         "--set", "block_list=/~u x/abc", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         cwd=REPO,
     )

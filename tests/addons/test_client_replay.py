@@ -7,13 +7,13 @@ import socket
 import httpx
 import pytest
 
-from core.connection import Client, Server
-from core.errors import OptionsError
-from core.flowfile import FlowWriter
-from core.http import HTTPFlow, Request, Response
-from core.master import Master
-from core.options import Options, core_options
-from core.tcp import TCPFlow
+from interpose.model.connection import Client, Server
+from interpose.errors import OptionsError
+from interpose.store.flowfile import FlowWriter
+from interpose.http import HTTPFlow, Request, Response
+from interpose.runtime.master import Master
+from interpose.runtime.options import Options, core_options
+from interpose.tcp import TCPFlow
 from tests.addons import script, start
 from tests.conftest import Recorder
 

@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from core.hooks import ALL
+from interpose.runtime.hooks import ALL
 from tests.addons import script
 from tests.conftest import curl, raw_request
 from tests.ws_servers import WsServer
@@ -40,7 +40,7 @@ class Dump:
     @classmethod
     async def start(cls, *args: str, tmp: Path) -> Dump:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "core.dump", "-p", "0", "--confdir", str(tmp / "conf"), *args,
+            sys.executable, "-m", "interpose.cli.dump", "-p", "0", "--confdir", str(tmp / "conf"), *args,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, cwd=ROOT)
         self = cls(proc)
         self._reader = asyncio.create_task(self._read())
@@ -212,7 +212,7 @@ async def test_every_event_is_logged(tmp_path, origin):
 
 async def test_log_does_not_feed_on_itself(make_proxy):
     """Lines the addon writes are not echoed by its own `log` hook, so a quiet proxy stays quiet."""
-    from core.log import LogEntry
+    from interpose.runtime.log import LogEntry
     from tests.conftest import Recorder
 
     rec = Recorder(["log"])

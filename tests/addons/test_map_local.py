@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import OptionsError
+from interpose.errors import OptionsError
 from tests.addons import client, start
 from tests.conftest import curl
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.errors import OptionsError
+from interpose.errors import OptionsError
 from tests.addons import client, echoed, start
 from tests.conftest import Recorder, curl
 from tests.servers import Origin

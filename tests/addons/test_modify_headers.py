@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import OptionsError
+from interpose.errors import OptionsError
 from tests.addons import client, header_values, start
 from tests.conftest import Recorder, curl
 
@@ -86,7 +86,7 @@ async def test_body_filters_are_decided_once_the_body_is_in(make_proxy, origin):
 
 async def test_a_response_made_by_an_addon_is_changed_too(make_proxy, origin, tmp_path: Path):
     """A response set at requestheaders skips responseheaders; the rules still reach it."""
-    from core.http import HTTPFlow, Response
+    from interpose.http import HTTPFlow, Response
 
     class Answer:
         def requestheaders(self, flow: HTTPFlow) -> None:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.connection import Client, Server
-from core.errors import OptionsError
-from core.flowfile import FlowWriter
-from core.http import HTTPFlow, Request, Response
+from interpose.model.connection import Client, Server
+from interpose.errors import OptionsError
+from interpose.store.flowfile import FlowWriter
+from interpose.http import HTTPFlow, Request, Response
 from tests.addons import client, start
 from tests.conftest import Recorder, curl
 

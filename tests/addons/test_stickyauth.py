@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import OptionsError
+from interpose.errors import OptionsError
 from tests.addons import client, start
 from tests.conftest import curl
 

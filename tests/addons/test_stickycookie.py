@@ -8,9 +8,9 @@ from typing import Any
 import h11
 import pytest
 
-from core.connection import Client, Server
-from core.errors import OptionsError
-from core.http import HTTPFlow, Request, Response
+from interpose.model.connection import Client, Server
+from interpose.errors import OptionsError
+from interpose.http import HTTPFlow, Request, Response
 from tests.addons import client, instance, start
 from tests.servers import Origin, Received
 

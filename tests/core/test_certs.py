@@ -1,4 +1,4 @@
-"""core.certs: the CA files on disk, minted leaves, chain verification, and real handshakes (Python ssl, curl)."""
+"""interpose.proxy.tls.certs: the CA files on disk, minted leaves, chain verification, and real handshakes (Python ssl, curl)."""
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from core.certs import CA_CERT_DER_FILE, CA_CERT_PEM_FILE, CA_FILE, CertError, CertStore
-from core.errors import InterposeError
+from interpose.proxy.tls.certs import CA_CERT_DER_FILE, CA_CERT_PEM_FILE, CA_FILE, CertError, CertStore
+from interpose.errors import InterposeError
 
 LONG_HOST = ".".join(["a" * 40, "b" * 40, "example", "com"])
 

@@ -1,4 +1,4 @@
-"""core.clienthello: parsing real ClientHellos made by the stdlib's ssl, in pieces, re-framed, and fuzzed."""
+"""interpose.proxy.tls.clienthello: parsing real ClientHellos made by the stdlib's ssl, in pieces, re-framed, and fuzzed."""
 from __future__ import annotations
 
 import itertools
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.clienthello import MAX_SIZE, ClientHello, ClientHelloError, is_tls_handshake, parse_client_hello
+from interpose.proxy.tls.clienthello import MAX_SIZE, ClientHello, ClientHelloError, is_tls_handshake, parse_client_hello
 
 TLS13 = 0x0304
 

@@ -1,4 +1,4 @@
-"""core.export: the curl and HTTPie commands are run for real (curl against a local origin) and must
+"""interpose.store.export: the curl and HTTPie commands are run for real (curl against a local origin) and must
 deliver exactly the request's method, target, headers and body bytes; raw messages must parse with h11."""
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import tempfile
 import h11
 import pytest
 
-from core import export
-from core.connection import Client, Server
-from core.http import Headers, HTTPFlow, Request, Response
-from core.tcp import TCPFlow
-from core.websocket import WebSocketFlow
+from interpose.store import export
+from interpose.model.connection import Client, Server
+from interpose.http import Headers, HTTPFlow, Request, Response
+from interpose.tcp import TCPFlow
+from interpose.websocket import WebSocketFlow
 from tests.servers import Origin, Received
 
 NASTY = b"it's \"quoted\" $HOME ${PATH} `id` $(id) \\n \\ back\nslash  two  spaces\n! * ? ~ # ; & | < > %s %%"

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import flowcodec, flowfile
-from core.connection import Client, Server, TLSInfo
-from core.errors import FlowFileError
-from core.flow import Error, Flow
-from core.flowfile import FlowWriter, load, read_flows
-from core.http import Headers, HTTPFlow, Request, Response
-from core.tcp import TCPFlow, TCPMessage
-from core.websocket import WebSocketFlow, WebSocketMessage
+from interpose.store import flowcodec, flowfile
+from interpose.model.connection import Client, Server, TLSInfo
+from interpose.errors import FlowFileError
+from interpose.model.flow import Error, Flow
+from interpose.store.flowfile import FlowWriter, load, read_flows
+from interpose.http import Headers, HTTPFlow, Request, Response
+from interpose.tcp import TCPFlow, TCPMessage
+from interpose.websocket import WebSocketFlow, WebSocketMessage
 
 T0 = 1_700_000_000.123456
 

@@ -1,4 +1,4 @@
-"""Tests for core.flowfilter: every operator, precedence, quoting, error messages, and never raising."""
+"""Tests for interpose.flowfilter: every operator, precedence, quoting, error messages, and never raising."""
 from __future__ import annotations
 
 import gzip
@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.connection import Client, Server
-from core.flow import Error
-from core.flowfilter import OPERATORS, Filter, FilterError, match, parse
-from core.http import HTTPFlow, Request, Response
+from interpose.model.connection import Client, Server
+from interpose.model.flow import Error
+from interpose.flowfilter import OPERATORS, Filter, FilterError, match, parse
+from interpose.http import HTTPFlow, Request, Response
 
 
 # -- flow factories ---------------------------------------------------------------------------------
@@ -45,7 +45,7 @@ def msg(from_client: bool, content: bytes) -> SimpleNamespace:
 
 
 def ws_flow() -> SimpleNamespace:
-    """A WebSocketFlow stand-in (core.websocket may not exist yet) and its handshake HTTPFlow."""
+    """A WebSocketFlow stand-in (interpose.websocket may not exist yet) and its handshake HTTPFlow."""
     hs = http_flow(url="http://example.com/ws", response=Response.make(101, b"", {"Upgrade": "websocket"}))
     ws = SimpleNamespace(
         type="websocket",

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from core import har
-from core.errors import FlowFileError
-from core.http import HTTPFlow
+from interpose.store import har
+from interpose.errors import FlowFileError
+from interpose.http import HTTPFlow
 from tests.core.test_flowfile import T0, every_kind, make_failed_flow, make_http_flow, make_ws_flow
 
 ISO_8601 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -131,7 +131,7 @@ def test_failed_flow_is_status_0_with_error():
 
 def test_binary_response_is_base64():
     flow = make_failed_flow()
-    from core.http import Response
+    from interpose.http import Response
     flow.error = None
     flow.response = Response.make(200, b"\x89PNG\x00\xff", {"Content-Type": "image/png"})
     (e,) = har.export([flow])["log"]["entries"]

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from core.layer import KINDS, LAYERS
+from interpose.proxy.layer import KINDS, LAYERS
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -21,7 +21,7 @@ def test_unknown_kind():
 
 
 def test_startup_leaves_h2_wsproto_and_flow_files_out():
-    code = ("import sys, core.dump, core.layers; "
-            "print(sorted(m for m in ('h2', 'wsproto', 'core.flowfile', 'core.har', 'core.replay') if m in sys.modules))")
+    code = ("import sys, interpose.cli.dump, interpose.proxy.layers; "
+            "print(sorted(m for m in ('h2', 'wsproto', 'interpose.store.flowfile', 'interpose.store.har', 'interpose.runtime.builtins.replay') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

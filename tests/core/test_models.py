@@ -9,11 +9,11 @@ import brotli
 import pytest
 import zstandard
 
-from core import encoding
-from core.connection import Client, Server
-from core.flow import KILLED_MSG, Error
-from core.http import Headers, HTTPFlow, Request, Response
-from core.multidict import MultiDict
+from interpose.model import encoding
+from interpose.model.connection import Client, Server
+from interpose.model.flow import KILLED_MSG, Error
+from interpose.http import Headers, HTTPFlow, Request, Response
+from interpose.model.multidict import MultiDict
 
 # -- Headers -------------------------------------------------------------------
 

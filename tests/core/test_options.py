@@ -6,9 +6,9 @@ from typing import Any, Optional
 
 import pytest
 
-from core.errors import OptionsError
-from core.options import Options, core_options, parse_size
-from core.proxymode import Mode
+from interpose.errors import OptionsError
+from interpose.runtime.options import Options, core_options, parse_size
+from interpose.proxy.modes import Mode
 
 
 @pytest.fixture

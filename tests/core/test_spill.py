@@ -1,4 +1,4 @@
-"""core/spill.py: bodies of kept flows moved to a private temporary file and read back on access."""
+"""core/store/spill.py: bodies of kept flows moved to a private temporary file and read back on access."""
 from __future__ import annotations
 
 import copy
@@ -13,17 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from core import export
-from core.connection import Client, Server
-from core.flowfile import FlowWriter, load
-from core.flowfilter import parse
-from core.http import HTTPFlow, Request, Response
-from core.options import Options, core_options
-from core.spill import SPILL_MIN, BodySpill, SpillFile, is_spilled, spill, stored_size
-from core.store import FlowStore, sort_key
-from core.tcp import TCPFlow, TCPMessage
-from core.websocket import WebSocketFlow, WebSocketMessage
-from tui.format import body_size, flow_row
+from interpose.store import export
+from interpose.model.connection import Client, Server
+from interpose.store.flowfile import FlowWriter, load
+from interpose.flowfilter import parse
+from interpose.http import HTTPFlow, Request, Response
+from interpose.runtime.options import Options, core_options
+from interpose.store.spill import SPILL_MIN, BodySpill, SpillFile, is_spilled, spill, stored_size
+from interpose.store.view import FlowStore, sort_key
+from interpose.tcp import TCPFlow, TCPMessage
+from interpose.websocket import WebSocketFlow, WebSocketMessage
+from interpose.tui.format import body_size, flow_row
 
 KiB = 1024
 
@@ -217,7 +217,7 @@ def test_the_file_is_private_and_removed_on_close(spill_dir):
 def test_the_file_is_removed_at_exit_and_leftovers_of_dead_processes_are_swept(spill_dir):
     code = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
-        from core.spill import SpillFile
+        from interpose.store.spill import SpillFile
         f = SpillFile({str(spill_dir)!r})
         f.write(b"x" * 1000)
         print(f.dir)

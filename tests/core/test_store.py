@@ -1,4 +1,4 @@
-"""core.store.FlowStore: order, filter, marks, updates, notifications, checked against a naive model;
+"""interpose.store.view.FlowStore: order, filter, marks, updates, notifications, checked against a naive model;
 plus 100k-flow timing and memory checks (bench/store_bench.py does the 1M run)."""
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from core.connection import Client, Server
-from core.flowfilter import FilterError, parse
-from core.http import HTTPFlow, Request, Response
-from core.store import ORDERS, FlowStore, sort_key
-from core.tcp import TCPFlow, TCPMessage
-from core.websocket import WebSocketFlow, WebSocketMessage
+from interpose.model.connection import Client, Server
+from interpose.flowfilter import FilterError, parse
+from interpose.http import HTTPFlow, Request, Response
+from interpose.store.view import ORDERS, FlowStore, sort_key
+from interpose.tcp import TCPFlow, TCPMessage
+from interpose.websocket import WebSocketFlow, WebSocketMessage
 
 _clock = [1_700_000_000.0]
 

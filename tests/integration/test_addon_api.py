@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from core import ctx, hooks
-from core.bus import FlowIntercepted, FlowResumed
-from core.errors import OptionsError
-from core.http import HTTPFlow, Response
+from interpose import ctx
+from interpose.runtime import hooks
+from interpose.runtime.bus import FlowIntercepted, FlowResumed
+from interpose.errors import OptionsError
+from interpose.http import HTTPFlow, Response
 from tests.conftest import Recorder, curl
 
 LIFECYCLE = ("load", "start", "configure", "tick", "log", "done")
@@ -733,7 +734,7 @@ async def test_script_start_return_value_replaces_addon(make_proxy, origin, tmp_
 
 
 def _all_addons(proxy: Any) -> list[Any]:
-    from core.addonmanager import traverse
+    from interpose.runtime.addonmanager import traverse
 
     return list(traverse(proxy.master.addons.chain))
 
@@ -781,7 +782,7 @@ async def test_scripts_option_changed_at_runtime(make_proxy, origin, tmp_path):
 async def test_script_reload_keeps_declared_option(make_proxy, origin, tmp_path):
     path = tmp_path / "withopt.py"
     source = """
-        from core import ctx
+        from interpose import ctx
 
         def load(loader):
             loader.add_option("greeting", str, "hello", "What to say.")

@@ -22,7 +22,7 @@ class DumpProcess:
     @classmethod
     async def start(cls, *args: str, tmp: Path) -> DumpProcess:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "core.dump", "-p", "0", "--confdir", str(tmp / "conf"), *args,
+            sys.executable, "-m", "interpose.cli.dump", "-p", "0", "--confdir", str(tmp / "conf"), *args,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
         )
         self = cls(proc)
@@ -51,7 +51,7 @@ class DumpProcess:
 
 async def run_dump(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.dump", *args,
+        sys.executable, "-m", "interpose.cli.dump", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
     )
     async with asyncio.timeout(15):

@@ -18,7 +18,7 @@ import h2.events
 import httpx
 import pytest
 
-from core.http import HTTPFlow
+from interpose.http import HTTPFlow
 from tests.conftest import Recorder, curl
 from tests.tls_servers import (
     H2Origin,

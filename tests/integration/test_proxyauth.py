@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from core.errors import OptionsError
+from interpose.errors import OptionsError
 from tests.conftest import Recorder, curl
 
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from core import har
-from core.flowfile import FlowWriter, load
-from core.http import HTTPFlow, Response
-from core.master import Master
-from core.tcp import TCPFlow
+from interpose.store import har
+from interpose.store.flowfile import FlowWriter, load
+from interpose.http import HTTPFlow, Response
+from interpose.runtime.master import Master
+from interpose.tcp import TCPFlow
 from tests.conftest import curl
 from tests.core.test_flowfile import make_failed_flow, make_http_flow, make_tcp_flow, make_ws_flow, state
 from tests.core.test_har import validate_har
@@ -178,7 +178,7 @@ async def test_an_edit_made_while_held_is_what_gets_saved(make_proxy, origin, tm
     proxy = await make_proxy(save_stream_file=str(path), intercept="~u /held", intercept_at="response")
     q = proxy.master.bus.subscribe()
     task = asyncio.ensure_future(curl("-x", proxy.url, f"{origin.url}/held"))
-    from core.bus import FlowIntercepted
+    from interpose.runtime.bus import FlowIntercepted
     async with asyncio.timeout(10):
         while not isinstance(ev := await q.get(), FlowIntercepted):
             pass

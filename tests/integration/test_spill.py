@@ -6,10 +6,10 @@ import asyncio
 import os
 from pathlib import Path
 
-from core.flowfile import FlowWriter, load
-from core.spill import is_spilled
+from interpose.store.flowfile import FlowWriter, load
+from interpose.store.spill import is_spilled
 from tests.conftest import curl
-from tui.app import App
+from interpose.tui.app import App
 
 MiB = 1 << 20
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from core import flowfilter
-from core.bus import FlowIntercepted
-from core.tcp import TCPFlow, TCPMessage
+from interpose import flowfilter
+from interpose.runtime.bus import FlowIntercepted
+from interpose.tcp import TCPFlow, TCPMessage
 from tests.conftest import Recorder
 
 LIFECYCLE = ("load", "start", "configure", "tick", "log", "done")

@@ -20,11 +20,11 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError, Inval
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
-from core import flowfilter
-from core.bus import FlowIntercepted
-from core.certs import CertStore
-from core.http import HTTPFlow
-from core.websocket import WebSocketFlow, WebSocketMessage
+from interpose import flowfilter
+from interpose.runtime.bus import FlowIntercepted
+from interpose.proxy.tls.certs import CertStore
+from interpose.http import HTTPFlow
+from interpose.websocket import WebSocketFlow, WebSocketMessage
 from tests.conftest import Recorder
 from tests.ws_servers import WsServer
 

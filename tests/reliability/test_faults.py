@@ -36,8 +36,8 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection
 from wsproto.events import Request as WsRequest
 
-from core.flowfile import read_flows
-from core.http import HTTPFlow
+from interpose.store.flowfile import read_flows
+from interpose.http import HTTPFlow
 from tests.conftest import Recorder, raw_request
 from tests.servers import Origin
 from tests.tls_servers import TestCA, open_tunnel
@@ -646,7 +646,7 @@ async def test_signal_shutdown_with_connections_in_flight(tmp_path, origin, sig)
     script.write_text(f"def done():\n    open({str(marker)!r}, 'w').write('done')\n")
     saved = tmp_path / "flows.interpose"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.dump", "-p", "0", "--confdir", str(tmp_path / "conf"), "-s", str(script),
+        sys.executable, "-m", "interpose.cli.dump", "-p", "0", "--confdir", str(tmp_path / "conf"), "-s", str(script),
         "-i", "~u /held", "-w", str(saved), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, cwd=ROOT)
     assert proc.stderr is not None
     try:

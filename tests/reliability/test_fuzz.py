@@ -4,7 +4,7 @@
   header lines with random bytes, bodies) and valid heads mutated byte by byte, sent over a raw socket.
   Each must get valid HTTP responses or a clean close, never a hang; the proxy must never log an
   internal error and must serve a normal request afterwards.
-- The HAR loader (`core.har.read`): random bytes, mutated valid files, valid JSON with wrong values give
+- The HAR loader (`interpose.store.har.read`): random bytes, mutated valid files, valid JSON with wrong values give
   flows or `FlowFileError`, nothing else.
 
 Not here, because they have their own hypothesis tests: the ClientHello parser
@@ -31,12 +31,13 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core import flowcodec, flowfilter, har
-from core.dump import flow_line
-from core.errors import FlowFileError
-from core.http import HTTPFlow
-from core.master import Master
-from core.options import Options, core_options
+from interpose.store import flowcodec, har
+from interpose import flowfilter
+from interpose.cli.dump import flow_line
+from interpose.errors import FlowFileError
+from interpose.http import HTTPFlow
+from interpose.runtime.master import Master
+from interpose.runtime.options import Options, core_options
 from tests.servers import Origin
 
 READ_TIMEOUT_S = 10.0

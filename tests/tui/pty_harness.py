@@ -46,7 +46,7 @@ class Terminal:
             if "proxy" in k.lower():
                 del full_env[k]
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tui.app", "-p", "0", *args,
+            sys.executable, "-m", "interpose.tui.app", "-p", "0", *args,
             stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=full_env, start_new_session=True,
         )
         os.close(slave)

@@ -5,7 +5,7 @@ import base64
 import os
 import stat
 
-from tui import clipboard
+from interpose.tui import clipboard
 
 
 def test_osc52_plain_and_inside_tmux(monkeypatch):

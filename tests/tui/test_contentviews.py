@@ -13,10 +13,10 @@ import urwid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tui import contentviews
-from tui.contentviews import Rendered, guess, render, view_names
-from tui.cv_image import image_info
-from tui.palette import ATTRIBUTES, FOCUS_MAP, PALETTE
+from interpose.tui import contentviews
+from interpose.tui.contentviews import Rendered, guess, render, view_names
+from interpose.tui.cv_image import image_info
+from interpose.tui.palette import ATTRIBUTES, FOCUS_MAP, PALETTE
 
 
 def text_of(r: Rendered) -> list[str]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tui.editing import message_for_editing, message_from_editing
+from interpose.tui.editing import message_for_editing, message_from_editing
 
 
 def test_json_is_prettified_and_re_encoded_compactly():

@@ -6,14 +6,14 @@ import asyncio
 
 import pytest
 
-from core import hooks
-from core.connection import Client, Server
-from core.flowfilter import FilterError
-from core.http import HTTPFlow, Request, Response
-from core.master import Master
-from core.options import Options, core_options
-from tui import actions
-from tui.app import App
+from interpose.runtime import hooks
+from interpose.model.connection import Client, Server
+from interpose.flowfilter import FilterError
+from interpose.http import HTTPFlow, Request, Response
+from interpose.runtime.master import Master
+from interpose.runtime.options import Options, core_options
+from interpose.tui import actions
+from interpose.tui.app import App
 
 N = actions.SLICED_FILTER_ABOVE + 5000
 SIZE = (80, 24)

@@ -5,12 +5,12 @@ import time
 
 import pytest
 
-from core.connection import Client, Server
-from core.flow import Error
-from core.http import HTTPFlow, Request, Response
-from core.tcp import TCPFlow, TCPMessage
-from core.websocket import WebSocketFlow, WebSocketMessage
-from tui import format as fmt
+from interpose.model.connection import Client, Server
+from interpose.model.flow import Error
+from interpose.http import HTTPFlow, Request, Response
+from interpose.tcp import TCPFlow, TCPMessage
+from interpose.websocket import WebSocketFlow, WebSocketMessage
+from interpose.tui import format as fmt
 
 T0 = 1_700_000_000.0
 LONG_URL = "http://example.com/a/very/long/path/that/does/not/fit/in/eighty/columns/at/all/index.html?q=1"

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from core.multidict import Headers
+from interpose.model.multidict import Headers
 from tests.tui.test_format import http_flow, tcp_flow, ws_flow
-from tui import search
+from interpose.tui import search
 
 
 def reference(flow, pattern) -> list[tuple[str, str, str]]:

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from core.flowfilter import FilterError
+from interpose.flowfilter import FilterError
 from tests.tui.test_format import http_flow
-from tui.sticky import Rule, StickyRules, default_filter, rule_from_response
-from tui.widgets.rules import RulesView
+from interpose.tui.sticky import Rule, StickyRules, default_filter, rule_from_response
+from interpose.tui.widgets.rules import RulesView
 
 
 def finished(body: bytes = b"\x00\xffbinary body") -> object:
@@ -22,7 +22,7 @@ def finished(body: bytes = b"\x00\xffbinary body") -> object:
 
 
 def test_default_filter_matches_the_same_method_and_url_only():
-    from core.flowfilter import parse
+    from interpose.flowfilter import parse
 
     flt = parse(default_filter(finished()))
     assert flt(http_flow("GET", "http://example.com/api?x=1"))

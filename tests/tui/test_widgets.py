@@ -8,9 +8,9 @@ import time
 import pytest
 import urwid
 
-from core.connection import TLSInfo
-from core.store import FlowStore
-from core.websocket import WebSocketMessage
+from interpose.model.connection import TLSInfo
+from interpose.store.view import FlowStore
+from interpose.websocket import WebSocketMessage
 from tests.tui.test_format import (
     LONG_URL,
     T0,
@@ -20,10 +20,10 @@ from tests.tui.test_format import (
     tcp_flow,
     ws_flow,
 )
-from tui.widgets.flowlist import FlowListBox, FlowRow
-from tui.widgets.flowview import FlowView
-from tui.widgets.grid import GridEditor
-from tui.widgets.panes import PendingPane, Prompt, StatusBar, help_widget
+from interpose.tui.widgets.flowlist import FlowListBox, FlowRow
+from interpose.tui.widgets.flowview import FlowView
+from interpose.tui.widgets.grid import GridEditor
+from interpose.tui.widgets.panes import PendingPane, Prompt, StatusBar, help_widget
 
 
 def lines(widget: urwid.Widget, size: tuple[int, ...], focus: bool = False) -> list[str]:

@@ -9,9 +9,9 @@ import urwid
 
 from tests.tls_servers import TestCA
 from tests.tui.test_format import ws_flow
-from tui.repeater import RepeaterError
-from tui.widgets.repeater import RepeaterView, Tab, tab_for
-from tui.wsrepeater import (
+from interpose.tui.repeater import RepeaterError
+from interpose.tui.widgets.repeater import RepeaterView, Tab, tab_for
+from interpose.tui.wsrepeater import (
     Entry,
     Route,
     WsSession,

@@ -6,7 +6,7 @@ from typing import Any
 
 import urwid
 
-from tui.palette import FOCUS_MAP, HIGHLIGHT_MAP
+from interpose.tui.palette import FOCUS_MAP, HIGHLIGHT_MAP
 
 Markup = Any
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import urwid
 
-from tui.format import flow_row
+from interpose.tui.format import flow_row
 
 
 class FlowRow(urwid.Widget):

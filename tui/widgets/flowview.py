@@ -10,10 +10,10 @@ from typing import Any
 
 import urwid
 
-from tui import contentviews
-from tui.cv_text import sanitize_segment as safe
-from tui.format import clock_ms, human_duration, human_size, reason, status_attr
-from tui.widgets.common import LinesWalker, text_lines
+from interpose.tui import contentviews
+from interpose.tui.cv_text import sanitize_segment as safe
+from interpose.tui.format import clock_ms, human_duration, human_size, reason, status_attr
+from interpose.tui.widgets.common import LinesWalker, text_lines
 
 TABS_HTTP = ("Request", "Response", "Messages", "Details")
 WRAP_AT = 4096

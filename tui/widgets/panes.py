@@ -7,9 +7,9 @@ from typing import Any
 
 import urwid
 
-from tui import keymap
-from tui.cv_text import sanitize_segment
-from tui.widgets.common import LinesWalker
+from interpose.tui import keymap
+from interpose.tui.cv_text import sanitize_segment
+from interpose.tui.widgets.common import LinesWalker
 
 LEVEL_ATTR = {"debug": "dim", "info": "text", "warn": "warn", "error": "error"}
 

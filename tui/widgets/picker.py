@@ -8,8 +8,8 @@ from typing import Any
 
 import urwid
 
-import addons as bundled_package
-from tui.widgets.common import LinesWalker
+import interpose.addons as bundled_package
+from interpose.tui.widgets.common import LinesWalker
 
 
 @dataclass

@@ -15,10 +15,10 @@ from typing import Any
 
 import urwid
 
-from core import export
-from tui.widgets.common import LinesWalker
-from tui.widgets.flowview import response_lines
-from tui.wsrepeater import Entry, WsTab, entry_parts
+from interpose.store import export
+from interpose.tui.widgets.common import LinesWalker
+from interpose.tui.widgets.flowview import response_lines
+from interpose.tui.wsrepeater import Entry, WsTab, entry_parts
 
 HELP = "ctrl s: send   ctrl n/p: next/previous tab   ctrl w: close tab   ctrl o/l: older/newer response   esc: back"
 WS_HELP = ("ctrl s: (re)connect   enter: send   ctrl t: text/hex   tab: message/handshake   ctrl d: disconnect   "

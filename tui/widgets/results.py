@@ -6,8 +6,8 @@ from typing import Any
 
 import urwid
 
-from tui.search import Match
-from tui.widgets.common import LinesWalker
+from interpose.tui.search import Match
+from interpose.tui.widgets.common import LinesWalker
 
 
 class SearchResults(urwid.WidgetWrap):

@@ -5,7 +5,7 @@ from typing import Any
 
 import urwid
 
-from tui.widgets.common import LinesWalker
+from interpose.tui.widgets.common import LinesWalker
 
 
 class RulesView(urwid.WidgetWrap):

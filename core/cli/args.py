@@ -1,0 +1,115 @@
+"""The command line both `interpose` and `interpose-dump` take, turned into options."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from interpose import flowfilter
+from interpose.errors import InterposeError, OptionsError
+from interpose.runtime.options import Options, core_options
+from interpose.proxy.modes import Mode
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description=description)
+    a = p.add_argument
+    a("--listen-host", metavar="H", help="bind address (default 127.0.0.1)")
+    a("-p", "--listen-port", metavar="N", type=int, help="port; 0 picks a free one (default 8080)")
+    a("--mode", metavar="M", help="regular, upstream:URL, reverse:URL or socks5 (default regular)")
+    a("-s", "--script", metavar="PATH", action="append", default=[], dest="scripts",
+      help="load an addon script (repeatable); reloaded when it changes")
+    a("--set", metavar="NAME=VALUE", action="append", default=[], dest="setoptions",
+      help="set any option, including ones addons declare (repeatable)")
+    a("--confdir", metavar="DIR", help="where the CA and settings live (default ~/.interpose)")
+    a("--ssl-insecure", action="store_true", default=None, help="do not verify upstream TLS certificates")
+    a("--ignore-hosts", metavar="REGEX", action="append", default=[], help="pass TLS through for matching host:port")
+    a("-i", "--intercept", metavar="FILTER", help="intercept flows matching a filter expression")
+    a("-w", "--save", metavar="FILE", dest="save_stream_file", help="write finished flows to FILE (+FILE appends)")
+    a("-r", "--read", metavar="FILE", dest="rfile", help="load flows from a flow file or .har at start")
+    a("--keepserving", action="store_true", default=None, help="keep serving after the flows of -r are processed")
+    a("-q", "--quiet", action="store_true", default=None, help="print nothing per flow")
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> Options:
+    """Build the options; raise OptionsError for anything a user got wrong."""
+    opts = Options()
+    core_options(opts)
+    direct: dict[str, Any] = {}
+    for name in ("listen_host", "listen_port", "mode", "confdir", "ssl_insecure", "intercept",
+                 "save_stream_file", "rfile", "keepserving", "quiet"):
+        value = getattr(args, name)
+        if value is not None:
+            direct[name] = value
+    if args.ignore_hosts:
+        direct["ignore_hosts"] = args.ignore_hosts
+    opts.update(**direct)
+    opts.set(*args.setoptions, defer=True)
+    Mode.parse(opts.mode)
+    if opts.intercept:
+        try:
+            flowfilter.parse(opts.intercept)
+        except flowfilter.FilterError as e:
+            raise OptionsError(f"invalid intercept filter: {e}") from None
+    if not 0 <= opts.listen_port <= 65535:
+        raise OptionsError(f"invalid port {opts.listen_port}")
+    for path in args.scripts:
+        full = os.path.expanduser(path)
+        if not os.path.isfile(full) or not os.access(full, os.R_OK):
+            raise OptionsError(f"cannot read script {path}: no such readable file")
+    if opts.rfile and opts.save_stream_file:
+        # -w truncates its file before -r could read it: refuse rather than lose the flows.
+        read, write = (os.path.abspath(os.path.expanduser(p.lstrip("+"))) for p in (opts.rfile, opts.save_stream_file))
+        if read == write:
+            raise OptionsError(f"-r and -w name the same file ({opts.rfile}); write to another file")
+    opts.update(scripts=list(args.scripts))
+    return opts
+
+
+def install_event_loop_policy() -> None:
+    """Use uvloop when it is installed (the `fast` extra)."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def run(prog: str, description: str, body: Callable[[Options], Any], argv: list[str] | None = None) -> int:
+    """Parse the command line and run `body(options)` (a coroutine function) on one event loop."""
+    args = make_parser(prog, description).parse_args(argv)
+    try:
+        opts = options_from_args(args)
+    except InterposeError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    install_event_loop_policy()
+    try:
+        return asyncio.run(body(opts)) or 0
+    except InterposeError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"{prog}: error: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+def on_signals(callback: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, callback)
+        except (NotImplementedError, RuntimeError):
+            pass

@@ -1,0 +1,145 @@
+"""`interpose-dump`: the proxy without a screen. One line per finished flow on stdout, logs on stderr.
+
+It keeps no finished flow in memory.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+from http import HTTPStatus
+from typing import Any, TextIO
+
+from interpose.cli import args as cli
+from interpose.runtime.master import Master
+from interpose.runtime.options import Options
+
+LEVEL_ORDER = {"debug": 0, "info": 1, "warn": 2, "error": 3}
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    if n < 1024:
+        return f"{n}b"
+    for unit in ("k", "m", "g"):
+        n /= 1024  # type: ignore[assignment]
+        if n < 1024 or unit == "g":
+            return f"{n:.1f}{unit}" if n < 10 else f"{n:.0f}{unit}"
+    return f"{n}"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    return f"{seconds:.2f}s"
+
+
+def _phrase(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""
+
+
+def flow_line(flow: Any) -> str:
+    """`127.0.0.1:51234 GET http://example.com/ → 200 OK text/html 1.2k 14ms`"""
+    req = flow.request
+    host, port = flow.client_conn.address or ("?", 0)
+    head = f"{host}:{port} {req.method} {req.pretty_url}"
+    resp = flow.response
+    end = None
+    if flow.error is not None and (resp is None or flow.killed):
+        tail = f"✗ {flow.error.msg}"
+        end = flow.error.timestamp
+    elif resp is not None:
+        if resp.raw_content is not None:
+            size: int | None = len(resp.raw_content)
+        else:
+            cl = resp.headers.get("content-length")
+            size = int(cl) if cl and cl.isdigit() else None
+        ctype = resp.content_type or "-"
+        tail = f"{resp.status_code} {resp.reason or _phrase(resp.status_code)} {ctype} {human_size(size)}".replace("  ", " ")
+        end = resp.timestamp_end
+    else:
+        tail = "(no response)"
+    duration = human_duration(end - req.timestamp_start) if end else ""
+    return f"{head} → {tail} {duration}".rstrip()
+
+
+class Dumper:
+    """Prints finished flows and log entries."""
+
+    name = "dumper"
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.detail = 1
+        self.log_level = 1
+
+    def configure(self, options: Any, updated: set[str]) -> None:
+        if "flow_detail" in updated or "quiet" in updated:
+            self.detail = 0 if options.quiet else options.flow_detail
+
+    def _echo(self, flow: Any) -> None:
+        if self.detail <= 0:
+            return
+        lines = [flow_line(flow)]
+        if self.detail >= 2:
+            for part in (flow.request, flow.response):
+                if part is None:
+                    continue
+                lines.extend(f"    {k}: {v}" for k, v in part.headers.items(multi=True))
+                if self.detail >= 3 and part.raw_content:
+                    text = part.text or ""
+                    lines.append("    " + text[:4096].replace("\n", "\n    "))
+                lines.append("")
+        print("\n".join(lines), file=self.out, flush=True)
+
+    def response(self, flow: Any) -> None:
+        if flow.error is None:
+            self._echo(flow)
+
+    def error(self, flow: Any) -> None:
+        self._echo(flow)
+
+    def log(self, entry: Any) -> None:
+        if LEVEL_ORDER.get(entry.level, 1) >= self.log_level:
+            print(f"[{entry.level}] {entry.msg}" if entry.level in ("warn", "error") else entry.msg,
+                  file=self.err, flush=True)
+
+
+async def run_proxy(opts: Options, *extra_addons: Any) -> int:
+    master = Master(opts)
+    for addon in extra_addons:
+        master.add_addon(addon)
+    host, port = await master.start()
+    cli.on_signals(master.shutdown_soon)  # before the line that tells scripts we are up
+    print(f"proxy listening at {host}:{port}", file=sys.stderr, flush=True)
+    reading = None
+    if opts.rfile and not opts.keepserving:
+        # -r: exit once every loaded flow went through the addons (--keepserving: keep serving).
+        reading = asyncio.ensure_future(master.readfile.finished.wait())
+        reading.add_done_callback(lambda _: master.shutdown_soon())
+    await master.should_exit.wait()
+    if reading is not None:
+        reading.cancel()
+    await master.shutdown()
+    if master.readfile.failed:
+        print(f"interpose-dump: error: {master.readfile.failed}", file=sys.stderr, flush=True)
+        return 2
+    return 0
+
+
+async def _dump(opts: Options) -> int:
+    return await run_proxy(opts, Dumper())
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(cli.run("interpose-dump", "interpose-dump: the headless intercepting proxy.", _dump, argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,2 +1,0 @@
-"""Protocol layers. Importing this package registers every layer kind with `core.layer.LAYERS`."""
-from core.layers import http1, socks5, tcp, tls  # noqa: F401  (registration; http2 and websocket on first use)

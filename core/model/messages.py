@@ -1,0 +1,128 @@
+"""What WebSocket and TCP flows share: a stream of messages, each of which can be held on its own.
+
+`flow.messages` keeps the newest `max_messages` messages (counters keep the totals). Inside a
+`websocket_message`/`tcp_message` hook, `flow.intercept()` holds that one message: later messages in
+the same direction queue behind it, the other direction keeps flowing. `resume()` sends it on as it
+then is; `drop()` discards it.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from interpose.model.connection import Client, Server
+from interpose.model.flow import Flow
+from interpose.store.spill import Spillable, SpilledBody
+
+DEFAULT_MAX_MESSAGES = 10_000
+
+
+class Message:
+    """One message (WebSocket) or chunk (TCP), as it went or is about to go from one side to the other.
+    A kept flow's large `content` may be spilled to disk and read back on access (core/store/spill.py)."""
+
+    if TYPE_CHECKING:
+        content: bytes
+    else:
+        content = Spillable()
+    _spill: SpilledBody | None = None
+
+    def __init__(self, from_client: bool, content: bytes, timestamp: float | None = None) -> None:
+        self.from_client = from_client
+        self.content = content
+        self.timestamp = timestamp if timestamp is not None else time.time()
+        self.dropped = False
+        self.injected = False
+        self.intercepted = False
+        self._resume: asyncio.Future[None] | None = None
+
+    @property
+    def is_text(self) -> bool:
+        return False
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self.content = value.encode("utf-8")
+
+    def drop(self) -> None:
+        """Don't forward this message (it stays in the flow, marked dropped)."""
+        self.dropped = True
+        self.resume()
+
+    def intercept(self) -> None:
+        if not self.intercepted:
+            self.intercepted = True
+            self._resume = asyncio.get_running_loop().create_future()
+
+    def resume(self) -> None:
+        self.intercepted = False
+        if self._resume is not None and not self._resume.done():
+            self._resume.set_result(None)
+
+    async def wait_for_resume(self) -> None:
+        if self._resume is not None and self.intercepted:
+            await self._resume
+        self._resume = None
+
+    def __repr__(self) -> str:
+        arrow = "->" if self.from_client else "<-"
+        return f"<{type(self).__name__} {arrow} {self.content[:40]!r}{' dropped' if self.dropped else ''}>"
+
+
+class MessageFlow(Flow):
+    """Base of `WebSocketFlow` and `TCPFlow`."""
+
+    def __init__(self, client_conn: Client, server_conn: Server, live: bool = True,
+                 max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
+        super().__init__(client_conn, server_conn, live)
+        self.messages: deque[Message] = deque(maxlen=max_messages or None)
+        self.message_count = 0
+        self.bytes_from_client = 0
+        self.bytes_from_server = 0
+        self.hooking: Message | None = None
+        """The message whose hook is running: `intercept()` then holds just that message."""
+        self.on_kill: Callable[[], None] | None = None
+        self.on_inject: Callable[[Message], None] | None = None
+
+    def add_message(self, msg: Message) -> None:
+        self.messages.append(msg)
+        self.message_count += 1
+        if msg.from_client:
+            self.bytes_from_client += len(msg.content)
+        else:
+            self.bytes_from_server += len(msg.content)
+
+    @property
+    def held_messages(self) -> list[Message]:
+        return [m for m in self.messages if m.intercepted]
+
+    def intercept(self) -> None:
+        if self.hooking is not None:
+            self.hooking.intercept()
+        else:
+            super().intercept()
+
+    def resume(self) -> None:
+        for m in self.held_messages:
+            m.resume()
+        super().resume()
+
+    def kill(self) -> None:
+        super().kill()
+        for m in self.held_messages:
+            m.drop()
+        if self.on_kill is not None:
+            self.on_kill()
+
+    def _inject(self, msg: Message) -> None:
+        if self.on_inject is None or not self.live:
+            raise RuntimeError("cannot inject into a flow that is not live")
+        msg.injected = True
+        self.on_inject(msg)

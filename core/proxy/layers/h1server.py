@@ -1,0 +1,199 @@
+"""The server side of HTTP/1: one h11 client connection per server, pooled per client connection."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import h11
+
+from interpose.proxy import upstream
+from interpose.model.connection import Server
+from interpose.errors import ServerProtocolError
+from interpose.http import HTTPFlow, Headers, Response
+from interpose.proxy.layer import Stream
+from interpose.proxy.layers import h1wire
+from interpose.proxy.layers.http import StaleConnection
+
+RAW_READ = 1 << 20
+"""Largest read while a streamed body bypasses h11."""
+RAW_ABOVE = 1 << 20
+"""Streamed bodies from this size on bypass h11 (smaller ones are not worth losing the connection for)."""
+
+
+class H1Server:
+    """One HTTP/1.1 connection to a server (or upstream proxy), used for one request at a time."""
+
+    def __init__(self, server: Server, stream: Stream, absolute_form: bool, head_limit: int) -> None:
+        self.key: tuple[Any, ...] = ()
+        """Where it goes, as the pool files it."""
+        self.server = server
+        self.stream = stream
+        self.absolute_form = absolute_form
+        self.conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=head_limit)
+        self.uses = 0
+        self.streamed = False
+        self.bypassed = False
+        self._raw_length: int | None = None
+        """The Content-Length of the response being read, when its body may bypass h11."""
+
+    def _lost(self, e: OSError) -> ServerProtocolError:
+        """The error for a connection to the server that broke."""
+        return ServerProtocolError(upstream.describe_os_error(e, self.server.address[0] if self.server.address else ""))
+
+    async def _event(self) -> object:
+        try:
+            return await h1wire.next_event(self.conn, self.stream)
+        except h11.RemoteProtocolError as e:
+            raise ServerProtocolError(f"invalid response from server: {e}") from None
+        except ConnectionError as e:
+            raise self._lost(e) from None
+
+    async def send_request_head(self, flow: HTTPFlow) -> None:
+        self.stream.write(self._head(flow))
+
+    async def send_whole_request(self, flow: HTTPFlow) -> None:
+        parts, body = [self._head(flow)], flow.request.raw_content
+        if body:
+            parts.append(self.conn.send(h11.Data(data=body)))
+        parts.append(self.conn.send(h11.EndOfMessage()))
+        h1wire.write_parts(self.stream, parts)
+        await self.stream.drain()
+
+    def _head(self, flow: HTTPFlow) -> bytes:
+        req = flow.request
+        self.uses += 1
+        self.streamed = bool(req.stream)
+        length, keep = h1wire.request_length(req, self.streamed)
+        target = req.url if self.absolute_form else req.path
+        headers = h1wire.wire_headers(req, length=length, keep_length=keep)
+        if self.streamed and length is None and not keep:
+            headers.append((b"Transfer-Encoding", b"chunked"))  # h11 frames a request without either as empty
+        if "host" not in req.headers:  # a request that came in over HTTP/2 carries :authority instead
+            headers.insert(0, (b"Host", (req.authority or req.host_header_value).encode("utf-8", "surrogateescape")))
+        try:
+            data = self.conn.send(
+                h11.Request(method=req.method, target=target.encode("utf-8", "surrogateescape"), headers=headers)
+            )
+        except h11.LocalProtocolError as e:
+            raise ServerProtocolError(f"cannot send this request: {e}", 502) from None
+        return data
+
+    async def send_request_data(self, data: bytes) -> None:
+        if data:
+            self.stream.write(self.conn.send(h11.Data(data=data)))
+            await self.stream.drain()
+
+    async def send_request_end(self) -> None:
+        self.stream.write(self.conn.send(h11.EndOfMessage()))
+        await self.stream.drain()
+
+    async def response_head(self, flow: HTTPFlow) -> Response:
+        while True:
+            try:
+                event = await self._event()
+            except ServerProtocolError:
+                if self.uses > 1 and not self.streamed and self.conn.their_state is h11.SEND_RESPONSE:
+                    raise StaleConnection() from None
+                raise
+            if isinstance(event, h11.InformationalResponse) and event.status_code != 101:
+                continue  # 100 Continue and friends are for us, not the client
+            if isinstance(event, (h11.Response, h11.InformationalResponse)):
+                self._raw_length = _plain_length(event, flow.request.method)
+                resp = Response(
+                    event.status_code,
+                    event.reason.decode("latin-1"),
+                    h1wire.version(event.http_version),
+                    Headers.from_raw(list(event.headers.raw_items())),
+                    content=None,
+                )
+                return resp
+            if isinstance(event, h11.ConnectionClosed):
+                if self.uses > 1 and not self.streamed:
+                    raise StaleConnection()
+                raise ServerProtocolError("server closed the connection without responding")
+            raise ServerProtocolError(f"unexpected event from server: {event!r}")
+
+    async def response_body(self, streaming: bool = False) -> AsyncIterator[bytes]:
+        if self.conn.their_state is h11.SWITCHED_PROTOCOL:
+            return
+        length = self._raw_length if streaming else None
+        if length is not None:
+            async for chunk in self._raw_body(length):
+                yield chunk
+            return
+        while True:
+            event = await self._event()
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                return
+            else:
+                raise ServerProtocolError(f"unexpected event in response body: {event!r}")
+
+    def spliceable(self) -> int | None:
+        """The length of the response body when it can be spliced to the client (see HttpExchange)."""
+        return self._raw_length
+
+    async def splice_body(self, sink: Any) -> None:
+        """Pass the body of known length straight from the socket to `sink` (a BodySink), bypassing h11 and
+        the StreamReader: no Python copies at all. The connection is not reused afterwards."""
+        assert self._raw_length is not None
+        self.bypassed = True
+        left = self._raw_length
+        first = self.conn.trailing_data[0][:left]
+        if first:
+            sink.write(first)
+            left -= len(first)
+        if not left:
+            return
+        try:
+            await self.stream.splice(left, sink.write, sink.congested, sink.drain)
+        except EOFError as e:
+            raise ServerProtocolError(f"server closed the connection {e.args[0]} bytes before the end of the body") from None
+        except ConnectionError as e:
+            raise self._lost(e) from None
+
+    async def _raw_body(self, length: int) -> AsyncIterator[bytes]:
+        """A streamed body of known length, read from the socket in big chunks without h11, which would copy
+        each chunk into its buffer and out again (a third of the CPU of a big download). h11 then never
+        sees the body, so the connection is not reused."""
+        self.bypassed = True
+        left = length
+        first = self.conn.trailing_data[0][:left]
+        if first:
+            left -= len(first)
+            yield first
+        while left:
+            try:
+                chunk = await self.stream.read(min(left, RAW_READ))
+            except ConnectionError as e:
+                raise self._lost(e) from None
+            if not chunk:
+                raise ServerProtocolError(f"server closed the connection {left} bytes before the end of the body")
+            if len(chunk) > left:
+                chunk = chunk[:left]
+            left -= len(chunk)
+            yield chunk
+
+    @property
+    def reusable(self) -> bool:
+        return not self.bypassed and self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE
+
+    @property
+    def switched(self) -> bool:
+        return self.conn.their_state is h11.SWITCHED_PROTOCOL
+
+
+def _plain_length(event: h11.Response | h11.InformationalResponse, method: str) -> int | None:
+    """The body length of a response framed by one valid Content-Length alone, if at least RAW_ABOVE."""
+    if event.status_code < 200 or event.status_code in h1wire.NO_BODY_STATUS or method == "HEAD":
+        return None
+    length = None
+    for name, value in event.headers:  # h11 lower-cases names
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            if length is not None or not value.isdigit():
+                return None
+            length = int(value)
+    return length if length is not None and length >= RAW_ABOVE else None

@@ -1,0 +1,100 @@
+"""HTTP/1 wire helpers shared by both sides: h11 event pumping, header hygiene, framing."""
+from __future__ import annotations
+
+from typing import Any
+
+import h11
+
+from interpose.http import Message, Request, Response
+from interpose.proxy.layer import Stream
+
+# Hop-by-hop headers never cross the proxy (RFC 9110 §7.6.1); framing is redone per hop.
+HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te", b"trailer", b"upgrade", b"expect"}
+)
+NO_BODY_STATUS = frozenset({204, 304})
+JOIN_BELOW = 65536
+"""A message smaller than this goes out in one write (one send()); a bigger one is not copied to join it."""
+
+
+def write_parts(stream: Stream, parts: list[bytes]) -> None:
+    """Write a whole message (head, framed body, end): joined when small, part by part when big."""
+    if sum(map(len, parts)) < JOIN_BELOW:
+        stream.write(b"".join(parts))
+    else:
+        for part in parts:
+            stream.write(part)
+
+
+async def next_event(conn: h11.Connection, stream: Stream) -> Any:
+    """The next h11 event, reading from the socket as needed. b"" from the socket means EOF."""
+    while True:
+        event = conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        conn.receive_data(await stream.read())
+
+
+def _connection_tokens(fields: list[tuple[bytes, bytes]]) -> set[bytes]:
+    tokens: set[bytes] = set()
+    for k, v in fields:
+        if k.lower() == b"connection":
+            tokens.update(t.strip().lower() for t in v.split(b","))
+    return tokens
+
+
+def is_upgrade(message: Message) -> bool:
+    tokens = _connection_tokens(message.headers.fields)
+    return b"upgrade" in tokens and "upgrade" in message.headers
+
+
+def wire_headers(message: Message, *, length: int | None, keep_length: bool = False) -> list[tuple[bytes, bytes]]:
+    """Header fields to put on the next hop. `length` sets Content-Length; `keep_length` keeps the
+    message's own (streamed bodies); otherwise the body is framed by h11 (chunked or close)."""
+    fields = message.headers.fields
+    drop = HOP_BY_HOP | _connection_tokens(fields)
+    upgrade = is_upgrade(message)
+    if upgrade:
+        drop = drop - {b"upgrade"}
+    if length is not None or not keep_length:
+        drop = drop | {b"content-length"}
+    out = [(k, v) for k, v in fields if k.lower() not in drop]
+    if upgrade:
+        out.append((b"Connection", b"Upgrade"))
+    if length is not None:
+        out.append((b"Content-Length", str(length).encode()))
+    return out
+
+
+def request_length(req: Request, streamed: bool) -> tuple[int | None, bool]:
+    """(Content-Length to send, keep the original one) for a request going to a server."""
+    if streamed:
+        return None, not callable(req.stream) and "content-length" in req.headers
+    body = req.raw_content or b""
+    if body or "content-length" in req.headers or "transfer-encoding" in req.headers:
+        return len(body), False
+    if req.method in ("POST", "PUT", "PATCH"):
+        return 0, False
+    return None, False
+
+
+def response_length(request_method: str, resp: Response, streamed: bool) -> tuple[int | None, bool]:
+    """(Content-Length to send, keep the original one) for a response going to a client."""
+    if request_method == "HEAD" or resp.status_code in NO_BODY_STATUS or resp.status_code < 200:
+        return None, True  # no body follows; keep what the server said about the resource
+    if streamed:
+        return None, not callable(resp.stream) and "content-length" in resp.headers
+    return len(resp.raw_content or b""), False
+
+
+def version(h11_version: bytes) -> str:
+    return "HTTP/" + h11_version.decode("ascii", "replace")
+
+
+def raw_error(status: int, reason: str, msg: str) -> bytes:
+    """A complete error response written without h11 (used when h11 itself gave up on the request)."""
+    body = f"interpose: {msg}\n".encode()
+    return (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode() + body

@@ -1,0 +1,131 @@
+"""Server connections of one client connection: HTTP/1 ones used one request at a time and kept
+alive between requests, HTTP/2 ones shared by every request to the same place."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from interpose.proxy import upstream
+from interpose.model.connection import Server
+from interpose.http import HTTPFlow
+from interpose.proxy.layer import Context, Stream
+from interpose.proxy.layers.h1server import H1Server
+from interpose.runtime.options import parse_size
+
+if TYPE_CHECKING:
+    from interpose.proxy.layers.h2server import H2Server, H2ServerStream  # h2 is imported on the first HTTP/2 server
+
+Address = tuple[str, int]
+Key = tuple[Address, "Address | None", bool]
+"""(address, via, tls)"""
+
+
+class ServerPool:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.idle: dict[Key, list[H1Server]] = {}
+        self.busy: set[H1Server] = set()
+        self.h2: dict[Key, H2Server] = {}
+        self.head_limit = parse_size(ctx.options.header_size_limit) or 65536
+
+    def route(self, flow: HTTPFlow) -> tuple[Key, bool]:
+        """Where this request goes: ((address, via, tls), absolute_form)."""
+        req, mode = flow.request, self.ctx.mode
+        if mode.kind == "upstream":
+            if req.scheme == "http" and self.ctx.tunnel is None:
+                return (mode.address, None, mode.scheme == "https"), True
+            return ((req.host, req.port), mode.address, req.scheme == "https"), False
+        return ((req.host, req.port), None, req.scheme == "https"), False
+
+    async def get(self, flow: HTTPFlow) -> H1Server | H2ServerStream:
+        key, absolute = self.route(flow)
+        h2 = self.h2.get(key)
+        if h2 is not None:
+            if h2.alive:
+                return self._use(flow, h2.server, h2.exchange())
+            del self.h2[key]
+            await self._close_h2(h2)
+        idle = self.idle.get(key, [])
+        while idle:
+            h = idle.pop()
+            if h.stream.closed or h.stream.at_eof():
+                await upstream.disconnect(self.ctx, h.server, h.stream)
+                continue
+            self.busy.add(h)
+            return self._use(flow, h.server, h)
+        address, via, tls = key
+        server = flow.server_conn if flow.server_conn.timestamp_tcp_setup is None else Server()
+        server.address, server.via = address, via
+        self.ctx.server_conn = server
+        flow.server_conn = server
+        alpn = ("h2", "http/1.1") if tls and not absolute else ("http/1.1",) if tls else ()
+        stream = await upstream.connect(self.ctx, server, tls=tls, sni=flow.request.host, alpn=alpn)
+        conn = await self.adopt(key, server, stream, absolute)
+        if not isinstance(conn, H1Server):
+            return self._use(flow, server, conn.exchange())
+        self.idle[key].remove(conn)
+        self.busy.add(conn)
+        return self._use(flow, server, conn)
+
+    def _use(self, flow: HTTPFlow, server: Server, side: H1Server | H2ServerStream) -> H1Server | H2ServerStream:
+        flow.server_conn = server
+        self.ctx.server_conn = server
+        return side
+
+    async def adopt(self, key: Key, server: Server, stream: Stream, absolute: bool = False) -> H1Server | H2Server:
+        """Take an open connection into the pool (the TLS layer connects before any request)."""
+        if server.alpn == "h2":
+            from interpose.proxy.layers.h2server import H2Server
+
+            h2 = H2Server(server, stream)
+            await h2.start()
+            self.h2[key] = h2
+            return h2
+        h = H1Server(server, stream, absolute, self.head_limit)
+        h.key = key
+        self.idle.setdefault(key, []).append(h)
+        return h
+
+    async def release(self, flow: HTTPFlow, side: H1Server | H2ServerStream, ok: bool) -> None:
+        if not isinstance(side, H1Server):  # a stream of a shared HTTP/2 connection
+            if not ok:
+                side.abort()
+            return
+        if ok and side.switched:
+            return  # stays busy until the next layer takes it (take_switched)
+        self.busy.discard(side)
+        if ok and side.reusable:
+            side.conn.start_next_cycle()
+            self.idle.setdefault(side.key, []).append(side)
+        else:
+            await upstream.disconnect(self.ctx, side.server, side.stream)
+
+    def take_switched(self) -> H1Server | None:
+        """The connection that just switched protocols (101), handed to another layer."""
+        for h in list(self.busy):
+            if h.switched:
+                self.busy.discard(h)
+                return h
+        return None
+
+    async def _close_h2(self, h2: H2Server) -> None:
+        await h2.close()
+        await upstream.disconnect(self.ctx, h2.server, h2.stream)
+
+    async def close(self) -> None:
+        for conns in self.idle.values():
+            for h in conns:
+                await upstream.disconnect(self.ctx, h.server, h.stream)
+        for h in list(self.busy):
+            await upstream.disconnect(self.ctx, h.server, h.stream)
+        for h2 in self.h2.values():
+            await self._close_h2(h2)
+        self.idle.clear()
+        self.busy.clear()
+        self.h2.clear()
+
+
+def get_pool(ctx: Context) -> ServerPool:
+    """The connection's pool, made on first use and shared by the layers that follow."""
+    if ctx.pool is None:
+        ctx.pool = ServerPool(ctx)
+    return ctx.pool  # type: ignore[no-any-return]

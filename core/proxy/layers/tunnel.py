@@ -1,0 +1,74 @@
+"""What runs inside a CONNECT tunnel: peek at the client's first bytes and pick a layer; relay bytes."""
+from __future__ import annotations
+
+import asyncio
+import re
+
+from interpose.proxy.tls.clienthello import ClientHello, ClientHelloError
+from interpose.proxy.layer import LAYERS, Context, Layer, Stream
+from interpose.proxy.layers.tls import TlsLayer, read_client_hello
+
+# Tokens an HTTP/1 request may start with; anything else in a tunnel is TLS or opaque TCP.
+_HTTP_METHOD = re.compile(rb"^[A-Z]{3,12} ")
+PEEK_TIMEOUT_S = 1.0
+"""Server-speaks-first protocols send nothing: after this long the tunnel is treated as raw TCP."""
+
+
+def _matches(patterns: list[str], host: str, port: int) -> bool:
+    hostport = f"{host}:{port}"
+    return any(re.search(p, hostport, re.I) for p in patterns)
+
+
+async def detect(ctx: Context, timeout: float | None = PEEK_TIMEOUT_S, default: str = "tcp") -> Layer:
+    """The layer for what the client sends first: TLS, HTTP/1, HTTP/2 prior knowledge, or `default`."""
+    assert ctx.tunnel is not None
+    host, port = ctx.tunnel
+    opts = ctx.options
+    if _matches(opts.tcp_hosts, host, port):
+        return LAYERS["tcp"](ctx)
+    head = await ctx.client.peek(8, timeout=timeout)
+    if head[:1] == b"\x16":
+        try:
+            hello: ClientHello | None = await read_client_hello(ctx)
+        except ClientHelloError:
+            hello = None
+        sni = hello.sni if hello else None
+        ignored = _matches(opts.ignore_hosts, host, port) or (sni is not None and _matches(opts.ignore_hosts, sni, port))
+        # Bytes that look like TLS but are no ClientHello go to the TLS layer too, which says so and hangs up.
+        layer = LAYERS["passthrough" if ignored else "tls"](ctx)
+        if hello is not None:
+            layer.sni, layer.alpn = sni, hello.alpn  # type: ignore[assignment]
+            if isinstance(layer, TlsLayer):
+                layer.hello = hello
+        return layer
+    if head.startswith(b"PRI * HT"):
+        return LAYERS["http2"](ctx)
+    if _HTTP_METHOD.match(head):
+        return LAYERS["http1"](ctx)
+    return LAYERS[default](ctx)
+
+
+async def _pump(src: Stream, dst: Stream) -> None:
+    try:
+        while True:
+            data = await src.read()
+            if not data:
+                break
+            dst.write(data)
+            await dst.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        # Pass the half-close on: the other direction may still have things to say.
+        dst.write_eof()
+
+
+async def relay(a: Stream, b: Stream) -> None:
+    """Copy bytes both ways until both directions have ended."""
+    t1 = asyncio.ensure_future(_pump(a, b))
+    t2 = asyncio.ensure_future(_pump(b, a))
+    try:
+        await asyncio.gather(t1, t2)
+    finally:
+        t1.cancel()
+        t2.cancel()

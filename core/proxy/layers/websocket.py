@@ -1,0 +1,155 @@
+"""WebSocket relay with wsproto on both sides, after an HTTP/1.1 upgrade the proxy has seen through.
+
+The handshake was already done by h11, so each side is a `wsproto.connection.Connection` (no handshake
+of its own) with permessage-deflate configured as the server accepted it. Fragments are joined into
+whole messages; each goes through `websocket_message`, where it may be edited, dropped or held.
+Pings and pongs are passed on; a close is passed on and its code and reason recorded.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Message as WsMessage, Ping, Pong, TextMessage
+from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.frame_protocol import CloseReason
+
+from interpose.runtime import hooks
+from interpose.model.flow import Error
+from interpose.proxy.layer import Layer, Stream
+from interpose.proxy.layers.http import is_websocket_handshake
+from interpose.proxy.layers.relay import deliver, side
+from interpose.model.messages import Message
+from interpose.websocket import WebSocketFlow, WebSocketMessage
+
+_SENDABLE = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
+
+
+def extensions(accepted: str | None) -> list[Extension]:
+    """Extensions as the server's `Sec-WebSocket-Extensions` answer set them up."""
+    for offer in (accepted or "").split(","):
+        if offer.strip().split(";")[0].strip().lower() == "permessage-deflate":
+            ext = PerMessageDeflate()
+            ext.finalize(offer.strip())
+            return [ext]
+    return []
+
+
+def is_handshake(flow: Any) -> bool:
+    return is_websocket_handshake(flow.request)
+
+
+class _Side:
+    def __init__(self, io: Stream, ws: Connection) -> None:
+        self.io = io
+        self.ws = ws
+
+    async def send(self, event: Any) -> None:
+        if self.ws.state in _SENDABLE:
+            self.io.write(self.ws.send(event))
+            await self.io.drain()
+
+
+class WebSocketLayer(Layer):
+    kind = "websocket"
+
+    async def run(self) -> None:
+        ctx = self.ctx
+        hs = self.handshake_flow
+        assert hs is not None and hs.response is not None and self.server_stream is not None
+        accepted = hs.response.headers.get("sec-websocket-extensions")
+        client = _Side(ctx.client, Connection(ConnectionType.SERVER, extensions(accepted)))
+        server = _Side(self.server_stream, Connection(ConnectionType.CLIENT, extensions(accepted)))
+        flow = WebSocketFlow(hs, max_messages=ctx.options.max_messages)
+        hs.websocket = flow
+
+        def kill() -> None:
+            ctx.client.close()
+            server.io.close()
+
+        def inject(msg: Message) -> None:
+            flow.add_message(msg)
+            dst = server if msg.from_client else client
+            event = TextMessage(data=msg.text) if msg.is_text else BytesMessage(data=msg.content)
+            if dst.ws.state in _SENDABLE:
+                dst.io.write(dst.ws.send(event))
+
+        flow.on_kill, flow.on_inject = kill, inject
+        await ctx.addons.trigger(hooks.WebsocketStartHook(flow))
+        try:
+            await asyncio.gather(self._pump(flow, client, server, True), self._pump(flow, server, client, False))
+        finally:
+            flow.live = False
+            flow.on_kill = flow.on_inject = None
+        if flow.error is None and flow.close_code is None:
+            flow.error = Error("connection ended without a close frame")
+        await ctx.addons.trigger(hooks.WebsocketErrorHook(flow) if flow.error else hooks.WebsocketEndHook(flow))
+
+    async def _pump(self, flow: WebSocketFlow, src: _Side, dst: _Side, from_client: bool) -> None:
+        parts: list[bytes] = []
+        while True:
+            try:
+                data = await src.io.read()
+            except (ConnectionError, OSError) as e:
+                data = None
+                if flow.error is None and src.ws.state is not ConnectionState.CLOSED:
+                    flow.error = Error(f"{side(from_client)} connection lost ({e.strerror or e})")
+            if not data:
+                if src.ws.state is not ConnectionState.CLOSED and flow.error is None:
+                    flow.error = Error(f"{side(from_client)} disconnected without a close frame")
+                if flow.error is not None:
+                    dst.io.close()
+                else:
+                    dst.io.write_eof()
+                return
+            src.ws.receive_data(data)
+            for event in src.ws.events():
+                if isinstance(event, WsMessage):
+                    payload = event.data.encode("utf-8") if isinstance(event.data, str) else bytes(event.data)
+                    parts.append(payload)
+                    if not event.message_finished:
+                        continue
+                    msg = WebSocketMessage(from_client, b"".join(parts), is_text=isinstance(event, TextMessage))
+                    parts.clear()
+                    if await deliver(self.ctx, flow, msg, hooks.WebsocketMessageHook):
+                        out = TextMessage(data=msg.text) if msg.is_text else BytesMessage(data=msg.content)
+                        await self._send(flow, dst, out)
+                elif isinstance(event, Ping):
+                    await self._send(flow, dst, Ping(payload=bytes(event.payload)))
+                elif isinstance(event, Pong):
+                    await self._send(flow, dst, Pong(payload=bytes(event.payload)))
+                elif isinstance(event, CloseConnection):
+                    if await self._closed(flow, src, dst, event, from_client):
+                        return
+                    if src.ws.state is ConnectionState.CLOSED and dst.io.closed:
+                        # The close handshake with this peer is done and the other side is gone (it broke
+                        # the protocol): nothing more can come, so hang up rather than wait for the peer to.
+                        src.io.close()
+                        return
+                if flow.killed:
+                    return
+
+    async def _send(self, flow: WebSocketFlow, dst: _Side, event: Any) -> None:
+        try:
+            await dst.send(event)
+        except (ConnectionError, OSError) as e:
+            if flow.error is None:
+                flow.error = Error(f"connection lost while sending ({e.strerror or e})")
+
+    async def _closed(self, flow: WebSocketFlow, src: _Side, dst: _Side, event: CloseConnection, from_client: bool) -> bool:
+        """Pass a close on. True when this direction is finished (the peer broke the protocol)."""
+        if flow.close_code is None:
+            flow.close_code, flow.close_reason = event.code, event.reason or ""
+            flow.closed_by_client = from_client
+        if src.ws.state is ConnectionState.OPEN:
+            # wsproto reports frames it could not parse as a close it made up, leaving the state OPEN:
+            # close on the offender with that code (1002 and friends) and tell the other side.
+            if flow.error is None:
+                flow.error = Error(f"{side(from_client)} broke the WebSocket protocol: {event.reason}")
+            await self._send(flow, src, CloseConnection(code=event.code, reason=event.reason))
+            await self._send(flow, dst, CloseConnection(code=CloseReason.GOING_AWAY, reason="peer protocol error"))
+            src.io.close()
+            return True
+        await self._send(flow, dst, CloseConnection(code=event.code, reason=event.reason))
+        return False

@@ -1,0 +1,166 @@
+"""The `proxyauth` option: clients must authenticate (HTTP Basic) to use the proxy.
+
+Formats: `user:pass`, `any` (any credentials, as long as some are given), `@path` (an htpasswd file
+with `{SHA}`, `$apr1$` or, when the `bcrypt` package is installed, `$2y$` entries). In regular and
+upstream modes clients answer a 407 with Proxy-Authorization; a CONNECT that authenticated covers
+what runs inside its tunnel. In reverse mode the proxy is the server, so it asks with 401.
+The credentials are removed before the request goes on. Flows loaded from a file are left alone.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import weakref
+from typing import Any
+
+from interpose.errors import OptionsError
+from interpose.http import Response
+
+REALM = "interpose"
+
+
+def _apr1(password: bytes, salt: bytes) -> bytes:
+    """The Apache MD5-crypt hash (`$apr1$salt$hash`), as htpasswd -m writes it."""
+    magic = b"$apr1$"
+    ctx = password + magic + salt
+    final = hashlib.md5(password + salt + password).digest()
+    for i in range(len(password), 0, -16):
+        ctx += final[: min(16, i)]
+    i = len(password)
+    while i:
+        ctx += b"\0" if i & 1 else password[:1]
+        i >>= 1
+    final = hashlib.md5(ctx).digest()
+    for i in range(1000):
+        c = (password if i & 1 else final) + (salt if i % 3 else b"") + (password if i % 7 else b"")
+        c += final if i & 1 else password
+        final = hashlib.md5(c).digest()
+    itoa64 = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    out = b""
+    for i1, i2, i3 in ((0, 6, 12), (1, 7, 13), (2, 8, 14), (3, 9, 15), (4, 10, 5)):
+        v = (final[i1] << 16) | (final[i2] << 8) | final[i3]
+        for _ in range(4):
+            out += itoa64[v & 0x3F : (v & 0x3F) + 1]
+            v >>= 6
+    v = final[11]
+    for _ in range(2):
+        out += itoa64[v & 0x3F : (v & 0x3F) + 1]
+        v >>= 6
+    return magic + salt + b"$" + out
+
+
+def check_htpasswd_entry(stored: str, password: str) -> bool:
+    pw = password.encode("utf-8")
+    if stored.startswith("{SHA}"):
+        return hmac.compare_digest(stored[5:].encode(), base64.b64encode(hashlib.sha1(pw).digest()))
+    if stored.startswith("$apr1$"):
+        salt = stored[6:].split("$", 1)[0].encode()
+        return hmac.compare_digest(_apr1(pw, salt), stored.encode())
+    if stored.startswith(("$2y$", "$2b$", "$2a$")):
+        try:
+            import bcrypt  # optional: only htpasswd files with bcrypt entries need it
+        except ImportError:
+            return False
+        return bool(bcrypt.checkpw(pw, stored.encode()))
+    return False
+
+
+def load_htpasswd(path: str) -> dict[str, str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise OptionsError(f"proxyauth: cannot read {path}: {e.strerror or e}") from None
+    users = {}
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, stored = line.partition(":")
+        if not sep or not stored.startswith(("{SHA}", "$apr1$", "$2y$", "$2b$", "$2a$")):
+            raise OptionsError(f"proxyauth: {path} line {n}: use {{SHA}}, $apr1$ or bcrypt entries (htpasswd -s/-m/-B)")
+        users[user] = stored
+    return users
+
+
+def parse_basic(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+class ProxyAuth:
+    name = "proxyauth"
+
+    def __init__(self) -> None:
+        self.spec: str | None = None
+        self.single: tuple[str, str] | None = None
+        self.htpasswd: dict[str, str] | None = None
+        self.tunnels: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.reverse = False
+
+    def configure(self, options: Any, updated: set[str]) -> None:
+        if "mode" in updated:
+            self.reverse = str(options.mode).startswith("reverse")
+        if "proxyauth" not in updated:
+            return
+        spec = options.proxyauth
+        self.single, self.htpasswd = None, None
+        if spec and spec != "any":
+            if spec.startswith("@"):
+                self.htpasswd = load_htpasswd(spec[1:])
+            else:
+                user, sep, password = spec.partition(":")
+                if not sep or not user:
+                    raise OptionsError("proxyauth expects user:pass, any, or @htpasswd-file")
+                self.single = (user, password)
+        self.spec = spec or None
+
+    def _valid(self, creds: tuple[str, str] | None) -> bool:
+        if creds is None:
+            return False
+        if self.spec == "any":
+            return True
+        if self.single is not None:
+            return hmac.compare_digest(creds[0], self.single[0]) & hmac.compare_digest(creds[1], self.single[1])
+        if self.htpasswd is not None:
+            stored = self.htpasswd.get(creds[0])
+            return stored is not None and check_htpasswd_entry(stored, creds[1])
+        return False
+
+    def _header(self) -> str:
+        return "authorization" if self.reverse else "proxy-authorization"
+
+    def _refuse(self, flow: Any) -> None:
+        if self.reverse:
+            flow.response = Response.make(401, "interpose: authentication required\n",
+                                          {"WWW-Authenticate": f'Basic realm="{REALM}"'})
+        else:
+            flow.response = Response.make(407, "interpose: proxy authentication required\n",
+                                          {"Proxy-Authenticate": f'Basic realm="{REALM}"'})
+
+    def http_connect(self, flow: Any) -> None:
+        if self.spec is None or self.reverse or not flow.live:
+            return
+        if self._valid(parse_basic(flow.request.headers.get("proxy-authorization"))):
+            self.tunnels.add(flow.client_conn)
+        else:
+            self._refuse(flow)
+
+    def requestheaders(self, flow: Any) -> None:
+        if self.spec is None or not flow.live or flow.client_conn in self.tunnels:
+            return  # flows loaded from a file (-r) did not come through this proxy's door
+        header = self._header()
+        if self._valid(parse_basic(flow.request.headers.get(header))):
+            del flow.request.headers[header]
+        else:
+            self._refuse(flow)

@@ -1,0 +1,132 @@
+"""The asyncio listener: accept clients, announce them, run their first layer, clean up.
+
+Each client connection is one task and one coroutine tree. Its catch-all logs and closes only that
+connection; the listener keeps serving.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from interpose.runtime import hooks
+from interpose.runtime.addonmanager import AddonManager
+from interpose.runtime.bus import EventBus
+from interpose.model.connection import Client
+from interpose.proxy.layer import LAYERS, Context, Layer, Stream, choose
+from interpose.runtime.options import Options
+from interpose.proxy.modes import Mode
+from interpose.proxy.layers import tunnel  # also registers every layer kind
+
+
+class RootLayer:
+    """What `clientconnect(root_layer)` gets: the client connection and the layer running on it."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.layer: Layer | None = None
+
+    @property
+    def client_conn(self) -> Client:
+        return self.ctx.client_conn
+
+    @property
+    def server_conn(self) -> Any:
+        return self.ctx.server_conn
+
+    @property
+    def mode(self) -> Mode:
+        return self.ctx.mode
+
+    def __repr__(self) -> str:
+        return f"<RootLayer {self.client_conn!r}>"
+
+
+class ProxyServer:
+    def __init__(
+        self, options: Options, addons: AddonManager, bus: EventBus, log: Callable[[str, str], None], certs: Any = None
+    ) -> None:
+        self.options = options
+        self.certs = certs
+        self.addons = addons
+        self.bus = bus
+        self.log = log
+        self.mode = Mode.parse(options.mode)
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.address: tuple[str, int] | None = None
+
+    async def start(self) -> tuple[str, int]:
+        self.mode = Mode.parse(self.options.mode)
+        self._server = await asyncio.start_server(
+            self._handle, self.options.listen_host, self.options.listen_port, limit=2**20, backlog=1024
+        )
+        sock = self._server.sockets[0]
+        self.address = sock.getsockname()[:2]
+        return self.address
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._tasks)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            pass  # shutdown: the task ends here; re-raising makes Python 3.11's start_server log a bogus traceback
+        finally:
+            self._tasks.discard(task)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        client_conn = Client(address=tuple(peer[:2]), sockname=tuple((writer.get_extra_info("sockname") or ("?", 0))[:2]))
+        stream = Stream(reader, writer)
+        ctx = Context(stream, client_conn, self.options, self.addons, self.bus, self.log, self.mode)
+        ctx.certs = self.certs
+        root = RootLayer(ctx)
+        await self.addons.trigger(hooks.ClientConnectHook(root))
+        try:
+            if self.mode.kind == "reverse":
+                # The client talks to us as if we were the server: TLS or plain, HTTP/1 or HTTP/2.
+                ctx.tunnel, ctx.tunnel_scheme = self.mode.address, self.mode.scheme
+                first = await tunnel.detect(ctx, timeout=self.options.idle_timeout_s, default="http1")
+            else:
+                first = LAYERS["socks5" if self.mode.kind == "socks5" and "socks5" in LAYERS else "http1"](ctx)
+            root.layer = await choose(first)
+            await root.layer.run()
+        except asyncio.CancelledError:
+            raise
+        except (ConnectionError, TimeoutError):
+            pass
+        except Exception as e:  # one connection's failure must never reach the listener
+            tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+            self.log(f"{client_conn.address}: internal error: {e}\n{tb}", "error")
+        finally:
+            try:
+                await stream.drain()
+            except (ConnectionError, OSError, asyncio.CancelledError):
+                pass
+            if ctx.pool is not None:
+                await asyncio.shield(ctx.pool.close())
+            ctx.client.close()
+            stream.close()
+            client_conn.timestamp_end = time.time()
+            await asyncio.shield(self.addons.trigger(hooks.ClientDisconnectHook(root)))

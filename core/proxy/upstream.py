@@ -1,0 +1,180 @@
+"""Opening connections to servers: directly, through an upstream proxy's CONNECT, and with TLS.
+
+`connect()` fires `serverconnect` first (an addon may still change `server_conn.address`), then dials.
+Failures raise `ServerConnectError` whose message is what a user needs: "connection refused",
+"name does not resolve", "certificate verify failed: ...".
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+import time
+from collections.abc import Iterable
+from functools import lru_cache
+
+import certifi
+import h11
+from cryptography import x509
+
+from interpose.runtime import hooks
+from interpose.model.connection import Server, TLSInfo
+from interpose.errors import InterposeError
+from interpose.proxy.layer import Context, Stream
+
+
+class ServerConnectError(InterposeError):
+    alpn_refused = False
+    """The server may have ended the TLS handshake because it speaks none of the protocols offered (ALPN):
+    it said so (a no_application_protocol alert), or it hung up mid-handshake, as `openssl s_server -alpn`
+    and some other servers do then."""
+
+
+@lru_cache(maxsize=16)
+def client_tls_context(insecure: bool, extra_ca: str | None, alpn: tuple[str, ...]) -> ssl.SSLContext:
+    """The context for TLS towards servers: certifi's store (plus extra_ca) unless insecure. Cached."""
+    return make_client_tls_context(insecure, (extra_ca,), alpn)
+
+
+def make_client_tls_context(insecure: bool, cafiles: Iterable[str | None], alpn: tuple[str, ...]) -> ssl.SSLContext:
+    """A new client TLS context trusting certifi's store plus `cafiles`, or nothing at all when insecure."""
+    if insecure:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context(cafile=certifi.where())
+        for path in cafiles:
+            if path:
+                ctx.load_verify_locations(cafile=path)
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+def describe_os_error(e: OSError, host: str) -> str:
+    if isinstance(e, socket.gaierror):
+        return f"name does not resolve: {host}"
+    if isinstance(e, ConnectionRefusedError) or e.errno == errno.ECONNREFUSED:
+        return "connection refused"
+    if isinstance(e, ConnectionResetError):
+        return "connection reset by server"
+    if isinstance(e, TimeoutError):
+        return "connection timed out"
+    return e.strerror or str(e) or type(e).__name__
+
+
+def _describe_tls_error(e: Exception) -> str:
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {e.verify_message}"
+    if isinstance(e, ssl.SSLError):
+        return f"TLS handshake failed: {e.reason or e}"
+    return f"TLS handshake failed: {e}"
+
+
+@lru_cache(maxsize=256)
+def _cert_summary(der: bytes) -> tuple[str | None, str | None, float | None]:
+    """(subject, issuer, expiry) of a server certificate. Cached: a server shows the same one every time."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None, None, None
+    return cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), cert.not_valid_after_utc.timestamp()
+
+
+def _fill_tls(server: Server, sslobj: ssl.SSLObject | None, sni: str | None) -> None:
+    if sslobj is None:
+        return
+    cipher = sslobj.cipher()
+    info = TLSInfo(sni=sni, alpn=sslobj.selected_alpn_protocol(), version=sslobj.version(),
+                   cipher=cipher[0] if cipher else None)
+    der = sslobj.getpeercert(binary_form=True)  # present even when verification is off
+    if der:
+        info.cert_subject, info.cert_issuer, info.cert_not_after = _cert_summary(der)
+    server.tls = info
+    server.alpn = info.alpn
+
+
+async def _connect_tunnel(stream: Stream, host: str, port: int, extra: list[tuple[str, str]]) -> None:
+    """Ask an upstream HTTP proxy for a CONNECT tunnel to host:port."""
+    conn = h11.Connection(h11.CLIENT)
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    stream.write(conn.send(h11.Request(method="CONNECT", target=authority, headers=[("Host", authority), *extra])))
+    stream.write(conn.send(h11.EndOfMessage()))
+    await stream.drain()
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            data = await stream.read()
+            if not data:
+                raise ServerConnectError("upstream proxy closed the connection during CONNECT")
+            conn.receive_data(data)
+            continue
+        if isinstance(event, h11.Response):
+            if not 200 <= event.status_code < 300:
+                raise ServerConnectError(f"upstream proxy refused CONNECT: {event.status_code} {event.reason.decode(errors='replace')}")
+            stream.unread(conn.trailing_data[0])
+            return
+        if isinstance(event, h11.InformationalResponse):
+            continue
+        raise ServerConnectError(f"unexpected answer from upstream proxy: {event!r}")
+
+
+async def connect(
+    ctx: Context, server: Server, tls: bool = False, sni: str | None = None, alpn: tuple[str, ...] = ()
+) -> Stream:
+    """Open (and announce) a connection to `server.address`, via `server.via` if set."""
+    await ctx.addons.trigger(hooks.ServerConnectHook(server))
+    assert server.address is not None
+    host, port = server.address
+    dial = server.via or server.address
+    opts = ctx.options
+    try:
+        async with asyncio.timeout(opts.connect_timeout_s):
+            reader, writer = await asyncio.open_connection(dial[0], dial[1], limit=2**20)
+    except TimeoutError:
+        raise ServerConnectError(f"connection to {dial[0]}:{dial[1]} timed out") from None
+    except OSError as e:
+        raise ServerConnectError(describe_os_error(e, dial[0])) from None
+    server.timestamp_tcp_setup = time.time()
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    server.sockname = writer.get_extra_info("sockname")[:2]
+    stream = Stream(reader, writer)
+    try:
+        if server.via:
+            await _connect_tunnel(stream, host, port, server.connect_headers)
+        if tls:
+            context = client_tls_context(opts.ssl_insecure, opts.ssl_verify_upstream_trusted_ca, alpn)
+            if stream.pending:
+                raise ServerConnectError("upstream proxy sent data before the TLS handshake")
+            server_hostname = sni or host
+            async with asyncio.timeout(opts.connect_timeout_s):
+                await writer.start_tls(context, server_hostname=server_hostname)
+            _fill_tls(server, writer.get_extra_info("ssl_object"), server_hostname)
+            server.timestamp_tls_setup = time.time()
+    except ServerConnectError:
+        writer.close()
+        raise
+    except (ssl.SSLError, ssl.CertificateError) as e:
+        writer.close()
+        error = ServerConnectError(_describe_tls_error(e))
+        said = f"{getattr(e, 'reason', '') or ''} {e}".lower().replace("_", " ")
+        error.alpn_refused = "no application protocol" in said or isinstance(e, ssl.SSLEOFError)
+        raise error from None
+    except TimeoutError:
+        writer.close()
+        raise ServerConnectError("TLS handshake with the server timed out") from None
+    except OSError as e:
+        writer.close()
+        raise ServerConnectError(describe_os_error(e, host)) from None
+    return stream
+
+
+async def disconnect(ctx: Context, server: Server, stream: Stream) -> None:
+    stream.close()
+    if server.timestamp_end is None:
+        server.timestamp_end = time.time()
+        await ctx.addons.trigger(hooks.ServerDisconnectHook(server))

@@ -1,0 +1,272 @@
+"""Typed options with defaults, help, validation and change notification.
+
+Core options are declared in `core_options()`; addons declare theirs with `loader.add_option`.
+Every option is reachable from `--set NAME=VALUE`. Assigning `options.NAME = value` validates it and
+tells subscribers (the addon manager, which calls `configure(options, {"NAME"})`).
+"""
+from __future__ import annotations
+
+import functools
+import re
+import types
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Union, get_args, get_origin
+
+from interpose.errors import OptionsError
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*$", re.I)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(value: str | int | None) -> int | None:
+    """`"64k"` → 65536. None stays None (no limit)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value
+    return _parse_size(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_size(value: str) -> int:
+    """Cached: the layers read size options for every connection and request."""
+    m = _SIZE.match(value)
+    if not m:
+        raise OptionsError(f"invalid size {value!r}: use a number with an optional k, m or g suffix")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+@dataclass
+class Option:
+    name: str
+    typespec: Any
+    default: Any
+    help: str
+    choices: Sequence[str] | None = None
+    validate: Callable[[Any], object] | None = None
+    """Extra check of a non-None value (e.g. `parse_size`); raises OptionsError."""
+    value: Any = None
+
+    def __post_init__(self) -> None:
+        self.value = self.default
+
+    @property
+    def is_list(self) -> bool:
+        return get_origin(self.typespec) in (list, Sequence, tuple) or self.typespec in (list, Sequence)
+
+    @property
+    def optional(self) -> bool:
+        return get_origin(self.typespec) in (Union, types.UnionType) and type(None) in get_args(self.typespec)
+
+    @property
+    def base_type(self) -> Any:
+        if self.optional:
+            return next(a for a in get_args(self.typespec) if a is not type(None))
+        return self.typespec
+
+    def check(self, value: Any) -> Any:
+        """Validate a typed value (as an addon or the TUI would assign it)."""
+        if value is None and self.optional:
+            return None
+        if self.is_list:
+            if isinstance(value, str) or not isinstance(value, Iterable):
+                raise OptionsError(f"option {self.name} expects a list of strings, not {value!r}")
+            value = list(value)
+            if not all(isinstance(v, str) for v in value):
+                raise OptionsError(f"option {self.name} expects a list of strings")
+            return value
+        t = self.base_type
+        if t is bool:
+            if not isinstance(value, bool):
+                raise OptionsError(f"option {self.name} expects true or false, not {value!r}")
+        elif t is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise OptionsError(f"option {self.name} expects a whole number, not {value!r}")
+        elif t is float:
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise OptionsError(f"option {self.name} expects a number, not {value!r}")
+            value = float(value)
+        elif t is str and not isinstance(value, str):
+            raise OptionsError(f"option {self.name} expects text, not {value!r}")
+        if self.choices and value not in self.choices:
+            raise OptionsError(f"option {self.name} must be one of {', '.join(self.choices)}, not {value!r}")
+        if self.validate is not None and value is not None:
+            try:
+                self.validate(value)
+            except OptionsError as e:
+                raise OptionsError(f"option {self.name}: {e}") from None
+        return value
+
+    def parse(self, text: str, current: Any) -> Any:
+        """Turn command-line text into a typed value. A list option appends each `--set`."""
+        if self.is_list:
+            return [*(current or []), text] if text != "" else []
+        if self.optional and text.lower() in ("", "none", "null"):
+            return None
+        t = self.base_type
+        if t is bool:
+            low = text.lower()
+            if low in ("true", "yes", "on", "1"):
+                return True
+            if low in ("false", "no", "off", "0"):
+                return False
+            raise OptionsError(f"option {self.name} expects true or false, not {text!r}")
+        if t is int:
+            try:
+                return int(text)
+            except ValueError:
+                raise OptionsError(f"option {self.name} expects a whole number, not {text!r}") from None
+        if t is float:
+            try:
+                return float(text)
+            except ValueError:
+                raise OptionsError(f"option {self.name} expects a number, not {text!r}") from None
+        return text
+
+
+class Options:
+    """The live configuration. Attribute access reads and writes option values."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_options", {})
+        object.__setattr__(self, "_deferred", {})
+        object.__setattr__(self, "_subscribers", [])
+
+    def add_option(
+        self, name: str, typespec: Any, default: Any, help: str, choices: Sequence[str] | None = None,
+        validate: Callable[[Any], object] | None = None,
+    ) -> None:
+        existing = self._options.get(name)
+        if existing is not None:
+            if existing.typespec != typespec:
+                raise OptionsError(f"option {name} is already declared with another type")
+            return
+        opt = Option(name, typespec, default, help, choices, validate)
+        opt.check(default) if default is not None or not opt.optional else None
+        self._options[name] = opt
+        if name in self._deferred:
+            texts = self._deferred.pop(name)
+            for text in texts:
+                opt.value = opt.check(opt.parse(text, opt.value))
+            self._notify({name})
+
+    def remove_option(self, name: str) -> None:
+        self._options.pop(name, None)
+
+    def subscribe(self, fn: Callable[[set[str]], None]) -> None:
+        self._subscribers.append(fn)
+
+    def _notify(self, updated: set[str]) -> None:
+        for fn in list(self._subscribers):
+            fn(updated)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._options[name].value
+        except KeyError:
+            raise AttributeError(f"no option named {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.update(**{name: value})
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._options
+
+    def __iter__(self):
+        return iter(sorted(self._options))
+
+    def items(self) -> list[tuple[str, Option]]:
+        return sorted(self._options.items())
+
+    def option(self, name: str) -> Option:
+        try:
+            return self._options[name]
+        except KeyError:
+            raise OptionsError(f"no option named {name!r}") from None
+
+    def keys(self) -> set[str]:
+        return set(self._options)
+
+    def update(self, **kwargs: Any) -> None:
+        """Set typed values; all are validated before any is applied."""
+        checked = {name: self.option(name).check(v) for name, v in kwargs.items()}
+        old = {name: self._options[name].value for name in checked}
+        changed = set()
+        for name, v in checked.items():
+            opt = self._options[name]
+            if opt.value != v:
+                opt.value = v
+                changed.add(name)
+        if changed:
+            try:
+                self._notify(changed)
+            except OptionsError:
+                # An addon rejected the new value: put the old ones back and tell the caller.
+                for name, v in old.items():
+                    self._options[name].value = v
+                self._notify(changed)
+                raise
+
+    def set(self, *specs: str, defer: bool = False) -> None:
+        """Apply `NAME=VALUE` texts. With `defer`, unknown names wait for an addon to declare them."""
+        values: dict[str, Any] = {}
+        for spec in specs:
+            name, sep, text = spec.partition("=")
+            name = name.strip().replace("-", "_")
+            if not sep:
+                raise OptionsError(f"--set expects NAME=VALUE, got {spec!r}")
+            if name not in self._options:
+                if defer:
+                    self._deferred.setdefault(name, []).append(text)
+                    continue
+                raise OptionsError(f"unknown option {name!r}")
+            opt = self._options[name]
+            values[name] = opt.parse(text, values.get(name, opt.value if not opt.is_list else []))
+        self.update(**values)
+
+    def unknown_deferred(self) -> list[str]:
+        return sorted(self._deferred)
+
+    def reset(self, name: str) -> None:
+        self.update(**{name: self.option(name).default})
+
+
+def core_options(opts: Options) -> None:
+    """Declare every option the core itself uses."""
+    add = opts.add_option
+    add("listen_host", str, "127.0.0.1", "Address to bind the proxy to.")
+    add("listen_port", int, 8080, "Port to bind the proxy to; 0 picks a free one.")
+    add("mode", str, "regular", "regular, upstream:URL, reverse:URL or socks5.")
+    add("scripts", Sequence[str], [], "Addon scripts to load (hot-reloaded on change).")
+    add("confdir", str, "~/.interpose", "Where the CA and settings live.")
+    add("ssl_insecure", bool, False, "Do not verify upstream TLS certificates.")
+    add("ssl_verify_upstream_trusted_ca", Optional[str], None, "Extra PEM bundle trusted for upstream verification.")
+    add("ignore_hosts", Sequence[str], [], "Regexes of host:port whose TLS passes through untouched.")
+    add("tcp_hosts", Sequence[str], [], "Regexes of host:port relayed as raw TCP flows.")
+    add("intercept", Optional[str], None, "Intercept flows matching this filter expression.")
+    add("intercept_at", str, "request,response",
+        "Stages the intercept filter holds flows at: requestheaders, request, responseheaders, response, messages.")
+    add("save_stream_file", Optional[str], None, "Write every finished flow to this file (+FILE appends).")
+    add("rfile", Optional[str], None, "Load flows from this flow file or .har at start.")
+    add("keepserving", bool, False, "interpose-dump: keep serving after the flows of -r are processed.")
+    add("quiet", bool, False, "interpose-dump: print nothing per flow.")
+    add("flow_detail", int, 1, "interpose-dump: 0 prints nothing, 1 one line per flow, 2 adds headers, 3 adds bodies.")
+    add("body_size_limit", Optional[str], None, "Refuse bodies larger than this (e.g. 10m); unset means no limit.",
+        validate=parse_size)
+    add("stream_large_bodies", Optional[str], "4m", "Bodies above this size stream through instead of being buffered.",
+        validate=parse_size)
+    add("header_size_limit", str, "64k", "Largest request head accepted (431 above it).", validate=parse_size)
+    add("body_spill_threshold", Optional[str], "256k",
+        "TUI: bodies (and WebSocket/TCP messages) of finished flows at least this big are moved to a private "
+        "temporary file and read back when needed; unset: never by size.", validate=parse_size)
+    add("flow_memory_limit", Optional[str], "512m",
+        "TUI: memory the bodies of finished flows may take; above it the oldest flows' bodies are moved to the "
+        "temporary file too (bodies under 512 bytes stay). Unset: no limit.", validate=parse_size)
+    add("proxyauth", Optional[str], None, "Require proxy authentication: user:pass, any, or @htpasswd-file.")
+    add("max_messages", int, 10_000,
+        "WebSocket/TCP messages kept per flow (the newest); counters keep totals. 0 keeps all.")
+    add("keep_host_header", bool, False, "reverse mode: forward the client's Host header unchanged.")
+    add("connect_timeout_s", float, 10.0, "Seconds to wait for a server connection.")
+    add("header_read_timeout_s", float, 60.0, "Seconds a client may take to send a request head.")
+    add("idle_timeout_s", float, 300.0, "Seconds an idle client connection is kept open.")
