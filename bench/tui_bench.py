@@ -7,7 +7,7 @@
 It builds N realistic `HTTPFlow`s the way the HTTP/1 layer does (fields as fresh `bytes` as h11 hands
 them over, six flows per client connection, browser-like request and nginx-like response headers,
 bodies of 0 B to 300 KiB), and feeds them to the TUI's own `App` (tui/app.py; its `Master` is never
-started) through `App.apply`, the path flows take from the event bus: `requestheaders` adds a flow to
+started) through `App.apply`, the path flows take from the event bus: `FlowAdded` adds a flow to
 the `FlowStore`, `response` updates it and hands it to `BodySpill.keep` under the default options
 (`body_spill_threshold=256k`, `flow_memory_limit=512m`). Then it times keypresses on `App.top`, the
 real top widget, at 80×24: `top.keypress(size, key)` followed by `top.render(size, focus=True)`.
@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from interpose.runtime import hooks
+from interpose.runtime.bus import FlowAdded, FlowUpdated
 from interpose.model.connection import Client, Server
 from interpose.http import HTTPFlow, Request, Response
 from interpose.runtime.master import Master
@@ -115,7 +115,7 @@ def feed(app: App, it: Any, batch: int = 1000) -> tuple[int, float]:
     Returns how many flows and the seconds spent in `App.apply`."""
     n, events, spent = 0, [], 0.0
     for f in it:
-        events += (hooks.RequestHeadersHook(f), hooks.ResponseHook(f))
+        events += (FlowAdded(f), FlowUpdated(f, "response"))
         n += 1
         if len(events) >= 2 * batch or n % batch == 0:
             t0 = time.perf_counter()

@@ -1,7 +1,9 @@
 """What addons reach through `from interpose import ctx`: `ctx.master`, `ctx.options`, `ctx.log`.
 
-`Master` fills these once at construction. Code inside core/ and tui/ never reads them; it is given
-what it needs as arguments.
+`Master` fills these once at construction. Code inside the engine and the TUI never reads them; it is
+given what it needs as arguments. (`master` is typed loosely on purpose: naming the `Master` class
+here would tie this module and the runtime in a circle. What addons use of it is `ctx.master.addons`,
+`ctx.master.replay(flow)` and `ctx.master.shutdown_soon()`.)
 """
 from __future__ import annotations
 
@@ -9,10 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from interpose.runtime.log import Log
-    from interpose.runtime.master import Master
     from interpose.runtime.options import Options
 
-master: Master = None  # type: ignore[assignment]
+master: Any = None
 options: Options = None  # type: ignore[assignment]
 log: Log = None  # type: ignore[assignment]
 

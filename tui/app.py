@@ -15,8 +15,8 @@ from typing import Any
 import urwid
 
 from interpose.cli import args as cli
-from interpose.runtime import hooks
-from interpose.runtime.bus import FlowIntercepted, FlowResumed
+from interpose.runtime.bus import (FlowAdded, FlowIntercepted, FlowRemoved, FlowResumed, FlowUpdated, LogRecorded,
+                                    MessageAdded)
 from interpose.runtime.master import Master
 from interpose.runtime.options import Options
 from interpose.store.spill import BodySpill
@@ -27,12 +27,6 @@ from interpose.tui.palette import PALETTE
 from interpose.tui.widgets.flowlist import FlowListBox
 from interpose.tui.widgets.flowview import FlowView
 from interpose.tui.widgets.panes import EventLog, Prompt, StatusBar, help_widget
-
-# Hooks after which a flow (or its row) may look different.
-_ADD = {"requestheaders", "tcp_start"}
-_UPDATE = {"request", "responseheaders", "response", "error", "websocket_handshake", "websocket_start",
-           "websocket_message", "websocket_end", "websocket_error", "tcp_message", "tcp_end", "tcp_error"}
-
 
 def shown_flow(flow: Any) -> Any:
     """WebSocket flows are shown through their handshake flow."""
@@ -52,8 +46,8 @@ class App:
         self.statusbar = StatusBar()
         self.eventlog = EventLog()
         self.show_eventlog = False
-        self.held: dict[tuple[str, int], tuple[Any, Any, str]] = {}
-        """What is paused now: (flow id, id(message) or 0) → (flow, message or None, stage)."""
+        self.held: dict[str, tuple[Any, Any, str]] = {}
+        """What is paused now, by the hold's key (bus.held_key) → (flow, message or None, stage)."""
         self.body = urwid.WidgetPlaceholder(self.flowlist)
         self.frame = urwid.Frame(self.body, footer=self.statusbar)
         self.top = TopWidget(self)
@@ -177,26 +171,29 @@ class App:
         changed: dict[str, Any] = {}
         added = False
         for ev in events:
-            if isinstance(ev, hooks.Hook):
-                name = ev.name
-                if name == "log":
-                    self.eventlog.add(ev.entry)
-                elif name in _ADD:
-                    flow = ev.flow
-                    if self.store.get(flow.id) is None:
-                        self.store.add(flow)
-                        added = True
-                elif name in _UPDATE:
-                    flow = shown_flow(ev.flow)
-                    changed[flow.id] = flow
+            if isinstance(ev, FlowUpdated | MessageAdded):
+                flow = shown_flow(ev.flow)
+                changed[flow.id] = flow
+            elif isinstance(ev, FlowAdded):
+                flow = ev.flow
+                if self.store.get(flow.id) is None:
+                    self.store.add(flow)
+                    added = True
+            elif isinstance(ev, LogRecorded):
+                self.eventlog.add(ev.entry)
             elif isinstance(ev, FlowIntercepted):
                 flow = shown_flow(ev.flow)
-                self.held[(ev.flow.id, id(ev.message) if ev.message is not None else 0)] = (ev.flow, ev.message, ev.stage)
+                self.held[ev.key] = (ev.flow, ev.message, ev.stage)
                 changed[flow.id] = flow
             elif isinstance(ev, FlowResumed):
-                self.held.pop((ev.flow.id, id(ev.message) if ev.message is not None else 0), None)
+                self.held.pop(ev.key, None)
                 flow = shown_flow(ev.flow)
                 changed[flow.id] = flow
+            elif isinstance(ev, FlowRemoved):
+                gone = self.store.get(ev.flow_id)
+                if gone is not None:
+                    self.store.remove(gone)
+                changed.pop(ev.flow_id, None)
         for flow in changed.values():
             if self.store.get(flow.id) is not None:
                 self.store.update(flow)
@@ -312,7 +309,7 @@ async def run(opts: Options) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    if not (sys.stdin.isatty() and sys.stdout.isatty()) and not any(a in ("-h", "--help") for a in sys.argv[1:]):
+    if not (sys.stdin.isatty() and sys.stdout.isatty()) and not {"-h", "--help", "--version"} & set(sys.argv[1:]):
         print("interpose: error: the terminal UI needs a terminal; use interpose-dump to run without one",
               file=sys.stderr)
         sys.exit(2)

@@ -49,6 +49,8 @@ def start(app: Any, flow: Any) -> None:
 def _refresh(app: Any) -> None:
     if isinstance(app.current, FlowView):
         app.current.refresh()
+    if hasattr(app.current, "set_items"):  # the pending pane shows what was just edited
+        app.current.set_items(list(app.held.values()))
     app.store.update(app.current.flow if isinstance(app.current, FlowView) else app.flowlist.focused_flow)
     app.flowlist.walker.changed()
     app.redraw()

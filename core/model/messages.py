@@ -38,6 +38,8 @@ class Message:
         self.injected = False
         self.intercepted = False
         self._resume: asyncio.Future[None] | None = None
+        self.seq = 0
+        """Its number in its flow (1, 2, ...), set when the flow records it: with the flow's id, a stable key."""
 
     @property
     def is_text(self) -> bool:
@@ -94,6 +96,7 @@ class MessageFlow(Flow):
     def add_message(self, msg: Message) -> None:
         self.messages.append(msg)
         self.message_count += 1
+        msg.seq = self.message_count
         if msg.from_client:
             self.bytes_from_client += len(msg.content)
         else:

@@ -23,18 +23,29 @@ if TYPE_CHECKING:
 KINDS = ("tls", "http1", "http2", "tcp", "websocket", "passthrough", "socks5")
 
 
-class _Registry(dict):  # type: ignore[type-arg]
-    """Layer classes by kind. The HTTP/2 and WebSocket layers (and h2, wsproto with them) are imported
-    the first time a connection needs one, which keeps them out of startup."""
+# The one table of layer kinds: kind → (module, class). A module is imported the first time a connection
+# needs its kind (the server preloads the common ones at start), which keeps h2 and wsproto out of startup.
+TABLE: dict[str, tuple[str, str]] = {
+    "http1": ("interpose.proxy.layers.http1", "Http1Layer"),
+    "http2": ("interpose.proxy.layers.http2", "Http2Layer"),
+    "tls": ("interpose.proxy.layers.tls", "TlsLayer"),
+    "tcp": ("interpose.proxy.layers.tcp", "TcpLayer"),
+    "passthrough": ("interpose.proxy.layers.tcp", "PassthroughLayer"),
+    "websocket": ("interpose.proxy.layers.websocket", "WebSocketLayer"),
+    "socks5": ("interpose.proxy.layers.socks5", "Socks5Layer"),
+}
+EAGER = ("http1", "tls", "tcp", "passthrough", "socks5")
+"""The kinds the server loads when it starts, so the first connection does not pay for the imports."""
 
-    lazy = {"http2": "interpose.proxy.layers.http2", "websocket": "interpose.proxy.layers.websocket"}
+
+class _Registry(dict):  # type: ignore[type-arg]
+    """Layer classes by kind, loaded from TABLE on first use."""
 
     def __missing__(self, kind: str) -> type[Layer]:
-        module = self.lazy.get(kind)
-        if module is None:
-            raise KeyError(kind)
-        importlib.import_module(module)
-        return dict.__getitem__(self, kind)  # type: ignore[no-any-return]
+        module, name = TABLE[kind]  # KeyError for an unknown kind
+        cls: type[Layer] = getattr(importlib.import_module(module), name)
+        self[kind] = cls
+        return cls
 
     def get(self, kind: str, default: Any = None) -> Any:
         try:
@@ -304,11 +315,6 @@ class Layer:
         self.handshake_flow: Any = None
         """The HTTP flow that upgraded the connection, for the layer that follows it."""
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("kind"):
-            LAYERS[cls.kind] = cls
-
     @property
     def client_conn(self) -> Client:
         return self.ctx.client_conn
@@ -346,11 +352,3 @@ async def choose(layer: Layer) -> Layer:
         chosen = chosen.replacement
         seen += 1
     return chosen
-
-
-async def run_next(layer: Layer) -> None:
-    chosen = await choose(layer)
-    await chosen.run()
-
-
-Runner = Callable[[Layer], Awaitable[None]]

@@ -16,10 +16,10 @@ from interpose.runtime import hooks
 from interpose.runtime.addonmanager import AddonManager
 from interpose.runtime.bus import EventBus
 from interpose.model.connection import Client
-from interpose.proxy.layer import LAYERS, Context, Layer, Stream, choose
+from interpose.proxy.layer import EAGER, LAYERS, Context, Layer, Stream, choose
+from interpose.proxy.layers import tunnel
 from interpose.runtime.options import Options
 from interpose.proxy.modes import Mode
-from interpose.proxy.layers import tunnel  # also registers every layer kind
 
 
 class RootLayer:
@@ -61,6 +61,8 @@ class ProxyServer:
 
     async def start(self) -> tuple[str, int]:
         self.mode = Mode.parse(self.options.mode)
+        for kind in EAGER:
+            LAYERS[kind]  # noqa: B018  (load the common layers now, not on the first connection)
         self._server = await asyncio.start_server(
             self._handle, self.options.listen_host, self.options.listen_port, limit=2**20, backlog=1024
         )
@@ -109,7 +111,7 @@ class ProxyServer:
                 ctx.tunnel, ctx.tunnel_scheme = self.mode.address, self.mode.scheme
                 first = await tunnel.detect(ctx, timeout=self.options.idle_timeout_s, default="http1")
             else:
-                first = LAYERS["socks5" if self.mode.kind == "socks5" and "socks5" in LAYERS else "http1"](ctx)
+                first = LAYERS["socks5" if self.mode.kind == "socks5" else "http1"](ctx)
             root.layer = await choose(first)
             await root.layer.run()
         except asyncio.CancelledError:

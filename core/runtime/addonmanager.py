@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from interpose.runtime import hooks
+from interpose import command
 from interpose.errors import AddonError, OptionsError
+from interpose.runtime import hooks
+from interpose.runtime.bus import AddonsChanged
 
 if TYPE_CHECKING:
     from interpose.runtime.bus import EventBus
@@ -69,8 +71,11 @@ class AddonManager:
         options.subscribe(self._options_changed)
 
     # -- chain -----------------------------------------------------------
-    def _invalidate(self) -> None:
+    def chain_changed(self) -> None:
+        """The chain or an addon's `addons` list changed (a script reload): rebuild dispatch tables, tell the bus."""
         self._dispatch.clear()
+        if self.bus.active:
+            self.bus.publish(AddonsChanged(tuple(addon_name(a) for a in self.chain)))
 
     def handlers(self, name: str) -> list[tuple[Any, Callable[..., Any]]]:
         hs = self._dispatch.get(name)
@@ -91,6 +96,7 @@ class AddonManager:
         loader = Loader(self.options, self.commands)
         for a in list(traverse([addon])):
             self._call_sync(a, "load", loader)
+            self.commands.update(command.declared(a))
         return self._start(addon)
 
     def _start(self, addon: Any) -> Any:
@@ -113,7 +119,7 @@ class AddonManager:
             a = self.register(addon)
             self.chain.append(a)
             added.append(a)
-            self._invalidate()
+            self.chain_changed()
         if configure:
             for a in added:
                 self.configure_all(a)
@@ -124,22 +130,20 @@ class AddonManager:
             self._call_sync(a, "configure", self.options, self.options.keys())
 
     def remove(self, addon: Any) -> None:
-        """Unload: `done` fires for the addon and its children, then it leaves the chain."""
+        """Unload: `done` fires for the addon and its children, then it leaves the chain (its commands too)."""
         for a in traverse([addon]):
             self._call_sync(a, "done")
+            for name, _ in command.declared(a):
+                self.commands.pop(name, None)
         if addon in self.chain:
             self.chain.remove(addon)
-        self._invalidate()
+        self.chain_changed()
 
     def remove_child(self, addon: Any) -> None:
         """`done` for an addon that lives inside another one's `addons` list (a reloaded script)."""
         for a in traverse([addon]):
             self._call_sync(a, "done")
-        self._invalidate()
-
-    def replace_children(self, parent: Any) -> None:
-        """A parent's `addons` list changed (script reload): rebuild dispatch tables."""
-        self._invalidate()
+        self.chain_changed()
 
     def get(self, name: str) -> Any | None:
         for a in traverse(self.chain):
@@ -184,13 +188,19 @@ class AddonManager:
             self._error(addon, name, task.exception())  # type: ignore[arg-type]
 
     async def trigger(self, hook: hooks.Hook) -> None:
-        """Call the hook on every addon that has it, in chain order, awaiting async ones."""
-        self.bus.publish(hook)
+        """Call the hook on every addon that has it, in chain order, awaiting async ones; then tell the
+        bus what changed (hooks.bus_message)."""
         hs = self._dispatch.get(hook.name)
         if hs is None:
             hs = self.handlers(hook.name)
-        if not hs:
-            return
+        if hs:
+            await self._run(hook, hs)
+        if self.bus.active:
+            msg = hooks.bus_message(hook)
+            if msg is not None:
+                self.bus.publish(msg)
+
+    async def _run(self, hook: hooks.Hook, hs: list[tuple[Any, Callable[..., Any]]]) -> None:
         args = hook.args()
         for addon, fn in hs:
             try:
@@ -204,7 +214,10 @@ class AddonManager:
 
     def trigger_sync(self, hook: hooks.Hook) -> None:
         """For hooks fired outside a coroutine (configure, log, done). Async handlers are scheduled."""
-        self.bus.publish(hook)
+        if self.bus.active:
+            msg = hooks.bus_message(hook)
+            if msg is not None:
+                self.bus.publish(msg)
         if hook.name == "log":
             if self._in_log:
                 return  # a log hook that logs must not recurse

@@ -1,12 +1,15 @@
 """Every addon event as a dataclass. `name` is the SPEC hook name; fields are its arguments, in order.
 
-The addon manager looks hooks up on addons by `name` and calls them with `args()`. The same objects are
-published on the event bus, so a bus subscriber sees every event in the order it happened.
+The addon manager looks hooks up on addons by `name` and calls them with `args()`. After the addons have
+run, `bus_message(hook)` says which typed message (runtime/bus.py) the hook means for a viewer, if any:
+this table is the one place where hook names turn into "flow added", "flow updated" and so on.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
+
+from interpose.runtime.bus import FlowAdded, FlowUpdated, LogRecorded, MessageAdded, OptionsChanged
 
 # Names of every hook in SPEC's Addon API, the 26 events users' scripts rely on.
 ALL: dict[str, type[Hook]] = {}
@@ -208,3 +211,27 @@ class TcpErrorHook(Hook):
     """The TCP relay ended with an error."""
     name = "tcp_error"
     flow: Any
+
+
+# -- what each hook means for a viewer ------------------------------------------------------------------
+_ADDED = {"requestheaders", "tcp_start"}
+_UPDATED = {"request", "responseheaders", "response", "error", "websocket_handshake", "websocket_start",
+            "websocket_end", "websocket_error", "tcp_end", "tcp_error"}
+_MESSAGE = {"websocket_message", "tcp_message"}
+
+
+def bus_message(hook: Hook) -> Any | None:
+    """The bus message that tells a viewer what `hook` changed, or None (connection and lifecycle hooks)."""
+    name = hook.name
+    if name in _UPDATED:
+        return FlowUpdated(hook.flow, name)  # type: ignore[attr-defined]
+    if name in _MESSAGE:
+        flow = hook.flow  # type: ignore[attr-defined]
+        return MessageAdded(flow, flow.hooking or flow.messages[-1])
+    if name in _ADDED:
+        return FlowAdded(hook.flow)  # type: ignore[attr-defined]
+    if name == "log":
+        return LogRecorded(hook.entry)  # type: ignore[attr-defined]
+    if name == "configure":
+        return OptionsChanged(frozenset(hook.updated))  # type: ignore[attr-defined]
+    return None

@@ -82,7 +82,7 @@ class Script:
             self.addons = [module]  # the manager registers children when the Script itself is added
         else:
             self.addons = [self.manager.register(module)]
-            self.manager.replace_children(self)
+            self.manager.chain_changed()
             self.manager.configure_all(self.addons[0])
             self.manager.log(f"reloaded {self.path}", "info")
 
@@ -96,7 +96,7 @@ class Script:
         for child in list(self.addons):
             self.manager.remove_child(child)
         self.addons = []
-        self.manager.replace_children(self)
+        self.manager.chain_changed()
         self._load(initial=False)
 
     def __repr__(self) -> str:

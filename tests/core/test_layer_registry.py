@@ -25,3 +25,20 @@ def test_startup_leaves_h2_wsproto_and_flow_files_out():
             "print(sorted(m for m in ('h2', 'wsproto', 'interpose.store.flowfile', 'interpose.store.har', 'interpose.runtime.builtins.replay') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_one_table_names_every_kind():
+    from interpose.proxy.layer import TABLE
+
+    assert set(TABLE) == set(KINDS)
+
+
+def test_layers_package_registers_nothing_by_import():
+    """The table is the registry: the package itself imports no layer module."""
+    import ast
+    import pathlib
+
+    import interpose.proxy.layers as pkg
+
+    tree = ast.parse(pathlib.Path(pkg.__file__).read_text())
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]

@@ -17,7 +17,8 @@ import pytest
 
 from interpose import ctx
 from interpose.runtime import hooks
-from interpose.runtime.bus import FlowIntercepted, FlowResumed
+from interpose.runtime.bus import (AddonsChanged, FlowAdded, FlowIntercepted, FlowResumed, FlowUpdated, LogRecorded,
+                                    OptionsChanged)
 from interpose.errors import OptionsError
 from interpose.http import HTTPFlow, Response
 from tests.conftest import Recorder, curl
@@ -860,7 +861,9 @@ async def test_invalid_intercept_filter_is_rejected_and_old_value_kept(make_prox
 # -- the event bus --------------------------------------------------------------
 
 
-async def test_bus_sees_hooks_in_recorder_order(make_proxy, origin):
+async def test_bus_carries_typed_messages_in_hook_order(make_proxy, origin):
+    """The bus says what changed, as typed messages, never hook objects: each flow is added once, then
+    updated by each hook that changed it, in the order the addons saw the hooks."""
     rec = Recorder()
     proxy = await make_proxy(rec)
     q = proxy.master.bus.subscribe()
@@ -871,10 +874,28 @@ async def test_bus_sees_hooks_in_recorder_order(make_proxy, origin):
     await rec.wait_for("clientdisconnect")
     await rec.wait_for("serverdisconnect")
     # Both are filled synchronously by the same dispatch: take both snapshots without awaiting.
-    events = [e for e in _drain(q) if isinstance(e, hooks.Hook)]
-    recorded = rec.calls[start:]
-    assert [e.name for e in events] == [n for n, _ in recorded]
-    for e, (_, args) in zip(events, recorded):
-        assert e.args() == args
-    assert [e.name for e in events if e.name not in LIFECYCLE][:3] == ["clientconnect", "next_layer", "requestheaders"]
-    assert isinstance(events[0], hooks.Hook)
+    events = _drain(q)
+    assert events and not any(isinstance(e, hooks.Hook) for e in events)
+    flow_hooks = [(n, args[0]) for n, args in rec.calls[start:]
+                  if n in ("requestheaders", "request", "responseheaders", "response")]
+    seen = [("requestheaders" if isinstance(e, FlowAdded) else e.cause, e.flow)
+            for e in events if isinstance(e, FlowAdded | FlowUpdated)]
+    assert seen == flow_hooks
+    assert [type(e) for e in events if isinstance(e, FlowAdded)] == [FlowAdded, FlowAdded]
+    assert [e.flow.request.path for e in events if isinstance(e, FlowAdded)] == ["/one", "/two"]
+
+
+async def test_bus_tells_of_logs_options_and_addons(make_proxy):
+    class Quiet:
+        name = "quiet"
+
+    proxy = await make_proxy()
+    q = proxy.master.bus.subscribe()
+    proxy.master.log.info("hello bus")
+    proxy.master.options.update(flow_detail=3)
+    proxy.master.add_addon(Quiet())
+    events = _drain(q)
+    logs = [e.entry.msg for e in events if isinstance(e, LogRecorded)]
+    assert "hello bus" in logs
+    assert any(isinstance(e, OptionsChanged) and e.updated == {"flow_detail"} for e in events)
+    assert any(isinstance(e, AddonsChanged) and e.names[-1] == "quiet" for e in events)

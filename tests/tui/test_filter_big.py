@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from interpose.runtime import hooks
+from interpose.runtime.bus import FlowAdded, FlowUpdated
 from interpose.model.connection import Client, Server
 from interpose.flowfilter import FilterError
 from interpose.http import HTTPFlow, Request, Response
@@ -23,13 +23,13 @@ def make_app() -> App:
     opts = Options()
     core_options(opts)
     app = App(Master(opts))
-    events: list[hooks.Hook] = []
+    events: list[object] = []
     for i in range(N):
         f = HTTPFlow(Client(address=("127.0.0.1", 1000 + i % 100)), Server(address=("h", 80)))
         f.request = Request.make("GET", f"http://{'example' if i % 4 == 0 else 'other'}.org/{i}")
         f.timestamp_created = f.request.timestamp_start = 1_750_000_000.0 + i
         f.response = Response.make(200, b"ok")
-        events += (hooks.RequestHeadersHook(f), hooks.ResponseHook(f))
+        events += (FlowAdded(f), FlowUpdated(f, "response"))
     app.apply(events)
     return app
 
