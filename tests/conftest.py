@@ -1,4 +1,10 @@
-"""Shared fixtures: a real proxy (in-process, port 0), a real origin server, and helpers to drive them."""
+"""Shared fixtures: a real proxy (in-process, port 0), a real origin server, and helpers to drive them.
+
+The event loop: INTERPOSE_TEST_LOOP=uvloop runs the tests on uvloop (pip install 'interpose[fast]'),
+both the in-process proxies (through the policy pytest-asyncio's `event_loop_policy` fixture hands out)
+and the `interpose`/`interpose-dump` subprocesses (through INTERPOSE_EVENT_LOOP, which they obey).
+Unset or `asyncio`, everything runs on asyncio's own loop, even where uvloop is installed.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -13,6 +19,33 @@ import pytest
 from interpose.runtime.master import Master
 from interpose.runtime.options import Options, core_options
 from tests.servers import Origin
+
+TEST_LOOP = os.environ.get("INTERPOSE_TEST_LOOP", "").strip().lower() or "asyncio"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "packaging: builds the wheel, installs it in a fresh venv (-m packaging)")
+    if TEST_LOOP not in ("asyncio", "uvloop"):
+        raise pytest.UsageError(f"INTERPOSE_TEST_LOOP={TEST_LOOP!r}: use asyncio or uvloop")
+    if TEST_LOOP == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            raise pytest.UsageError("INTERPOSE_TEST_LOOP=uvloop needs uvloop: pip install -e '.[test,fast]'") from None
+        # pytest-asyncio's default `event_loop_policy` fixture returns the policy in force, so every test
+        # loop (any pytest-asyncio from 0.24 on) is a uvloop one, without overriding that fixture.
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    # Subprocess proxies pick uvloop by themselves when it is installed: make them follow the switch.
+    os.environ["INTERPOSE_EVENT_LOOP"] = TEST_LOOP
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"event loop: {TEST_LOOP} (INTERPOSE_TEST_LOOP)"
+
+
+def loop_kind(loop: asyncio.AbstractEventLoop) -> str:
+    """`uvloop` or `asyncio`: which implementation a loop is."""
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
 
 
 class Recorder:
@@ -79,6 +112,7 @@ async def make_proxy(tmp_path) -> AsyncIterator[ProxyFactory]:
     masters: list[Master] = []
 
     async def factory(*addons: Any, **opts: Any) -> RunningProxy:
+        assert loop_kind(asyncio.get_running_loop()) == TEST_LOOP, "the test runs on another loop than asked"
         options = Options()
         core_options(options)
         options.update(listen_port=0, confdir=str(tmp_path / "confdir"), **opts)

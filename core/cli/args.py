@@ -11,8 +11,8 @@ from typing import Any, NoReturn
 
 from interpose import flowfilter
 from interpose.errors import InterposeError, OptionsError
-from interpose.runtime.options import Options, core_options
 from interpose.proxy.modes import Mode
+from interpose.runtime.options import Options, core_options
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,9 +20,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _Version(argparse.Action):
+    """`--version`: print `interpose X.Y.Z` and exit 0 (the metadata is read only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        import interpose
+
+        print(f"interpose {interpose.__version__}")  # on stdout, like argparse's own version action
+        parser.exit(0)
+
+
 def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p = _Parser(prog=prog, description=description)
     a = p.add_argument
+    a("--version", action=_Version, help="print the version and exit")
     a("--listen-host", metavar="H", help="bind address (default 127.0.0.1)")
     a("-p", "--listen-port", metavar="N", type=int, help="port; 0 picks a free one (default 8080)")
     a("--mode", metavar="M", help="regular, upstream:URL, reverse:URL or socks5 (default regular)")
@@ -77,10 +92,18 @@ def options_from_args(args: argparse.Namespace) -> Options:
 
 
 def install_event_loop_policy() -> None:
-    """Use uvloop when it is installed (the `fast` extra)."""
+    """Use uvloop when it is installed (the `fast` extra), unless the environment variable
+    INTERPOSE_EVENT_LOOP says `asyncio` (then the standard loop, uvloop or not). `uvloop` there makes a
+    missing uvloop an error instead of a quiet fallback."""
+    choice = os.environ.get("INTERPOSE_EVENT_LOOP", "").strip().lower()
+    if choice == "asyncio":
+        return
     try:
         import uvloop
     except ImportError:
+        if choice == "uvloop":
+            raise InterposeError("INTERPOSE_EVENT_LOOP=uvloop but uvloop is not installed "
+                                 "(pip install 'interpose[fast]')") from None
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
@@ -93,8 +116,8 @@ def run(prog: str, description: str, body: Callable[[Options], Any], argv: list[
     except InterposeError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
-    install_event_loop_policy()
     try:
+        install_event_loop_policy()
         return asyncio.run(body(opts)) or 0
     except InterposeError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
