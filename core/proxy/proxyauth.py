@@ -1,7 +1,8 @@
 """The `proxyauth` option: clients must authenticate (HTTP Basic) to use the proxy.
 
 Formats: `user:pass`, `any` (any credentials, as long as some are given), `@path` (an htpasswd file
-with `{SHA}`, `$apr1$` or, when the `bcrypt` package is installed, `$2y$` entries). In regular and
+with `{SHA}`, `$apr1$` or bcrypt entries; bcrypt ones, `htpasswd -B`'s `$2y$`, need the `bcrypt`
+package, `pip install 'interpose[bcrypt]'`: without it such a file is refused, saying so). In regular and
 upstream modes clients answer a 407 with Proxy-Authorization; a CONNECT that authenticated covers
 what runs inside its tunnel. In reverse mode the proxy is the server, so it asks with 401.
 The credentials are removed before the request goes on. Flows loaded from a file are left alone.
@@ -12,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import weakref
 from typing import Any
 
@@ -19,6 +21,10 @@ from interpose.errors import OptionsError
 from interpose.http import Response
 
 REALM = "interpose"
+
+BCRYPT_PREFIXES = ("$2y$", "$2b$", "$2a$")
+_BCRYPT = re.compile(r"\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}")
+"""A whole bcrypt entry: prefix, two-digit cost, 22 characters of salt and 31 of hash."""
 
 
 def _apr1(password: bytes, salt: bytes) -> bytes:
@@ -58,12 +64,39 @@ def check_htpasswd_entry(stored: str, password: str) -> bool:
     if stored.startswith("$apr1$"):
         salt = stored[6:].split("$", 1)[0].encode()
         return hmac.compare_digest(_apr1(pw, salt), stored.encode())
-    if stored.startswith(("$2y$", "$2b$", "$2a$")):
-        try:
-            import bcrypt  # optional: only htpasswd files with bcrypt entries need it
-        except ImportError:
-            return False
-        return bool(bcrypt.checkpw(pw, stored.encode()))
+    if stored.startswith(BCRYPT_PREFIXES):
+        return _bcrypt_check(stored, pw)
+    return False
+
+
+_bcrypt_passed: set[bytes] = set()
+"""Digests of (entry, password) that bcrypt accepted: a check costs milliseconds to a few hundred of them
+on purpose, on the event loop, and a keep-alive client sends its credentials with every request."""
+
+
+def _bcrypt_check(stored: str, pw: bytes) -> bool:
+    import bcrypt  # optional: load_htpasswd made sure it is there before accepting such an entry
+
+    key = hashlib.sha256(stored.encode() + b"\0" + pw).digest()
+    if key in _bcrypt_passed:
+        return True
+    # bcrypt reads only the first 72 bytes (htpasswd -B too); the bcrypt package refuses longer ones.
+    try:
+        ok = bool(bcrypt.checkpw(pw[:72], stored.encode()))
+    except ValueError:
+        return False
+    if ok:
+        if len(_bcrypt_passed) >= 1024:
+            _bcrypt_passed.clear()
+        _bcrypt_passed.add(key)
+    return ok
+
+
+def _bcrypt_missing() -> bool:
+    try:
+        import bcrypt  # noqa: F401
+    except ImportError:
+        return True
     return False
 
 
@@ -79,8 +112,14 @@ def load_htpasswd(path: str) -> dict[str, str]:
         if not line or line.startswith("#"):
             continue
         user, sep, stored = line.partition(":")
-        if not sep or not stored.startswith(("{SHA}", "$apr1$", "$2y$", "$2b$", "$2a$")):
+        if not sep or not stored.startswith(("{SHA}", "$apr1$", *BCRYPT_PREFIXES)):
             raise OptionsError(f"proxyauth: {path} line {n}: use {{SHA}}, $apr1$ or bcrypt entries (htpasswd -s/-m/-B)")
+        if stored.startswith(BCRYPT_PREFIXES):
+            if not _BCRYPT.fullmatch(stored):
+                raise OptionsError(f"proxyauth: {path} line {n}: not a whole bcrypt entry")
+            if _bcrypt_missing():
+                raise OptionsError(f"proxyauth: {path} line {n}: bcrypt entries need the bcrypt package "
+                                   "(pip install 'interpose[bcrypt]')")
         users[user] = stored
     return users
 
