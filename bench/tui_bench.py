@@ -170,9 +170,10 @@ def press(top: Any, key: str) -> float:
 
 
 async def keypress_bench(app: App, shown: list[int], background: dict[str, float]) -> list[tuple[str, list[float]]]:
-    """Keys on the real top widget. Applying the filter at this size runs in slices in a task (tui/actions.py
-    `apply_filter`): the enter key returns at once, and `j` is pressed every 30 ms until the new view is
-    there, timed from the moment it is due (so time spent waiting for a slice to end counts)."""
+    """Keys on the real top widget. Applying the filter at this size runs in slices in a task
+    (tui/actions/search.py `apply_filter`): the enter key returns at once, and `j` is pressed every 30 ms
+    until the new view is there, timed from the moment it is due (so time spent waiting for a slice to end
+    counts)."""
     top = app.top
     top.render(SIZE, focus=True)
     rows: list[tuple[str, list[float]]] = []

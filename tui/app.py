@@ -15,22 +15,27 @@ from typing import Any
 import urwid
 
 from interpose.cli import args as cli
-from interpose.runtime.bus import (FlowAdded, FlowIntercepted, FlowRemoved, FlowResumed, FlowUpdated, LogRecorded,
-                                    MessageAdded)
+from interpose.runtime.bus import (
+    FlowAdded,
+    FlowIntercepted,
+    FlowRemoved,
+    FlowResumed,
+    FlowUpdated,
+    LogRecorded,
+    MessageAdded,
+)
 from interpose.runtime.master import Master
 from interpose.runtime.options import Options
 from interpose.store.spill import BodySpill
 from interpose.store.view import FlowStore
 from interpose.tui import actions, keymap
-from interpose.tui.sticky import StickyRules
+from interpose.tui.format import shown_flow
 from interpose.tui.palette import PALETTE
+from interpose.tui.repeater.view import RepeaterView
+from interpose.tui.sticky import StickyRules
 from interpose.tui.widgets.flowlist import FlowListBox
 from interpose.tui.widgets.flowview import FlowView
 from interpose.tui.widgets.panes import EventLog, Prompt, StatusBar, help_widget
-
-def shown_flow(flow: Any) -> Any:
-    """WebSocket flows are shown through their handshake flow."""
-    return flow.handshake_flow if flow.type == "websocket" else flow
 
 
 class App:
@@ -64,6 +69,8 @@ class App:
         """The view filter that `|` turned off, to turn it back on."""
         self.filter_task: asyncio.Task[Any] | None = None
         """A view filter being applied in slices (big stores), if any."""
+        self.repeater: RepeaterView | None = None
+        """The repeater, made on first use; its tabs and connections live on while other views show."""
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -81,14 +88,15 @@ class App:
             view.held_stage = next((stage for f, m, stage in self.held.values() if m is None and f is view.flow), None)
             view.refresh()
         self.views.append(view)
-        self._layout()
+        self.layout()
 
     def pop(self) -> None:
         if self.views:
             self.views.pop()
-        self._layout()
+        self.layout()
 
-    def _layout(self) -> None:
+    def layout(self) -> None:
+        """Rebuild the screen from the current view, the event log and the overlay."""
         main = self.current
         if self.show_eventlog:
             main = urwid.Pile([main, (10, self.eventlog)])
@@ -100,11 +108,11 @@ class App:
 
     def show_help(self) -> None:
         self.overlay = help_widget([self.context, "global"])
-        self._layout()
+        self.layout()
 
     def close_overlay(self) -> None:
         self.overlay = None
-        self._layout()
+        self.layout()
 
     # -- status and prompts -------------------------------------------------------------
     def notify(self, text: str, level: str = "text") -> None:
@@ -248,7 +256,7 @@ class App:
         self.message = ""
         if self.context == "repeater" and key == "f1":  # `?` is text there; global keys do not apply
             self.overlay = help_widget(["repeater"])
-            self._layout()
+            self.layout()
             return None
         if self.context in ("editor", "grid", "repeater"):
             return key  # the in-TUI editors take every key

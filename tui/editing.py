@@ -13,6 +13,7 @@ from typing import Any
 import urwid
 
 from interpose.http import Headers
+from interpose.tui.ui import UI
 from interpose.tui.widgets.flowview import FlowView
 from interpose.tui.widgets.grid import edit_rows
 
@@ -20,7 +21,7 @@ REQUEST_PARTS = "(m)ethod (u)rl (v)ersion (h)eaders (q)uery (f)orm (b)ody"
 RESPONSE_PARTS = "(s)tatus (r)eason (v)ersion (h)eaders (b)ody"
 
 
-def start(app: Any, flow: Any) -> None:
+def start(app: UI, flow: Any) -> None:
     if flow is None:
         return
     view = app.current
@@ -30,7 +31,7 @@ def start(app: Any, flow: Any) -> None:
         if msg is None:
             app.notify("no message here to edit")
             return
-        app.spawn(_edit_message(app, msg))
+        app.spawn(edit_message(app, msg))
         return
     if tab == "Details":
         app.notify("switch to the Request or Response tab to edit")
@@ -46,7 +47,7 @@ def start(app: Any, flow: Any) -> None:
                 lambda key: key and _edit_part(app, flow, part_of, key))
 
 
-def _refresh(app: Any) -> None:
+def _refresh(app: UI) -> None:
     if isinstance(app.current, FlowView):
         app.current.refresh()
     if hasattr(app.current, "set_items"):  # the pending pane shows what was just edited
@@ -56,7 +57,7 @@ def _refresh(app: Any) -> None:
     app.redraw()
 
 
-def _field(app: Any, flow: Any, label: str, get: Any, set_: Any) -> None:
+def _field(app: UI, flow: Any, label: str, get: Any, set_: Any) -> None:
     def done(text: str | None) -> None:
         if text is None:
             return
@@ -71,7 +72,7 @@ def _field(app: Any, flow: Any, label: str, get: Any, set_: Any) -> None:
     app.ask(f"{label}: ", done, get())
 
 
-def _edit_part(app: Any, flow: Any, part_of: str, key: str) -> None:
+def _edit_part(app: UI, flow: Any, part_of: str, key: str) -> None:
     msg = flow.response if part_of == "response" else flow.request
     if key == "v":
         _field(app, flow, "HTTP version", lambda: msg.http_version, lambda t: setattr(msg, "http_version", t.strip()))
@@ -92,7 +93,8 @@ def _edit_part(app: Any, flow: Any, part_of: str, key: str) -> None:
         app.spawn(_edit_grid(app, flow, "Form", msg.urlencoded_form.items(multi=True),
                              lambda rows: setattr(msg, "urlencoded_form", rows)))
     elif part_of == "response" and key == "s":
-        _field(app, flow, "Status code", lambda: str(msg.status_code), lambda t: setattr(msg, "status_code", _status(t)))
+        _field(app, flow, "Status code", lambda: str(msg.status_code),
+               lambda t: setattr(msg, "status_code", _status(t)))
     elif part_of == "response" and key == "r":
         _field(app, flow, "Reason", lambda: msg.reason, lambda t: setattr(msg, "reason", t))
 
@@ -138,7 +140,7 @@ def message_from_editing(mode: str, text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-async def _edit_message(app: Any, msg: Any) -> None:
+async def edit_message(app: UI, msg: Any) -> None:
     mode, text, suffix = message_for_editing(msg.content)
     new = await edit_text(app, text, suffix)
     if new is None or new == text:
@@ -152,7 +154,7 @@ async def _edit_message(app: Any, msg: Any) -> None:
     app.notify(f"message edited ({mode})" + ("; a resumes it" if msg.intercepted else ""))
 
 
-async def _edit_grid(app: Any, flow: Any, title: str, rows: list[tuple[str, str]], apply: Any) -> None:
+async def _edit_grid(app: UI, flow: Any, title: str, rows: list[tuple[str, str]], apply: Any) -> None:
     new = await edit_rows(app, title, list(rows))
     if new is None or new == list(rows):
         app.notify("unchanged")
@@ -163,7 +165,7 @@ async def _edit_grid(app: Any, flow: Any, title: str, rows: list[tuple[str, str]
     app.notify("edited" + ("; a resumes the flow" if flow.intercepted else ""))
 
 
-async def _edit_text(app: Any, flow: Any, text: str, suffix: str, apply: Any) -> None:
+async def _edit_text(app: UI, flow: Any, text: str, suffix: str, apply: Any) -> None:
     new = await edit_text(app, text, suffix)
     if new is None or new == text:
         app.notify("unchanged")
@@ -174,7 +176,7 @@ async def _edit_text(app: Any, flow: Any, text: str, suffix: str, apply: Any) ->
     app.notify("edited" + ("; a resumes the flow" if flow.intercepted else ""))
 
 
-async def edit_text(app: Any, text: str, suffix: str = ".txt") -> str | None:
+async def edit_text(app: UI, text: str, suffix: str = ".txt") -> str | None:
     """The text after the user edited it, or None if they cancelled."""
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
     if not editor:
@@ -224,7 +226,7 @@ class _EditorBox(urwid.WidgetWrap):
         return super().keypress(size, key)
 
 
-async def _builtin(app: Any, text: str) -> str | None:
+async def _builtin(app: UI, text: str) -> str | None:
     done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
     box = _EditorBox(text, done)
     app.push(box)

@@ -6,7 +6,7 @@ from http import HTTPStatus
 from typing import Any
 
 from interpose.store.spill import stored_size
-from interpose.tui.cv_text import sanitize_segment
+from interpose.tui.contentviews.text import sanitize_segment
 
 Markup = list[tuple[str, str]]
 
@@ -72,6 +72,11 @@ def duration(flow: Any) -> float | None:
         return end - flow.request.timestamp_start if end else None
     msgs = flow.messages
     return msgs[-1].timestamp - flow.timestamp_created if msgs else None
+
+
+def shown_flow(flow: Any) -> Any:
+    """WebSocket flows are shown through their handshake flow."""
+    return flow.handshake_flow if flow.type == "websocket" else flow
 
 
 def is_intercepted(flow: Any) -> bool:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from interpose.tui import contentviews
 from interpose.tui.contentviews import Rendered, guess, render, view_names
-from interpose.tui.cv_image import image_info
+from interpose.tui.contentviews.image import image_info
 from interpose.tui.palette import ATTRIBUTES, FOCUS_MAP, PALETTE
 
 
@@ -230,7 +230,8 @@ def test_html_survives_broken_markup() -> None:
 
 
 def test_xml_reindent() -> None:
-    body = b'<?xml version="1.0"?><feed xmlns="urn:x"><entry id="1"><title>A &amp; B</title><empty/><![CDATA[<raw>]]></entry></feed>'
+    body = (b'<?xml version="1.0"?><feed xmlns="urn:x"><entry id="1"><title>A &amp; B</title><empty/>'
+            b'<![CDATA[<raw>]]></entry></feed>')
     r = render(body, "application/atom+xml")
     assert r.view == "xml"
     assert text_of(r) == ['<?xml version="1.0"?>', '<feed xmlns="urn:x">', '  <entry id="1">',
@@ -447,7 +448,8 @@ def test_guess(ctype: str, body: bytes, expected: str) -> None:
 
 SAMPLES = [
     (b'{"a": [1, "two", null]}', "application/json"), (HTML, "text/html"), (b"<a><b>t</b></a>", "text/xml"),
-    (b"var a = 1; // c", "application/javascript"), (b"a{b:c}", "text/css"), (b"a=1&b=2", "application/x-www-form-urlencoded"),
+    (b"var a = 1; // c", "application/javascript"), (b"a{b:c}", "text/css"),
+    (b"a=1&b=2", "application/x-www-form-urlencoded"),
     (MULTIPART, "multipart/form-data; boundary=XyZ"), (png(3, 3), "image/png"), (bytes(range(256)), ""),
     ("wide 表 \x1b[1m text\n\n".encode(), "text/plain"), (None, ""),
 ]

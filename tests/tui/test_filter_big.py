@@ -6,16 +6,16 @@ import asyncio
 
 import pytest
 
-from interpose.runtime.bus import FlowAdded, FlowUpdated
-from interpose.model.connection import Client, Server
 from interpose.flowfilter import FilterError
 from interpose.http import HTTPFlow, Request, Response
+from interpose.model.connection import Client, Server
+from interpose.runtime.bus import FlowAdded, FlowUpdated
 from interpose.runtime.master import Master
 from interpose.runtime.options import Options, core_options
-from interpose.tui import actions
+from interpose.tui.actions import search
 from interpose.tui.app import App
 
-N = actions.SLICED_FILTER_ABOVE + 5000
+N = search.SLICED_FILTER_ABOVE + 5000
 SIZE = (80, 24)
 
 
@@ -40,7 +40,7 @@ def screen(app: App) -> str:
 
 
 async def test_a_big_store_is_filtered_in_slices_while_keys_still_work(monkeypatch):
-    monkeypatch.setattr(actions, "FILTER_SLICE_S", 0.001)  # many slices even on a fast machine
+    monkeypatch.setattr(search, "FILTER_SLICE_S", 0.001)  # many slices even on a fast machine
     app = make_app()
     assert len(app.store) == N
     beats = 0
@@ -51,7 +51,7 @@ async def test_a_big_store_is_filtered_in_slices_while_keys_still_work(monkeypat
             beats += 1
             await asyncio.sleep(0)
 
-    actions.apply_filter(app, "~d example")
+    search.apply_filter(app, "~d example")
     assert app.filter_task is not None and len(app.store) == N  # the old view until the new one is done
     await asyncio.sleep(0)
     await asyncio.sleep(0)
@@ -69,14 +69,14 @@ async def test_a_big_store_is_filtered_in_slices_while_keys_still_work(monkeypat
 
 async def test_a_new_filter_overtakes_one_still_running_and_bad_ones_fail_at_once():
     app = make_app()
-    actions.apply_filter(app, "~d example")
+    search.apply_filter(app, "~d example")
     first = app.filter_task
-    actions.apply_filter(app, "~d other")
+    search.apply_filter(app, "~d other")
     assert first is not None and first.cancelling()
     await app.filter_task
     assert app.store.filter_expr == "~d other" and len(app.store) == N - N // 4
     with pytest.raises(FilterError):
-        actions.apply_filter(app, "~d (")  # raised at once, before anything changed
+        search.apply_filter(app, "~d (")  # raised at once, before anything changed
     assert app.store.filter_expr == "~d other"
-    actions.apply_filter(app, None)
+    search.apply_filter(app, None)
     assert app.store.filter_expr is None and len(app.store) == N

@@ -7,11 +7,9 @@ import asyncio
 import pytest
 import urwid
 
-from tests.tls_servers import TestCA
-from tests.tui.test_format import ws_flow
-from interpose.tui.repeater import RepeaterError
-from interpose.tui.widgets.repeater import RepeaterView, Tab, tab_for
-from interpose.tui.wsrepeater import (
+from interpose.tui.repeater.http import RepeaterError
+from interpose.tui.repeater.view import RepeaterView, Tab, tab_for
+from interpose.tui.repeater.websocket import (
     Entry,
     Route,
     WsSession,
@@ -21,6 +19,8 @@ from interpose.tui.wsrepeater import (
     parse_outgoing,
     tls_context,
 )
+from tests.tls_servers import TestCA
+from tests.tui.test_format import ws_flow
 
 RAW = (b"GET /chat?room=1 HTTP/1.1\nHost: example.com:8080\nUpgrade: websocket\nConnection: Upgrade\n"
        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n"

@@ -11,7 +11,7 @@ from typing import Any
 import urwid
 
 from interpose.tui import contentviews
-from interpose.tui.cv_text import sanitize_segment as safe
+from interpose.tui.contentviews.text import sanitize_segment as safe
 from interpose.tui.format import clock_ms, human_duration, human_size, reason, status_attr
 from interpose.tui.widgets.common import LinesWalker, text_lines
 

@@ -8,7 +8,7 @@ from typing import Any
 import urwid
 
 from interpose.tui import keymap
-from interpose.tui.cv_text import sanitize_segment
+from interpose.tui.contentviews.text import sanitize_segment
 from interpose.tui.widgets.common import LinesWalker
 
 LEVEL_ATTR = {"debug": "dim", "info": "text", "warn": "warn", "error": "error"}

@@ -32,7 +32,8 @@ _TOKEN_RE = re.compile(
     re.DOTALL,
 )
 _NAME_RE = re.compile(r"</?([^\s/>]+)")
-VOID = frozenset(["area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param", "source", "track", "wbr"])
+VOID = frozenset(["area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param",
+                  "source", "track", "wbr"])
 RAW_TEXT = frozenset(("script", "style", "pre", "textarea"))
 # Opening the key while the innermost open element is one of the values closes that element first.
 _IMPLIED_END = {"li": {"li"}, "p": {"p"}, "dt": {"dt", "dd"}, "dd": {"dt", "dd"}, "tr": {"tr", "td", "th"},

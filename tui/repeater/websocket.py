@@ -1,7 +1,7 @@
 """The WebSocket repeater's connection: a new WebSocket to a flow's server, opened through the proxy so that
 it shows up as a new flow, with messages typed by the user. No urwid here.
 
-The handshake is raw HTTP/1.1 text the user may edit (parsed with h11 by `tui.repeater.parse_request`);
+The handshake is raw HTTP/1.1 text the user may edit (parsed with h11 by `repeater.http.parse_request`);
 wsproto writes the real handshake and frames every message. The path a connection takes:
 
     regular/upstream mode:  TCP to the proxy → CONNECT host:port (h11) → TLS if wss → wsproto
@@ -35,7 +35,7 @@ from wsproto.events import (
 
 from interpose.proxy.upstream import make_client_tls_context
 from interpose.tui.format import clock_ms
-from interpose.tui.repeater import RepeaterError, parse_request
+from interpose.tui.repeater.http import RepeaterError, parse_request
 
 CONNECT_TIMEOUT_S = 20.0
 CLOSE_TIMEOUT_S = 5.0

@@ -6,7 +6,7 @@ Keys (shown in the view): ctrl s sends (WebSocket: connects, closing the old con
 ctrl n / ctrl p switch tabs, ctrl w closes the tab, ctrl o / ctrl l step back and forth in the tab's
 history, esc goes back to the flow list. WebSocket tabs: enter sends the message line, ctrl t switches
 it between text and hex, tab moves between the message line and the handshake, ctrl d disconnects.
-The view never touches a socket: `on_send(tab)` and `on_ws(tab, op, arg)` do (see tui/actions.py).
+The view never touches a socket: `on_send(tab)` and `on_ws(tab, op, arg)` do (see tui/actions/repeater.py).
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from typing import Any
 import urwid
 
 from interpose.store import export
+from interpose.tui.repeater.websocket import Entry, WsTab, entry_parts
 from interpose.tui.widgets.common import LinesWalker
 from interpose.tui.widgets.flowview import response_lines
-from interpose.tui.wsrepeater import Entry, WsTab, entry_parts
 
 HELP = "ctrl s: send   ctrl n/p: next/previous tab   ctrl w: close tab   ctrl o/l: older/newer response   esc: back"
 WS_HELP = ("ctrl s: (re)connect   enter: send   ctrl t: text/hex   tab: message/handshake   ctrl d: disconnect   "

@@ -13,7 +13,7 @@ from typing import Any
 
 from pygments.token import Keyword, Name, Number, Punctuation, String
 
-from interpose.tui.cv_text import JSON_MAP, Line, Segment, no_gc, sanitize_segment
+from interpose.tui.contentviews.text import JSON_MAP, Line, Segment, no_gc, sanitize_segment
 
 try:  # the C accelerator; the pure-Python fallback produces the same text
     from _json import encode_basestring as _quote

@@ -5,8 +5,9 @@ urwid text markup `[(attribute, text), ...]` whose attributes are defined in `tu
 Rendering never raises: a view that cannot parse its input falls back to raw text (or a hex dump for
 binary data) and says why in `Rendered.error`. No urwid import here; the output is plain data.
 
-Helpers live beside this module: `cv_text` (decoding, terminal safety, tokens → lines, raw, hex),
-`cv_json`, `cv_markup` (HTML/XML/JS/CSS pretty-printing), `cv_forms` (tables, multipart), `cv_image`.
+This package holds the registry of views and the auto-pick; the modules beside it do the work: `text`
+(decoding, terminal safety, tokens → lines, raw, hex), `json`, `markup` (HTML/XML/JS/CSS pretty-printing),
+`forms` (tables, multipart) and `image`.
 """
 from __future__ import annotations
 
@@ -17,16 +18,18 @@ from typing import Any
 from pygments.lexer import Lexer
 from pygments.lexers import CssLexer, HtmlLexer, JavascriptLexer, XmlLexer
 
-from interpose.tui import cv_forms, cv_json
-from interpose.tui.cv_image import image_info, is_image
-from interpose.tui.cv_markup import (
+from interpose.tui.contentviews.forms import MultipartError, multipart_lines, parse_urlencoded, table_lines
+from interpose.tui.contentviews.image import image_info, is_image
+from interpose.tui.contentviews.json import json_lines, looks_like_json
+from interpose.tui.contentviews.json import parse as parse_json
+from interpose.tui.contentviews.markup import (
     beautify_tokens,
     code_tokens_fast,
     markup_tokens_fast,
     needs_beautify,
     reindent_markup,
 )
-from interpose.tui.cv_text import (
+from interpose.tui.contentviews.text import (
     Line,
     decode,
     hard_wrap,
@@ -91,7 +94,7 @@ def _json(inp: ViewInput) -> tuple[str, list[Line]]:
     if doc is None:
         text = decode(inp.body, inp.content_type).lstrip("\ufeff")
         try:
-            doc = cv_json.parse(text)
+            doc = parse_json(text)
         except RecursionError:
             raise ViewError("JSON nested too deeply to display") from None
         except ValueError as e:
@@ -100,10 +103,10 @@ def _json(inp: ViewInput) -> tuple[str, list[Line]]:
                 raise ViewError(f"Invalid JSON: {e}") from None
             lines: list[Line] = []
             for d in docs:
-                lines += cv_json.json_lines(d)
+                lines += json_lines(d)
             return f"JSON lines ({len(docs)} documents)", lines
     try:
-        return "JSON", cv_json.json_lines(doc)
+        return "JSON", json_lines(doc)
     except RecursionError:
         raise ViewError("JSON nested too deeply to display") from None
 
@@ -114,7 +117,7 @@ def _json_lines_docs(text: str) -> list[Any] | None:
     if len(rows) < 2:
         return None
     try:
-        return [cv_json.parse(r) for r in rows]
+        return [parse_json(r) for r in rows]
     except (ValueError, RecursionError):
         return None
 
@@ -153,20 +156,20 @@ def _code(name: str, label: str, lexer_cls: type[Lexer]) -> ViewFn:
 def _urlencoded(inp: ViewInput) -> tuple[str, list[Line]]:
     if is_binary(inp.body):
         raise ViewError("not URL-encoded form data (binary body)")
-    pairs = cv_forms.parse_urlencoded(inp.body)
-    return f"URL-encoded form ({_count(len(pairs), 'field')})", cv_forms.table_lines(pairs)
+    pairs = parse_urlencoded(inp.body)
+    return f"URL-encoded form ({_count(len(pairs), 'field')})", table_lines(pairs)
 
 
 def _query(inp: ViewInput) -> tuple[str, list[Line]]:
     if not inp.query:
         return "Query", [[("dim", "(no query string)")]]
-    return f"Query ({_count(len(inp.query), 'parameter')})", cv_forms.table_lines(inp.query)
+    return f"Query ({_count(len(inp.query), 'parameter')})", table_lines(inp.query)
 
 
 def _multipart(inp: ViewInput) -> tuple[str, list[Line]]:
     try:
-        return cv_forms.multipart_lines(inp.body, inp.content_type, _part_text)
-    except cv_forms.MultipartError as e:
+        return multipart_lines(inp.body, inp.content_type, _part_text)
+    except MultipartError as e:
         raise ViewError(str(e)) from None
 
 
@@ -264,9 +267,9 @@ def _guess(content_type: str, body: bytes) -> tuple[str, Any]:
     binary = is_binary(body)
     if not binary and body:
         text = body.decode("utf-8").lstrip("\ufeff")
-        if cv_json.looks_like_json(text):
+        if looks_like_json(text):
             try:
-                return "json", cv_json.parse(text)
+                return "json", parse_json(text)
             except (ValueError, RecursionError):
                 pass
         if mime in _UNTYPED:

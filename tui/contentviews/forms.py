@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
-from interpose.tui.cv_image import image_info
-from interpose.tui.cv_text import (
+from interpose.tui.contentviews.image import image_info
+from interpose.tui.contentviews.text import (
     Line,
     ct_params,
     human_size,
@@ -27,7 +27,7 @@ def table_lines(pairs: Sequence[tuple[str, str]]) -> list[Line]:
     names = [sanitize_segment(k) for k, _ in pairs]
     width = min(max(len(k) for k in names), NAME_COLUMN_MAX)
     lines: list[Line] = []
-    for name, (_, value) in zip(names, pairs):
+    for name, (_, value) in zip(names, pairs, strict=True):
         first, *rest = prepare(value).split("\n")
         lines.append([("syntax_key", name + ":"), ("text", " " * (max(width - len(name), 0) + 1) + first)])
         lines.extend([("text", " " * (width + 2) + more)] for more in rest)
@@ -76,7 +76,7 @@ def parse_multipart(body: bytes, boundary: str) -> tuple[list[Part], bool]:
         raise MultipartError(f"boundary {boundary!r} not found in the body")
     parts: list[Part] = []
     closed = False
-    for m, nxt in zip(marks, marks[1:] + [None]):
+    for m, nxt in zip(marks, [*marks[1:], None], strict=True):
         if m.group(1):
             closed = True
             break

@@ -1,0 +1,135 @@
+"""The flow list: moving, following new flows, ordering, marking, deleting, duplicating, clearing."""
+from __future__ import annotations
+
+from typing import Any
+
+from interpose.tui.actions.registry import action, focused_flow
+from interpose.tui.ui import UI
+from interpose.tui.widgets.flowview import FlowView
+
+
+def _move(app: UI, delta: int | None = None, to: int | None = None) -> None:
+    lb = app.flowlist
+    if lb.empty():
+        return
+    target = to if to is not None else lb.walker.focus + (delta or 0)
+    lb.focus_index(target)
+    app.follow = lb.walker.focus == len(app.store) - 1 and app.follow
+
+
+@action("list.down")
+def list_down(app: UI, size: Any) -> None:
+    _move(app, 1)
+
+
+@action("list.up")
+def list_up(app: UI, size: Any) -> None:
+    _move(app, -1)
+    app.follow = False
+
+
+@action("list.page_down")
+def list_page_down(app: UI, size: Any) -> None:
+    app.flowlist.page(1, size)
+
+
+@action("list.page_up")
+def list_page_up(app: UI, size: Any) -> None:
+    app.flowlist.page(-1, size)
+    app.follow = False
+
+
+@action("list.first")
+def list_first(app: UI, size: Any) -> None:
+    _move(app, to=0)
+    app.follow = False
+
+
+@action("list.last")
+def list_last(app: UI, size: Any) -> None:
+    _move(app, to=len(app.store) - 1)
+
+
+@action("list.follow")
+def list_follow(app: UI, size: Any) -> None:
+    app.follow = not app.follow
+    if app.follow:
+        _move(app, to=len(app.store) - 1)
+    app.notify(f"follow new flows: {'on' if app.follow else 'off'}")
+    app.refresh_status()
+
+
+ORDERS = ("time", "method", "url", "size", "duration", "status")
+
+
+@action("list.order")
+def list_order(app: UI, size: Any) -> None:
+    cur = app.store.order
+    nxt = ORDERS[(ORDERS.index(cur) + 1) % len(ORDERS)] if cur in ORDERS else "time"
+    app.store.set_order(nxt)
+    app.flowlist.walker.changed()
+    app.notify(f"order: {nxt}")
+
+
+@action("list.reverse")
+def list_reverse(app: UI, size: Any) -> None:
+    app.store.set_reverse(not app.store.reverse)
+    app.flowlist.walker.changed()
+    app.notify(f"order reversed: {'yes' if app.store.reverse else 'no'}")
+
+
+@action("list.marked_only")
+def list_marked_only(app: UI, size: Any) -> None:
+    app.store.set_marked_only(not app.store.show_marked_only)
+    app.flowlist.walker.changed()
+    app.notify(f"only marked flows: {'on' if app.store.show_marked_only else 'off'}")
+
+
+@action("list.clear")
+def list_clear(app: UI, size: Any) -> None:
+    app.store.clear()
+    app.flowlist.walker.changed()
+    app.refresh_status()
+
+
+@action("list.delete_matching")
+def list_delete_matching(app: UI, size: Any) -> None:
+    def done(text: str | None) -> None:
+        if not text or not text.strip():
+            return
+        n = app.store.delete_matching(text.strip())
+        app.flowlist.walker.changed()
+        app.notify(f"deleted {n} flows matching {text.strip()}")
+    app.ask("Delete every flow matching: ", done)
+
+
+@action("flow.mark")
+def flow_mark(app: UI, size: Any) -> None:
+    flow = focused_flow(app)
+    if flow is not None:
+        flow.marked = not flow.marked
+        app.store.update(flow)
+        app.flowlist.walker.changed()
+
+
+@action("flow.delete")
+def flow_delete(app: UI, size: Any) -> None:
+    flow = focused_flow(app)
+    if flow is None:
+        return
+    if flow.intercepted:
+        flow.kill()
+    app.store.remove(flow)
+    app.flowlist.walker.changed()
+    if isinstance(app.current, FlowView):
+        app.pop()
+    app.refresh_status()
+
+
+@action("flow.duplicate")
+def flow_duplicate(app: UI, size: Any) -> None:
+    flow = focused_flow(app)
+    if flow is not None:
+        app.store.add(flow.copy())
+        app.flowlist.walker.changed()
+        app.refresh_status()

@@ -1,0 +1,110 @@
+"""Held flows and messages: the intercept filter, resuming (all, or after a header stage with the body
+buffered or streamed), killing a flow, dropping a held message."""
+from __future__ import annotations
+
+from typing import Any
+
+from interpose.tui.actions.registry import action, focused_flow
+from interpose.tui.ui import UI
+from interpose.tui.widgets.flowview import FlowView
+
+
+@action("intercept.set")
+def intercept_set(app: UI, size: Any) -> None:
+    def done(text: str | None) -> None:
+        if text is None:
+            return
+        app.master.options.intercept = text.strip() or None
+        app.notify(f"intercept: {text.strip() or 'off'}")
+    app.ask("Intercept filter: ", done, app.master.options.intercept or "")
+
+
+def resume_item(flow: Any, message: Any) -> None:
+    """Resume one held thing: the message if there is one, else the flow."""
+    if message is not None:
+        message.resume()
+    else:
+        flow.resume()
+
+
+@action("flow.resume")
+def flow_resume(app: UI, size: Any) -> None:
+    cur = app.current
+    if isinstance(cur, FlowView) and cur.focused_message is not None and cur.focused_message.intercepted:
+        cur.focused_message.resume()
+        return
+    flow = focused_flow(app)
+    if flow is None:
+        return
+    ws = getattr(flow, "websocket", None)
+    if flow.intercepted:
+        flow.resume()
+    elif ws is not None and ws.held_messages:
+        ws.held_messages[0].resume()
+    elif getattr(flow, "held_messages", None):
+        flow.held_messages[0].resume()
+    else:
+        app.notify("this flow is not held")
+
+
+@action("flow.resume_all")
+def flow_resume_all(app: UI, size: Any) -> None:
+    for flow, message, _ in list(app.held.values()):
+        resume_item(flow, message)
+    app.notify("resumed everything held")
+
+
+@action("flow.kill")
+def flow_kill(app: UI, size: Any) -> None:
+    flow = focused_flow(app)
+    if flow is None:
+        return
+    target = getattr(flow, "websocket", None) or flow
+    if target.live:
+        target.kill()
+        app.notify("flow killed")
+    else:
+        app.notify("this flow has finished: nothing to kill")
+
+
+@action("message.drop")
+def message_drop(app: UI, size: Any) -> None:
+    cur = app.current
+    msg = cur.focused_message if isinstance(cur, FlowView) else None
+    if msg is None or not msg.intercepted:
+        app.notify("no held message here")
+        return
+    msg.drop()
+
+
+# -- header-stage breakpoints ---------------------------------------------------------------------------
+def _header_stage(app: UI) -> tuple[Any, str] | None:
+    view = app.current
+    if not isinstance(view, FlowView) or view.held_stage not in ("requestheaders", "responseheaders"):
+        app.notify("B and T are for a flow held at requestheaders or responseheaders")
+        return None
+    return view.flow, view.held_stage
+
+
+@action("flow.resume_buffered")
+def resume_buffered(app: UI, size: Any) -> None:
+    held = _header_stage(app)
+    if held is not None:
+        flow, stage = held
+        body_stage = "request" if stage == "requestheaders" else "response"
+        message = flow.request if body_stage == "request" else flow.response
+        message.stream = False
+        flow.metadata[f"hold_at_{body_stage}"] = True
+        flow.resume()
+        app.notify(f"buffering the {body_stage} body; it stops again when the body is in")
+
+
+@action("flow.resume_streamed")
+def resume_streamed(app: UI, size: Any) -> None:
+    held = _header_stage(app)
+    if held is not None:
+        flow, stage = held
+        message = flow.request if stage == "requestheaders" else flow.response
+        message.stream = True
+        flow.resume()
+        app.notify(f"streaming the {'request' if stage == 'requestheaders' else 'response'} body through")
