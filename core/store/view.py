@@ -14,135 +14,20 @@ It has to stay fast at a million flows, so everything the TUI does per keypress 
   seconds it took (also kept in `last_refilter_s`) so the UI can show it.
 
 A flow's sort key is computed when it is added or `update()`d; a flow that changes (a response
-arrives, it gets marked) must be passed to `update()` to move or appear/disappear.
+arrives, it gets marked) must be passed to `update()` to move or appear/disappear. The sort keys and
+the sorted-list operations are in `interpose.store.order`; the sliced filter walk in `interpose.store.filtering`.
 """
 from __future__ import annotations
 
-import asyncio
-import bisect
-import contextlib
-import gc
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from interpose.flowfilter import Filter, parse
-from interpose.store.spill import stored_size
+from interpose.store.filtering import matching_in_slices, shows
+from interpose.store.order import ORDERS, Entry, discard, find, gc_paused, insert, key_time, sort_key
 
 __all__ = ["ORDERS", "FlowStore", "sort_key"]
-
-Entry = tuple[Any, int, Any]
-"""(sort key, insertion number, flow)."""
-
-_INF = float("inf")
-
-
-# -- sort keys -------------------------------------------------------------------------------------
-# Every key function returns one type for all flows (str, int or float) so keys always compare.
-
-
-def _http(flow: Any) -> Any:
-    """The HTTP flow to read request/response from: the flow itself or a WebSocket's handshake."""
-    return flow if getattr(flow, "request", None) is not None else getattr(flow, "handshake_flow", None)
-
-
-def _key_time(flow: Any) -> Any:
-    return flow.timestamp_created
-
-
-def _key_method(flow: Any) -> str:
-    req = getattr(_http(flow), "request", None)
-    return req.method if req is not None else ""
-
-
-def _key_url(flow: Any) -> str:
-    req = getattr(_http(flow), "request", None)
-    return req.url if req is not None else ""
-
-
-def _key_size(flow: Any) -> int:
-    if hasattr(flow, "bytes_from_client"):  # WebSocket and TCP flows: bytes relayed both ways
-        return int(flow.bytes_from_client + flow.bytes_from_server)
-    resp = getattr(_http(flow), "response", None)
-    if resp is None:
-        return 0
-    size = stored_size(resp)  # a spilled body is not read back just for its length
-    if size is not None and not (resp.stream and not size):
-        return size
-    try:  # a streamed body is not kept: Content-Length says how big it was
-        return int(resp.headers.get("content-length") or 0)
-    except ValueError:
-        return 0
-
-
-def _key_duration(flow: Any) -> float:
-    http = _http(flow)
-    req, resp = getattr(http, "request", None), getattr(http, "response", None)
-    if req is None or resp is None or resp.timestamp_end is None or req.timestamp_start is None:
-        return _INF  # unknown durations sort last
-    return float(resp.timestamp_end - req.timestamp_start)
-
-
-def _key_status(flow: Any) -> int:
-    resp = getattr(_http(flow), "response", None)
-    return int(resp.status_code) if resp is not None else 0
-
-
-ORDERS: dict[str, Callable[[Any], Any]] = {
-    "time": _key_time,
-    "method": _key_method,
-    "url": _key_url,
-    "size": _key_size,
-    "duration": _key_duration,
-    "status": _key_status,
-}
-"""Order name -> sort key function. Ties keep insertion order."""
-
-
-def sort_key(order: str, flow: Any) -> Any:
-    """The key `flow` sorts by in `order` (exposed for tests and the UI's column display)."""
-    return ORDERS[order](flow)
-
-
-# -- sorted-list helpers ---------------------------------------------------------------------------
-
-
-def _insert(lst: list[Entry], e: Entry) -> None:
-    if not lst or lst[-1] < e:
-        lst.append(e)  # the fast path: newest flow at the end
-    else:
-        bisect.insort(lst, e)
-
-
-def _find(lst: list[Entry], e: Entry) -> int | None:
-    i = bisect.bisect_left(lst, e)
-    return i if i < len(lst) and lst[i] is e else None
-
-
-def _discard(lst: list[Entry], e: Entry) -> None:
-    i = _find(lst, e)
-    if i is not None:
-        del lst[i]
-
-
-def _shows(flow: Any, flt: Filter | None, marked_only: bool) -> bool:
-    """Whether a view with this filter and "marked only" setting shows `flow`."""
-    if marked_only and not getattr(flow, "marked", False):
-        return False
-    return flt is None or flt(flow)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while making a million entries at once: each of them is a new tracked
-    tuple, and the collections they would trigger re-walk every flow (nearly halves `set_order`)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 # -- the store -------------------------------------------------------------------------------------
@@ -160,7 +45,7 @@ class FlowStore:
         self._view: list[Entry] = self._all
         self._seq = 0
         self._order = "time"
-        self._keyfn: Callable[[Any], Any] = _key_time
+        self._keyfn: Callable[[Any], Any] = key_time
         self._reverse = False
         self._filter: Filter | None = None
         self._marked_only = False
@@ -193,7 +78,7 @@ class FlowStore:
 
     # -- visibility ------------------------------------------------------------------------------
     def _visible(self, flow: Any) -> bool:
-        return _shows(flow, self._filter, self._marked_only)
+        return shows(flow, self._filter, self._marked_only)
 
     def _rebuild_view(self) -> float:
         t0 = time.perf_counter()
@@ -218,9 +103,9 @@ class FlowStore:
         self._entries[flow.id] = e
         if self._touched:
             self._touch(flow.id)
-        _insert(self._all, e)
+        insert(self._all, e)
         if self._view is not self._all and self._visible(flow):
-            _insert(self._view, e)
+            insert(self._view, e)
         self._changed()
 
     def update(self, flow: Any) -> None:
@@ -236,20 +121,20 @@ class FlowStore:
         visible = self._visible(flow) if separate else True
         if old[2] is flow and key == old[0]:
             if separate:
-                i = _find(self._view, old)
+                i = find(self._view, old)
                 if visible and i is None:
-                    _insert(self._view, old)
+                    insert(self._view, old)
                 elif not visible and i is not None:
                     del self._view[i]
         else:  # new key (or a new object under the same id): a new entry in the same tie position
             new: Entry = (key, old[1], flow)
             self._entries[flow.id] = new
-            _discard(self._all, old)
-            _insert(self._all, new)
+            discard(self._all, old)
+            insert(self._all, new)
             if separate:
-                _discard(self._view, old)
+                discard(self._view, old)
                 if visible:
-                    _insert(self._view, new)
+                    insert(self._view, new)
         self._changed()
 
     def remove(self, flow: Any) -> None:
@@ -259,9 +144,9 @@ class FlowStore:
             return
         if self._touched:
             self._touch(flow.id)
-        _discard(self._all, e)
+        discard(self._all, e)
         if self._view is not self._all:
-            _discard(self._view, e)
+            discard(self._view, e)
         self._changed()
 
     def clear(self) -> None:
@@ -323,7 +208,7 @@ class FlowStore:
         e = self._entries.get(flow.id)
         if e is None:
             return None
-        i = _find(self._view, e)
+        i = find(self._view, e)
         if i is None:
             return None
         return len(self._view) - 1 - i if self._reverse else i
@@ -371,41 +256,26 @@ class FlowStore:
         generation = self._generation
         if flt is None and not self._marked_only:
             return self.set_filter(None)
-        snapshot, marked_only = list(self._all), self._marked_only
+        marked_only = self._marked_only
         touched: set[str] = set()
         self._touched.append(touched)
         try:
-            matched: list[Entry] = []
-            i, n = 0, len(snapshot)
-            while True:
-                deadline = time.perf_counter() + slice_s
-                while i < n:  # at least one chunk per slice
-                    chunk = snapshot[i:i + 256]
-                    i += 256
-                    if marked_only:
-                        chunk = [e for e in chunk if getattr(e[2], "marked", False)]
-                    matched.extend(chunk if flt is None else [e for e in chunk if flt(e[2])])
-                    if time.perf_counter() >= deadline:
-                        break
-                if progress is not None:
-                    progress(min(i, n), n)
-                if i >= n:
-                    break
-                await asyncio.sleep(0)
-                if self._generation != generation:
-                    return time.perf_counter() - t0  # overtaken: the newer change decides the view
+            matched = await matching_in_slices(list(self._all), flt, marked_only, slice_s, progress,
+                                               lambda: self._generation != generation)
         finally:
             self._touched.remove(touched)
+        if matched is None:
+            return time.perf_counter() - t0  # overtaken: the newer change decides the view
         entries = self._entries
         view = [e for e in matched if entries.get(e[2].id) is e]  # drops flows removed meanwhile
         for flow_id in touched:
             e = entries.get(flow_id)
             if e is None:
                 continue
-            shown = _shows(e[2], flt, marked_only)
-            i = _find(view, e)
+            shown = shows(e[2], flt, marked_only)
+            i = find(view, e)
             if shown and i is None:
-                _insert(view, e)
+                insert(view, e)
             elif not shown and i is not None:
                 del view[i]
         self._filter = flt
@@ -413,12 +283,6 @@ class FlowStore:
         self.last_refilter_s = time.perf_counter() - t0
         self._changed()
         return self.last_refilter_s
-
-    def refilter(self) -> float:
-        """Re-evaluate the filter for every flow (after changing many flows without `update()`)."""
-        elapsed = self._rebuild_view()
-        self._changed()
-        return elapsed
 
     @property
     def show_marked_only(self) -> bool:
@@ -461,7 +325,7 @@ class FlowStore:
             self._order = order
             was_all = self._view is self._all
             shown = None if was_all else {e[1] for e in self._view}
-            with _gc_paused():
+            with gc_paused():
                 new_all = [(keyfn(e[2]), e[1], e[2]) for e in self._all]
                 new_all.sort()
                 entries = self._entries
