@@ -1,8 +1,10 @@
-"""`interpose`: the terminal UI. The core and urwid share one asyncio loop; the UI learns what happens
-from the event bus and acts through `Master` and the flows themselves (resume, kill, edit).
+"""`interpose`: the terminal UI. The proxy core runs on its own thread and loop (runtime/entry.py), so the
+UI never holds up a proxied request; urwid runs on the main thread's loop. The UI learns what happens
+from the bus's typed messages and asks the core for anything (resume, kill, replay, set options)
+through `Core`, the one thread-safe entry. While a flow is held, the UI owns it and edits it in place.
 
     asyncio.run(run(options)):
-        master.start()  → urwid.MainLoop(...).start()  → await app.quit  → loop.stop(), master.shutdown()
+        CoreThread(master).start() → urwid.MainLoop(...).start() → await app.quit → loop.stop(), core.stop()
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ from interpose.runtime.bus import (
     FlowUpdated,
     LogRecorded,
     MessageAdded,
+    Subscription,
 )
+from interpose.runtime.entry import Core, CoreThread
 from interpose.runtime.master import Master
 from interpose.runtime.options import Options
 from interpose.store.spill import BodySpill
@@ -39,8 +43,10 @@ from interpose.tui.widgets.panes import EventLog, Prompt, StatusBar, help_widget
 
 
 class App:
-    def __init__(self, master: Master) -> None:
+    def __init__(self, master: Master, core: Core | None = None) -> None:
         self.master = master
+        """The core, to read (options, addons): anything that changes it goes through `core`."""
+        self._core = core
         self.store = FlowStore()
         self.spill = BodySpill.from_options(master.options)
         """Moves the bodies of finished kept flows to disk (body_spill_threshold, flow_memory_limit)."""
@@ -71,6 +77,14 @@ class App:
         """A view filter being applied in slices (big stores), if any."""
         self.repeater: RepeaterView | None = None
         """The repeater, made on first use; its tabs and connections live on while other views show."""
+
+    @property
+    def core(self) -> Core:
+        """The thread-safe entry into the core. Without a core thread (tests, benchmarks that never start
+        one), the core shares this loop and calls go straight through."""
+        if self._core is None:
+            self._core = Core(self.master, asyncio.get_running_loop())
+        return self._core
 
     # -- views -------------------------------------------------------------------------
     @property
@@ -166,12 +180,12 @@ class App:
         self.statusbar.set_info(parts)
 
     # -- events from the core ------------------------------------------------------------
-    async def consume(self) -> None:
-        q = self.master.bus.subscribe()
+    async def consume(self, q: Subscription | None = None) -> None:
+        """Apply the bus's messages as they arrive: everything waiting at once, then one redraw."""
+        if q is None:
+            q = self.master.bus.subscribe()
         while True:
-            events = [await q.get()]
-            while not q.empty():
-                events.append(q.get_nowait())
+            events = [await q.get(), *q.drain()]
             self.apply(events)
             self.redraw()
 
@@ -246,7 +260,7 @@ class App:
             return
         exc = task.exception()
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self.master.add_log(f"UI task failed: {exc}\n{tb}", "error")
+        self.core.log(f"UI task failed: {exc}\n{tb}", "error")
         self.notify(f"failed: {exc}", "error")
 
     # -- keys -------------------------------------------------------------------------------
@@ -290,29 +304,32 @@ class TopWidget(urwid.WidgetWrap):
 
 async def run(opts: Options) -> int:
     master = Master(opts)
-    app = App(master)
-    app.sticky = StickyRules(opts.confdir)
-    master.add_addon(app.sticky)
-    app.spawn(app.consume())
-    host, port = await master.start()
+    sticky = StickyRules(opts.confdir)
+    master.add_addon(sticky)
+    core = CoreThread(master)
+    loop = asyncio.get_running_loop()
+    app = App(master, core)
+    app.sticky = sticky
+    app.spawn(app.consume(master.bus.subscribe()))  # subscribed on this loop before the core starts
+    host, port = await loop.run_in_executor(None, core.start)
     app.address = (host, port)
     print(f"proxy listening at {host}:{port}", file=sys.stderr, flush=True)
     cli.on_signals(app.quit.set)
     screen = urwid.display.raw.Screen()
     screen.set_terminal_properties(colors=256)
     screen.tty_signal_keys(start="undefined", stop="undefined")  # ctrl s and ctrl q are ours, not XON/XOFF
-    loop = urwid.MainLoop(app.top, PALETTE, screen=screen, handle_mouse=False,
-                          event_loop=urwid.AsyncioEventLoop(loop=asyncio.get_running_loop()))
-    app.loop = loop
+    main_loop = urwid.MainLoop(app.top, PALETTE, screen=screen, handle_mouse=False,
+                               event_loop=urwid.AsyncioEventLoop(loop=loop))
+    app.loop = main_loop
     app.refresh_status()
-    loop.start()
+    main_loop.start()
     try:
         await app.quit.wait()
     finally:
-        loop.stop()
+        main_loop.stop()
         for t in list(app.tasks):
             t.cancel()
-        await master.shutdown()
+        await loop.run_in_executor(None, core.stop)  # `done` for every addon, files flushed, thread ended
     return 0
 
 

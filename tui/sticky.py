@@ -146,20 +146,23 @@ class StickyRules:
         os.replace(tmp, self.path)
 
     def _compile(self) -> None:
-        self._compiled = []
+        # The UI edits the rules while the core's hooks (another thread) read them: lists are built aside
+        # and swapped in whole, never changed in place, so a hook always sees one consistent set.
+        compiled = []
         for r in self.rules:
             try:
-                self._compiled.append((r, parse(r.filter)))
+                compiled.append((r, parse(r.filter)))
             except ValueError:
                 continue
+        self._compiled = compiled
 
     def add(self, rule: Rule) -> None:
-        self.rules.append(rule)
+        self.rules = [*self.rules, rule]
         self._compile()
         self.save()
 
     def remove(self, index: int) -> None:
-        del self.rules[index]
+        self.rules = self.rules[:index] + self.rules[index + 1:]
         self._compile()
         self.save()
 

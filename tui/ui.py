@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import urwid
 
+from interpose.runtime.entry import Core
 from interpose.runtime.master import Master
 from interpose.store.view import FlowStore
 from interpose.tui.repeater.view import RepeaterView
@@ -41,7 +42,10 @@ class UI(Protocol):
     # -- read by actions -------------------------------------------------------------------
     @property
     def master(self) -> Master:
-        """The core: options, replay, logs."""
+        """The core, to read (options, addons). It runs on another thread: change nothing through it."""
+    @property
+    def core(self) -> Core:
+        """The one thread-safe entry into the core: resume, kill, drop, inject, replay, set options."""
     @property
     def store(self) -> FlowStore:
         """The flows shown in the list (order, view filter, marks)."""

@@ -1,12 +1,18 @@
 """Addon scripts: load a Python file as an addon and reload it when it changes.
 
+A script is named by its path (`-s addons/har.py`) or, for an installed module such as a bundled
+addon, by its dotted name (`-s interpose.addons.har`): `resolve` turns the name into the module's file,
+which is then loaded and watched like any other.
+
 A script's hooks are its module-level functions, or the objects in its module-level `addons` list.
 On change the old module gets `done`, the new one `load`, `start` and `configure`. A script that fails
 to import is reported in the log and watched until it is fixed; the proxy keeps running.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import sys
 import traceback
 import types
@@ -16,6 +22,25 @@ from interpose.errors import AddonError
 
 if TYPE_CHECKING:
     from interpose.runtime.addonmanager import AddonManager
+
+
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+
+
+def resolve(spec: str) -> str:
+    """The absolute path of the script `spec` names: a file, or else a dotted module name that can be
+    imported (its source file). A name that is neither comes back as a path, for the caller to report."""
+    path = os.path.abspath(os.path.expanduser(spec))
+    if os.path.exists(path) or not _DOTTED.fullmatch(spec):
+        return path
+    try:
+        found = importlib.util.find_spec(spec)
+    except (ImportError, ValueError):
+        found = None
+    origin = getattr(found, "origin", None)
+    if isinstance(origin, str) and origin.endswith(".py") and os.path.isfile(origin):
+        return origin
+    return path
 
 
 def load_module(path: str) -> types.ModuleType:
@@ -54,7 +79,7 @@ class Script:
     """An addon whose hooks come from a file. Its child addon is the module (or what `start` returned)."""
 
     def __init__(self, path: str, manager: AddonManager, reload: bool = True) -> None:
-        self.path = os.path.abspath(os.path.expanduser(path))
+        self.path = resolve(path)
         self.name = f"script:{path}"
         self.manager = manager
         self.reload = reload
@@ -115,7 +140,7 @@ class ScriptLoader:
     def configure(self, options: Any, updated: set[str]) -> None:
         if "scripts" not in updated:
             return
-        wanted = [os.path.abspath(os.path.expanduser(p)) for p in options.scripts]
+        wanted = [resolve(p) for p in options.scripts]
         for path in list(self.scripts):
             if path not in wanted:
                 self.manager.remove(self.scripts.pop(path))

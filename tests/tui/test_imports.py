@@ -126,7 +126,7 @@ def test_nothing_imports_the_app():
     assert [name for name, deps in graph.items() if "interpose.tui.app" in deps] == []
 
 
-def test_the_app_is_what_the_actions_take():
+async def test_the_app_is_what_the_actions_take():  # async: App.core needs a running loop
     opts = Options()
     core_options(opts)
     app = App(Master(opts))

@@ -5,17 +5,18 @@ import os
 from typing import Any
 
 from interpose.errors import InterposeError
-from interpose.tui.actions.registry import action
+from interpose.tui.actions.registry import action, set_options
 from interpose.tui.ui import UI
 from interpose.tui.widgets.picker import AddonPicker, OptionsEditor, option_value_text
 
 
-def _scripts_changed(app: UI, scripts: list[str]) -> None:
-    app.master.options.update(scripts=scripts)
-    cur = app.current
-    if isinstance(cur, AddonPicker):
-        cur.reload(scripts)
-    app.refresh_status()
+def _scripts_changed(app: UI, scripts: list[str], done: str) -> None:
+    def changed() -> None:
+        cur = app.current
+        if isinstance(cur, AddonPicker):
+            cur.reload(scripts)
+        app.refresh_status()
+    set_options(app, done, then=changed, scripts=scripts)
 
 
 @action("addons.picker")
@@ -38,19 +39,16 @@ def picker_toggle(app: UI, size: Any) -> None:
             if not os.path.isfile(path):
                 app.notify(f"no such file: {path}", "error")
                 return
-            _scripts_changed(app, scripts + [path])
-            app.notify(f"loaded {path}")
+            _scripts_changed(app, scripts + [path], f"loaded {path}")
         app.ask("Load script: ", done)
         return
     full = {os.path.abspath(os.path.expanduser(p)): p for p in scripts}
     target = os.path.abspath(entry.path)
     if target in full:
         scripts.remove(full[target])
-        _scripts_changed(app, scripts)
-        app.notify(f"unloaded {entry.name}")
+        _scripts_changed(app, scripts, f"unloaded {entry.name}")
     else:
-        _scripts_changed(app, scripts + [target])
-        app.notify(f"loaded {entry.name}")
+        _scripts_changed(app, scripts + [target], f"loaded {entry.name}")
 
 
 @action("options.editor")
@@ -70,15 +68,15 @@ def options_edit(app: UI, size: Any) -> None:
         if text is None:
             return
         try:
-            if opt.is_list:
-                app.master.options.update(**{name: [t.strip() for t in text.split(",") if t.strip()]})
-            else:
-                app.master.options.update(**{name: opt.parse(text.strip(), opt.value)})
+            value = [t.strip() for t in text.split(",") if t.strip()] if opt.is_list else opt.parse(text.strip(), opt.value)
         except (InterposeError, ValueError) as e:
             app.notify(str(e).splitlines()[0], "error")
             return
-        cur.reload()
-        app.notify(f"{name} = {option_value_text(getattr(app.master.options, name))}")
+
+        def shown() -> None:
+            cur.reload()
+            app.notify(f"{name} = {option_value_text(getattr(app.master.options, name))}")
+        set_options(app, None, then=shown, **{name: value})
     hint = " (comma-separated)" if opt.is_list else ""
     app.ask(f"{name}{hint}: ", done, option_value_text(opt.value) if opt.value not in (None, []) else "")
 
@@ -87,8 +85,11 @@ def options_edit(app: UI, size: Any) -> None:
 def options_reset(app: UI, size: Any) -> None:
     cur = app.current
     if isinstance(cur, OptionsEditor) and cur.focused is not None:
-        try:
-            app.master.options.reset(cur.focused)
-        except InterposeError as e:
-            app.notify(str(e), "error")
-        cur.reload()
+        async def reset() -> None:
+            try:
+                await app.core.reset_option(cur.focused)
+            except InterposeError as e:
+                app.notify(str(e), "error")
+            cur.reload()
+            app.redraw_soon()
+        app.spawn(reset())

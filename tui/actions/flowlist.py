@@ -118,7 +118,7 @@ def flow_delete(app: UI, size: Any) -> None:
     if flow is None:
         return
     if flow.intercepted:
-        flow.kill()
+        app.core.remove_flows([flow])  # a held one is killed; other viewers hear FlowRemoved
     app.store.remove(flow)
     app.flowlist.walker.changed()
     if isinstance(app.current, FlowView):

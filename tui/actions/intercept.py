@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interpose.tui.actions.registry import action, focused_flow
+from interpose.tui.actions.registry import action, focused_flow, set_options
 from interpose.tui.ui import UI
 from interpose.tui.widgets.flowview import FlowView
 
@@ -14,35 +14,31 @@ def intercept_set(app: UI, size: Any) -> None:
     def done(text: str | None) -> None:
         if text is None:
             return
-        app.master.options.intercept = text.strip() or None
-        app.notify(f"intercept: {text.strip() or 'off'}")
+        set_options(app, f"intercept: {text.strip() or 'off'}", intercept=text.strip() or None)
     app.ask("Intercept filter: ", done, app.master.options.intercept or "")
 
 
-def resume_item(flow: Any, message: Any) -> None:
+def resume_item(app: UI, flow: Any, message: Any) -> None:
     """Resume one held thing: the message if there is one, else the flow."""
-    if message is not None:
-        message.resume()
-    else:
-        flow.resume()
+    app.core.resume(flow, message)
 
 
 @action("flow.resume")
 def flow_resume(app: UI, size: Any) -> None:
     cur = app.current
     if isinstance(cur, FlowView) and cur.focused_message is not None and cur.focused_message.intercepted:
-        cur.focused_message.resume()
+        app.core.resume(cur.flow, cur.focused_message)
         return
     flow = focused_flow(app)
     if flow is None:
         return
     ws = getattr(flow, "websocket", None)
     if flow.intercepted:
-        flow.resume()
+        app.core.resume(flow)
     elif ws is not None and ws.held_messages:
-        ws.held_messages[0].resume()
+        app.core.resume(ws, ws.held_messages[0])
     elif getattr(flow, "held_messages", None):
-        flow.held_messages[0].resume()
+        app.core.resume(flow, flow.held_messages[0])
     else:
         app.notify("this flow is not held")
 
@@ -50,7 +46,7 @@ def flow_resume(app: UI, size: Any) -> None:
 @action("flow.resume_all")
 def flow_resume_all(app: UI, size: Any) -> None:
     for flow, message, _ in list(app.held.values()):
-        resume_item(flow, message)
+        resume_item(app, flow, message)
     app.notify("resumed everything held")
 
 
@@ -61,7 +57,7 @@ def flow_kill(app: UI, size: Any) -> None:
         return
     target = getattr(flow, "websocket", None) or flow
     if target.live:
-        target.kill()
+        app.core.kill(target)
         app.notify("flow killed")
     else:
         app.notify("this flow has finished: nothing to kill")
@@ -74,7 +70,7 @@ def message_drop(app: UI, size: Any) -> None:
     if msg is None or not msg.intercepted:
         app.notify("no held message here")
         return
-    msg.drop()
+    app.core.drop(msg)
 
 
 # -- header-stage breakpoints ---------------------------------------------------------------------------
@@ -95,7 +91,7 @@ def resume_buffered(app: UI, size: Any) -> None:
         message = flow.request if body_stage == "request" else flow.response
         message.stream = False
         flow.metadata[f"hold_at_{body_stage}"] = True
-        flow.resume()
+        app.core.resume(flow)
         app.notify(f"buffering the {body_stage} body; it stops again when the body is in")
 
 
@@ -106,5 +102,5 @@ def resume_streamed(app: UI, size: Any) -> None:
         flow, stage = held
         message = flow.request if stage == "requestheaders" else flow.response
         message.stream = True
-        flow.resume()
+        app.core.resume(flow)
         app.notify(f"streaming the {'request' if stage == 'requestheaders' else 'response'} body through")

@@ -42,21 +42,21 @@ def pending_open(app: UI, size: Any) -> None:
 def pending_resume(app: UI, size: Any) -> None:
     item = _pending(app)
     if item is not None:
-        resume_item(item[0], item[1])
+        resume_item(app, item[0], item[1])
 
 
 @action("pending.kill")
 def pending_kill(app: UI, size: Any) -> None:
     item = _pending(app)
     if item is not None:
-        item[0].kill()
+        app.core.kill(item[0])
 
 
 @action("pending.drop")
 def pending_drop(app: UI, size: Any) -> None:
     item = _pending(app)
     if item is not None and item[1] is not None:
-        item[1].drop()
+        app.core.drop(item[1])
     elif item is not None:
         app.notify("only a held message can be dropped; X kills a flow")
 
@@ -90,11 +90,15 @@ def pending_inject(app: UI, size: Any) -> None:
         def text_done(text: str | None) -> None:
             if text is None:
                 return
-            try:
-                target.inject(text, from_client=(key == "c"))
-            except RuntimeError as e:
-                app.notify(str(e), "error")
-                return
-            app.notify(f"injected {len(text.encode())} bytes {'to the server' if key == 'c' else 'to the client'}")
+
+            async def inject() -> None:
+                try:
+                    await app.core.inject(target, text, from_client=(key == "c"))
+                except RuntimeError as e:
+                    app.notify(str(e), "error")
+                    return
+                app.notify(f"injected {len(text.encode())} bytes "
+                           f"{'to the server' if key == 'c' else 'to the client'}")
+            app.spawn(inject())
         app.ask("Message: ", text_done)
     app.ask_key("Inject as if from the (c)lient (to the server) or the (s)erver (to the client)? ", direction)

@@ -48,3 +48,21 @@ def focused_flow(app: UI) -> Any | None:
         item = cur.focused
         return item[0] if item else None
     return app.flowlist.focused_flow
+
+
+def set_options(app: UI, done: str | None, then: Callable[[], None] | None = None, **values: Any) -> None:
+    """Set options through the core (on its thread). Afterwards `then()` runs and `done` goes to the status
+    bar; a refused value (nothing changed) goes to the status bar as an error instead."""
+    async def update() -> None:
+        try:
+            await app.core.set_options(**values)
+        except (InterposeError, ValueError) as e:
+            app.notify(str(e).splitlines()[0], "error")
+            return
+        if then is not None:
+            then()
+        if done is not None:
+            app.notify(done)
+        app.refresh_status()
+        app.redraw_soon()
+    app.spawn(update())

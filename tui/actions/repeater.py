@@ -30,7 +30,7 @@ def flow_replay(app: UI, size: Any) -> None:
     if flow is None or flow.type != "http":
         app.notify("only HTTP requests can be replayed")
         return
-    app.spawn(app.master.replay(flow))
+    app.spawn(app.core.replay(flow))
     app.notify("replaying the request")
 
 
@@ -63,7 +63,7 @@ def _repeater_send(app: UI, tab: Tab) -> None:
     flow.request = req
 
     async def send() -> None:
-        new = await app.master.replay(flow)
+        new = await app.core.replay(flow)
         _repeater(app).record(tab, new)
         app.notify(f"{req.method} {req.pretty_url} → " +
                    (f"{new.response.status_code}" if new.response is not None else
