@@ -218,8 +218,6 @@ async def test_addon_script_by_path_from_the_checkout(tmp_path: Path, origin) ->
     assert origin.received[-1].header("if-none-match") is None
 
 
-@pytest.mark.xfail(reason="-s takes file paths only so far (core/runtime/script.py, and the readable-file check in "
-                          "core/cli/args.py); not strict: module names are being added")
 async def test_addon_script_by_module_name(tmp_path: Path, origin) -> None:
     await _dump_with_anticache("interpose.addons.anticache", tmp_path, origin)
     assert origin.received[-1].header("if-none-match") is None

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 from interpose import flowfilter
 from interpose.errors import InterposeError, OptionsError
 from interpose.proxy.modes import Mode
+from interpose.runtime import script
 from interpose.runtime.options import Options, core_options
 
 
@@ -79,9 +80,9 @@ def options_from_args(args: argparse.Namespace) -> Options:
     if not 0 <= opts.listen_port <= 65535:
         raise OptionsError(f"invalid port {opts.listen_port}")
     for path in args.scripts:
-        full = os.path.expanduser(path)
+        full = script.resolve(path)  # a file, or an installed module's dotted name
         if not os.path.isfile(full) or not os.access(full, os.R_OK):
-            raise OptionsError(f"cannot read script {path}: no such readable file")
+            raise OptionsError(f"cannot read script {path}: no such readable file or importable module")
     if opts.rfile and opts.save_stream_file:
         # -w truncates its file before -r could read it: refuse rather than lose the flows.
         read, write = (os.path.abspath(os.path.expanduser(p.lstrip("+"))) for p in (opts.rfile, opts.save_stream_file))
