@@ -15,15 +15,13 @@ from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, Union
 
 from interpose.model import encoding
+from interpose.model.body import BodyHandle, Spillable
 from interpose.model.connection import Client, Server
 from interpose.model.flow import Flow
+from interpose.model.messages import MessageFlow
 from interpose.model.multidict import Headers, MultiDict
-from interpose.store.spill import Spillable, SpilledBody
 
-if TYPE_CHECKING:
-    from interpose.websocket import WebSocketFlow
-
-__all__ = ["Headers", "Request", "Response", "HTTPFlow", "Message"]
+__all__ = ["Headers", "Request", "Response", "HTTPFlow", "Message", "is_websocket_handshake"]
 
 StreamSetting = Union[bool, Callable[[bytes], bytes]]
 HeaderInput = Union[Headers, dict[str, str], Iterable[tuple[Any, Any]]]
@@ -44,15 +42,15 @@ class Message:
     """What requests and responses share: version, headers, body, timestamps, streaming.
 
     `raw_content` is a plain attribute; once the TUI has spilled a kept flow's body to disk
-    (core/store/spill.py) the class's `Spillable` reads it back on access, and assigning un-spills it.
+    (interpose.model.body) the class's `Spillable` reads it back on access, and assigning un-spills it.
     """
 
     if TYPE_CHECKING:
         raw_content: bytes | None
     else:
         raw_content = Spillable()
-    _spill: SpilledBody | None = None
-    """Where the body is on disk, once spilled (core/store/spill.py)."""
+    _spill: BodyHandle | None = None
+    """Where the body is on disk, once spilled (interpose.store.spill)."""
 
     def __init__(self, http_version: str, headers: Headers, content: bytes | None) -> None:
         self.http_version = http_version
@@ -147,12 +145,6 @@ class Message:
             if ct and _CHARSET.search(ct):
                 self.headers["content-type"] = _CHARSET.sub("charset=utf-8", ct, count=1)
             self.content = value.encode("utf-8", "surrogateescape")
-
-    def get_text(self, strict: bool = False) -> str | None:
-        return self.text
-
-    def set_text(self, value: str) -> None:
-        self.text = value
 
     @property
     def content_type(self) -> str:
@@ -349,6 +341,12 @@ class Response(Message):
         return f"Response({self.status_code} {self.reason})"
 
 
+def is_websocket_handshake(request: Request) -> bool:
+    """Does this request ask to become a WebSocket (RFC 6455 §4.1: `Upgrade: websocket`, `Connection: upgrade`)?"""
+    h = request.headers
+    return (h.get("upgrade") or "").lower() == "websocket" and "upgrade" in (h.get("connection") or "").lower()
+
+
 class HTTPFlow(Flow):
     """One HTTP request and (once it came) its response."""
 
@@ -358,7 +356,8 @@ class HTTPFlow(Flow):
         super().__init__(client_conn, server_conn, live)
         self.request: Request = None  # type: ignore[assignment]  # set right after construction
         self.response: Response | None = None
-        self.websocket: WebSocketFlow | None = None
+        self.websocket: MessageFlow | None = None
+        """The `interpose.websocket.WebSocketFlow` this handshake started, once it did."""
         self.mode = mode
 
     @property

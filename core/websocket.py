@@ -1,12 +1,8 @@
 """WebSocket flow model: `WebSocketFlow` and `WebSocketMessage`."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from interpose.http import HTTPFlow
 from interpose.model.messages import DEFAULT_MAX_MESSAGES, Message, MessageFlow
-
-if TYPE_CHECKING:
-    from interpose.http import HTTPFlow
 
 __all__ = ["WebSocketFlow", "WebSocketMessage"]
 
@@ -14,7 +10,8 @@ __all__ = ["WebSocketFlow", "WebSocketMessage"]
 class WebSocketMessage(Message):
     """A complete WebSocket message (fragments already joined). `content` is always bytes."""
 
-    def __init__(self, from_client: bool, content: bytes, is_text: bool = False, timestamp: float | None = None) -> None:
+    def __init__(self, from_client: bool, content: bytes, is_text: bool = False,
+                 timestamp: float | None = None) -> None:
         super().__init__(from_client, content, timestamp)
         self._is_text = is_text
 

@@ -13,15 +13,11 @@ import ast
 from collections import deque
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"core": "interpose", "tui": "interpose.tui", "addons": "interpose.addons"}
 MAX_LINES = 400
 FLOW_MODEL = ("interpose.http", "interpose.websocket", "interpose.tcp", "interpose.model")
 NOT_FOR_THE_MODEL = ("interpose.store", "interpose.proxy", "interpose.runtime", "interpose.tui")
-
-RESTRUCTURING = pytest.mark.xfail(strict=True, reason="being fixed in the restructuring")
 
 
 def modules() -> dict[str, Path]:
@@ -156,13 +152,11 @@ def test_the_cycle_finder_finds_cycles() -> None:
     assert _cycles({"a": {"b": 1}, "b": {}}) == []
 
 
-@RESTRUCTURING
 def test_no_import_cycles() -> None:
     cycles = _cycles(GRAPH)
     assert not cycles, f"{len(cycles)} import circles:\n" + "\n".join(_show(c) for c in cycles)
 
 
-@RESTRUCTURING
 def test_no_module_over_400_lines() -> None:
     long = {str(path.relative_to(ROOT)): n for path in MODULES.values()
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
@@ -181,7 +175,6 @@ def test_no_urwid_in_core() -> None:
     assert not found
 
 
-@RESTRUCTURING
 def test_the_flow_model_imports_no_store_proxy_runtime_or_tui() -> None:
     model = [name for name in MODULES if name in FLOW_MODEL or name.startswith("interpose.model.")]
     assert len(model) > 4

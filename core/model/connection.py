@@ -42,14 +42,6 @@ class Connection:
     id: int = field(default_factory=lambda: next(_ids))
 
     @property
-    def tls_established(self) -> bool:
-        return self.tls is not None
-
-    @property
-    def connected(self) -> bool:
-        return self.timestamp_end is None
-
-    @property
     def sni(self) -> str | None:
         return self.tls.sni if self.tls else None
 

@@ -13,22 +13,22 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from interpose.model.body import BodyHandle, Spillable
 from interpose.model.connection import Client, Server
 from interpose.model.flow import Flow
-from interpose.store.spill import Spillable, SpilledBody
 
 DEFAULT_MAX_MESSAGES = 10_000
 
 
 class Message:
     """One message (WebSocket) or chunk (TCP), as it went or is about to go from one side to the other.
-    A kept flow's large `content` may be spilled to disk and read back on access (core/store/spill.py)."""
+    A kept flow's large `content` may be spilled to disk and read back on access (interpose.model.body)."""
 
     if TYPE_CHECKING:
         content: bytes
     else:
         content = Spillable()
-    _spill: SpilledBody | None = None
+    _spill: BodyHandle | None = None
 
     def __init__(self, from_client: bool, content: bytes, timestamp: float | None = None) -> None:
         self.from_client = from_client

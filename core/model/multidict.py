@@ -5,7 +5,7 @@ with ", "); `get_all`/`set_all` see each field.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, ItemsView, Iterable, Iterator, MutableMapping
 
 
 def _b(s: str | bytes) -> bytes:
@@ -125,7 +125,8 @@ class Headers(MutableMapping[str, str]):
     def __len__(self) -> int:
         return len({k.lower() for k, _ in self.fields})
 
-    def items(self, multi: bool = False):  # type: ignore[override]
+    def items(self, multi: bool = False) -> ItemsView[str, str] | list[tuple[str, str]]:  # type: ignore[override]
+        """The fields (`multi`: every one, duplicates included, as a list) or, as for a dict, one per name."""
         if multi:
             return [(_s(k), _s(v)) for k, v in self.fields]
         return super().items()
@@ -203,7 +204,8 @@ class MultiDict(MutableMapping[str, str]):
     def __len__(self) -> int:
         return len(dict.fromkeys(k for k, _ in self.fields))
 
-    def items(self, multi: bool = False):  # type: ignore[override]
+    def items(self, multi: bool = False) -> ItemsView[str, str] | list[tuple[str, str]]:  # type: ignore[override]
+        """The fields (`multi`: every one, duplicates included, as a list) or, as for a dict, one per name."""
         return list(self.fields) if multi else super().items()
 
     def __repr__(self) -> str:

@@ -13,9 +13,9 @@ import json
 from importlib import metadata as _metadata
 from typing import Any
 
+from interpose.http import Headers, HTTPFlow, Request, Response
 from interpose.model.connection import Client, Connection, Server, TLSInfo
 from interpose.model.flow import Error, Flow
-from interpose.http import Headers, HTTPFlow, Request, Response
 from interpose.model.messages import Message, MessageFlow
 from interpose.tcp import TCPFlow, TCPMessage
 from interpose.websocket import WebSocketFlow, WebSocketMessage
@@ -337,7 +337,8 @@ def _messages_in(f: MessageFlow, o: _Obj, websocket: bool) -> None:
     f.bytes_from_server = o.integer("bytes_from_server", f.bytes_from_server)
 
 
-def _websocket_out(ws: WebSocketFlow) -> dict[str, Any]:
+def _websocket_out(ws: MessageFlow) -> dict[str, Any]:
+    assert isinstance(ws, WebSocketFlow)  # what HTTPFlow.websocket holds
     return {**_common_out(ws), "close_code": ws.close_code, "close_reason": ws.close_reason,
             "closed_by_client": ws.closed_by_client, **_messages_out(ws)}
 

@@ -18,20 +18,16 @@ import time
 from collections.abc import Iterator
 from typing import IO, Any
 
-from interpose.store import flowcodec
-from interpose.runtime.builtins import save
 from interpose.errors import FlowFileError
 from interpose.model.flow import Flow
+from interpose.store import flowcodec
+from interpose.store.durability import FSYNC_EVERY, FSYNC_S
 
-__all__ = ["FORMAT", "VERSION", "FlowWriter", "check", "encode_line", "load", "read_flows"]
+__all__ = ["FORMAT", "FSYNC_EVERY", "FSYNC_S", "VERSION", "FlowWriter", "check", "encode_line", "load", "read_flows"]
 
 FORMAT = "interpose-flows"
 VERSION = 1
 """The version this build writes and the newest it reads (see docs/flowfile.md, "Versioning")."""
-FSYNC_EVERY = 100
-"""A writer fsyncs at the latest after this many flows..."""
-FSYNC_S = save.FSYNC_S
-"""...or when this many seconds passed since its last fsync (whichever comes first)."""
 _HEADER_MAX = 1 << 16
 
 

@@ -25,12 +25,13 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
+from interpose.errors import FlowFileError
+from interpose.http import Headers, HTTPFlow, Request, Response
 from interpose.model import encoding
 from interpose.model.connection import Client, Server
-from interpose.errors import FlowFileError
 from interpose.model.flow import Error, Flow
+from interpose.model.messages import MessageFlow
 from interpose.store.flowcodec import VERSION
-from interpose.http import Headers, HTTPFlow, Request, Response
 from interpose.websocket import WebSocketFlow, WebSocketMessage
 
 __all__ = ["entries_to_flows", "export", "read", "write"]
@@ -158,7 +159,8 @@ def _timings(flow: HTTPFlow, servers_seen: set[int]) -> dict[str, float]:
             "receive": receive}
 
 
-def _websocket(ws: WebSocketFlow) -> dict[str, Any]:
+def _websocket(ws: MessageFlow) -> dict[str, Any]:
+    assert isinstance(ws, WebSocketFlow)  # what HTTPFlow.websocket holds
     msgs = []
     for m in ws.messages:
         if m.is_text:
@@ -168,7 +170,8 @@ def _websocket(ws: WebSocketFlow) -> dict[str, Any]:
         msgs.append({"type": "send" if m.from_client else "receive", "time": m.timestamp, "opcode": opcode,
                      "data": data})
     return {"_resourceType": "websocket", "_webSocketMessages": msgs,
-            "_webSocketClose": {"code": ws.close_code, "reason": ws.close_reason, "closedByClient": ws.closed_by_client}}
+            "_webSocketClose": {"code": ws.close_code, "reason": ws.close_reason,
+                                "closedByClient": ws.closed_by_client}}
 
 
 def entry(flow: HTTPFlow, servers_seen: set[int]) -> dict[str, Any]:

@@ -7,15 +7,9 @@ still in memory add up to more than `flow_memory_limit`, the oldest kept flows' 
 `keep` also makes equal header fields of kept flows one shared object (most of a flow's size beyond
 its bodies is header fields, and most fields repeat from flow to flow: `Accept`, `User-Agent`, `Server`).
 
-**The model side.** `Message.raw_content` (HTTP) and `Message.content` (WebSocket/TCP messages) are
-plain instance attributes, and the class also holds a `Spillable` descriptor under the same name.
-It defines only `__get__`, so it is a *non-data* descriptor: while the instance has its own value
-(always, until spilled) Python returns that value and never calls the descriptor, which is the same
-mechanism `functools.cached_property` uses. Spilling writes the bytes to the spill file, puts the
-`SpilledBody` handle into the instance's `_spill` and deletes the instance attribute: from then on a
-read falls through to the descriptor, which reads the bytes back. Assigning a new value stores it in
-the instance again, so an edited body simply stops being spilled. Reading `raw_content` costs about
-10 ns more than a plain attribute (specialised attribute reads don't apply); writing, about the same.
+**The model side** is `interpose.model.body`: messages hold a `Spillable` descriptor under the body's
+name, and spilling here deletes the instance attribute and leaves a `SpilledBody` (a `BodyHandle`)
+in `_spill`, so that reads fall through to the descriptor, which reads the bytes back.
 
 **The file.** One append-only file (`bodies`, 0600) in a private directory (`mkdtemp`: 0700) under
 the system temp directory, written with `pwrite` and read with `pread` at the offsets the handles keep.
@@ -35,10 +29,10 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
+from interpose.model.body import BodyHandle
 from interpose.runtime.options import Options, parse_size
 
-__all__ = ["SPILL_MIN", "BodySpill", "SpillFile", "Spillable", "SpilledBody", "is_spilled", "share_fields", "spill",
-           "stored_size"]
+__all__ = ["SPILL_MIN", "BodySpill", "SpillFile", "SpilledBody", "is_spilled", "share_fields", "spill", "stored_size"]
 
 SPILL_MIN = 512
 """Bodies smaller than this are never spilled nor counted against the memory limit: a spilled
@@ -129,7 +123,7 @@ class SpillFile:
 
 
 class SpilledBody:
-    """Where one spilled body is: immutable, so copies of a flow share it."""
+    """Where one spilled body is (a `BodyHandle`): immutable, so copies of a flow share it."""
 
     __slots__ = ("file", "offset", "size")
 
@@ -149,26 +143,7 @@ class SpilledBody:
         return f"<SpilledBody {self.size} bytes at {self.offset}>"
 
 
-# -- the model side ----------------------------------------------------------------------------------
-
-
-class Spillable:
-    """Class attribute for a body attribute: reads a spilled body back while the instance has no value
-    of its own. A non-data descriptor (no `__set__`), so reads and writes of a value the instance
-    holds never call it, and assigning a value un-spills."""
-
-    name = "raw_content"
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
-        if obj is None:
-            return self
-        ref = obj._spill
-        if ref is None:
-            raise AttributeError(self.name)
-        return ref.read()
+# -- spilling ----------------------------------------------------------------------------------------
 
 
 def _own(obj: Any, name: str) -> Any:
@@ -197,8 +172,9 @@ def spill(obj: Any, file: SpillFile, name: str = "raw_content") -> int:
     value = _own(obj, name)
     if not isinstance(value, bytes) or len(value) < SPILL_MIN:
         return 0
-    obj._spill = file.write(value)
-    delattr(obj, name)  # reads now fall through to the class's Spillable
+    handle: BodyHandle = file.write(value)
+    obj._spill = handle
+    delattr(obj, name)  # reads now fall through to the class's Spillable (interpose.model.body)
     if getattr(obj, "_decoded", None) is not None:
         obj._decoded = None  # the decoded-body cache would keep it in memory
     return len(value)
@@ -253,7 +229,7 @@ def share_fields(headers: Any, seen: dict[Any, Any]) -> None:
             fields[i] = shared
 
 
-class _Kept(weakref.ref):  # type: ignore[type-arg]
+class _Kept(weakref.ref):
     """A kept flow in the memory-limit queue, with the bytes of its bodies counted in memory."""
 
     __slots__ = ("size",)
@@ -305,7 +281,7 @@ class BodySpill:
             self.spilled_count += 1
         return n
 
-    def _gone(self, ref: weakref.ref) -> None:  # type: ignore[type-arg]
+    def _gone(self, ref: weakref.ref) -> None:
         """A counted flow was freed (deleted from the store and dropped): its bodies went with it."""
         assert isinstance(ref, _Kept)
         self.in_memory -= ref.size

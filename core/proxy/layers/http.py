@@ -2,24 +2,27 @@
 
 `HttpExchange.run()` walks a flow through requestheaders → body → request → server → responseheaders
 → body → response, honouring intercepts, answers set by addons, streaming and size limits. The client
-side (`ClientSide`) and server side (`ServerSide`) hide the framing (h11 today, h2 later).
+side (`ClientSide`) and server side (`ServerSide`, both in `interpose.proxy.layers.sides`) hide the
+framing (h11, h2).
 """
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Protocol
 
+from interpose.errors import ClientProtocolError, ProtocolError, ServerProtocolError
+from interpose.http import HTTPFlow, Request, Response, is_websocket_handshake
+from interpose.model.flow import Error
+from interpose.proxy.layer import Context
+from interpose.proxy.layers.sides import BodySink, ClientSide, Pool, ServerSide, WholeRequest, WholeResponse
+from interpose.proxy.upstream import ServerConnectError
 from interpose.runtime import hooks
 from interpose.runtime.bus import FlowIntercepted, FlowResumed
-from interpose.errors import ClientProtocolError, ProtocolError, ServerProtocolError
-from interpose.model.flow import Error
-from interpose.http import HTTPFlow, Request, Response
-from interpose.proxy.layer import Context
 from interpose.runtime.options import parse_size
-from interpose.proxy.upstream import ServerConnectError
 
+__all__ = ["BodySink", "ClientGone", "ClientSide", "FlowKilled", "HttpExchange", "Pool", "ServerSide",
+           "StaleConnection", "WholeRequest", "WholeResponse", "error_response"]
 
 WATCH_CLIENT_AFTER_S = 0.5
 """How long the server may think before the proxy starts watching whether the client is still there."""
@@ -37,88 +40,6 @@ class StaleConnection(Exception):
     """A reused keep-alive server connection was closed before any response byte came: retry once."""
 
 
-class ClientSide(Protocol):
-    def request_body(self) -> AsyncIterator[bytes]: ...
-    async def send_response_head(self, flow: HTTPFlow, response: Response) -> None: ...
-    async def send_response_data(self, data: bytes) -> None: ...
-    async def send_response_end(self) -> None: ...
-    async def send_whole_response(self, flow: HTTPFlow, response: Response) -> None: ...
-    def body_sink(self) -> BodySink | None:
-        """After send_response_head: a sink a server may splice the body into, if this side has one."""
-    @property
-    def response_started(self) -> bool: ...
-    def abort(self) -> None: ...
-    async def wait_closed(self) -> None:
-        """Returns once the client is gone (never, while it is still there)."""
-
-
-class ServerSide(Protocol):
-    async def send_request_head(self, flow: HTTPFlow) -> None: ...
-    async def send_request_data(self, data: bytes) -> None: ...
-    async def send_request_end(self) -> None: ...
-    async def send_whole_request(self, flow: HTTPFlow) -> None: ...
-    def spliceable(self) -> int | None:
-        """The response body's length, when splice_body can pass it on without it being seen."""
-    async def splice_body(self, sink: BodySink) -> None: ...
-    async def response_head(self, flow: HTTPFlow) -> Response: ...
-    def response_body(self, streaming: bool = False) -> AsyncIterator[bytes]:
-        """The body's chunks. `streaming`: they go straight on to the client (a side may read bigger
-        chunks, or bypass its framing library, then)."""
-
-
-class BodySink(Protocol):
-    """Where a spliced response body goes: synchronous writes, with flow control."""
-
-    def write(self, data: bytes) -> None: ...
-    def congested(self) -> bool: ...
-    async def drain(self) -> None: ...
-
-
-class WholeResponse:
-    """`send_whole_response` for a ClientSide that gains nothing from doing it in one go (and has no
-    body sink for splicing)."""
-
-    def body_sink(self) -> BodySink | None:
-        return None
-
-    async def send_whole_response(self: ClientSide, flow: HTTPFlow, response: Response) -> None:
-        """A buffered response: head, body and end."""
-        await self.send_response_head(flow, response)
-        if response.raw_content:
-            await self.send_response_data(response.raw_content)
-        await self.send_response_end()
-
-
-class WholeRequest:
-    """`send_whole_request` for a ServerSide that gains nothing from doing it in one go (and cannot splice)."""
-
-    def spliceable(self) -> int | None:
-        return None
-
-    async def splice_body(self, sink: BodySink) -> None:
-        raise NotImplementedError
-
-    async def send_whole_request(self: ServerSide, flow: HTTPFlow) -> None:
-        """A buffered request: head, body and end."""
-        await self.send_request_head(flow)
-        if flow.request.raw_content:
-            await self.send_request_data(flow.request.raw_content)
-        await self.send_request_end()
-
-
-class Pool(Protocol):
-    """Where server connections come from (`interpose.proxy.layers.pool.ServerPool`)."""
-
-    async def get(self, flow: HTTPFlow) -> Any: ...
-    async def release(self, flow: HTTPFlow, server: Any, ok: bool) -> None: ...
-
-
-def is_websocket_handshake(req: Request) -> bool:
-    """Is this request a WebSocket upgrade (RFC 6455 §4.1)?"""
-    h = req.headers
-    return (h.get("upgrade") or "").lower() == "websocket" and "upgrade" in (h.get("connection") or "").lower()
-
-
 def error_response(status: int, msg: str) -> Response:
     r = Response.make(status, f"interpose: {msg}\n")
     r.headers["connection"] = "close"
@@ -126,7 +47,7 @@ def error_response(status: int, msg: str) -> Response:
 
 
 def _apply(stream: object, chunk: bytes) -> bytes:
-    return stream(chunk) if callable(stream) else chunk  # type: ignore[no-any-return]
+    return stream(chunk) if callable(stream) else chunk
 
 
 class HttpExchange:

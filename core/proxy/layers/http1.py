@@ -12,15 +12,15 @@ from collections.abc import AsyncIterator
 
 import h11
 
-from interpose.runtime import hooks
-from interpose.proxy import upstream
-from interpose.model.connection import Server
 from interpose.errors import ClientProtocolError, ProtocolError
-from interpose.http import Headers, HTTPFlow, Request, Response
-from interpose.proxy.layer import LAYERS, SPLICE_HIGH_WATER, Layer, Watchdog, choose
+from interpose.http import Headers, HTTPFlow, Request, Response, is_websocket_handshake
+from interpose.model.connection import Server
+from interpose.proxy import upstream
+from interpose.proxy.layer import LAYERS, SPLICE_HIGH_WATER, Context, Layer, Watchdog, choose
 from interpose.proxy.layers import h1wire, tunnel
+from interpose.proxy.layers.http import ClientGone, HttpExchange
 from interpose.proxy.layers.pool import get_pool
-from interpose.proxy.layers.http import ClientGone, HttpExchange, is_websocket_handshake
+from interpose.runtime import hooks
 from interpose.runtime.options import parse_size
 
 MAX_REQUEST_LINE = 8192
@@ -32,7 +32,7 @@ closing with unread input sends a TCP reset, which can destroy the answer before
 class Http1Layer(Layer):
     kind = "http1"
 
-    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.head_limit = parse_size(ctx.options.header_size_limit) or 65536
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.head_limit)
@@ -263,7 +263,9 @@ class Http1Layer(Layer):
 
     def write(self, data: bytes) -> None:
         """BodySink: one chunk of a spliced body (h11 frames it without copying)."""
-        for part in self.conn.send_with_data_passthrough(h11.Data(data=data)):
+        parts = self.conn.send_with_data_passthrough(h11.Data(data=data))
+        assert parts is not None  # None only for ConnectionClosed
+        for part in parts:
             self.ctx.client.write(part)
 
     def congested(self) -> bool:

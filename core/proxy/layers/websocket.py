@@ -11,16 +11,16 @@ import asyncio
 from typing import Any
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Message as WsMessage, Ping, Pong, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.events import Message as WsMessage
 from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.frame_protocol import CloseReason
 
-from interpose.runtime import hooks
 from interpose.model.flow import Error
-from interpose.proxy.layer import Layer, Stream
-from interpose.proxy.layers.http import is_websocket_handshake
-from interpose.proxy.layers.relay import deliver, side
 from interpose.model.messages import Message
+from interpose.proxy.layer import Layer, Stream
+from interpose.proxy.layers.relay import deliver, side
+from interpose.runtime import hooks
 from interpose.websocket import WebSocketFlow, WebSocketMessage
 
 _SENDABLE = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
@@ -34,10 +34,6 @@ def extensions(accepted: str | None) -> list[Extension]:
             ext.finalize(offer.strip())
             return [ext]
     return []
-
-
-def is_handshake(flow: Any) -> bool:
-    return is_websocket_handshake(flow.request)
 
 
 class _Side:

@@ -19,11 +19,11 @@ import os
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
-from interpose.runtime import hooks
 from interpose.errors import FlowFileError, OptionsError
+from interpose.http import HTTPFlow, is_websocket_handshake
 from interpose.model.flow import Flow
-from interpose.http import HTTPFlow
 from interpose.model.messages import MessageFlow
+from interpose.runtime import hooks
 from interpose.tcp import TCPFlow
 
 LogFn = Callable[[str, str], None]
@@ -57,11 +57,6 @@ def _message_flow(flow: MessageFlow, start: type[hooks.Hook], message: type[hook
     yield failed(flow) if flow.error else end(flow)  # type: ignore[call-arg]
 
 
-def _is_upgrade(flow: HTTPFlow) -> bool:
-    h = flow.request.headers
-    return (h.get("upgrade") or "").lower() == "websocket" and "upgrade" in (h.get("connection") or "").lower()
-
-
 def hook_sequence(flow: Flow) -> Iterator[hooks.Hook]:
     """The hooks a loaded flow goes through, in order. Iterate it while awaiting each hook: the flow is
     brought to the matching state between them (messages appear one by one)."""
@@ -69,7 +64,7 @@ def hook_sequence(flow: Flow) -> Iterator[hooks.Hook]:
         response, error, ws = flow.response, flow.error, flow.websocket
         flow.response = flow.error = flow.websocket = None
         yield hooks.RequestHeadersHook(flow)
-        if flow.response is None and _is_upgrade(flow):
+        if flow.response is None and is_websocket_handshake(flow.request):
             yield hooks.WebsocketHandshakeHook(flow)
         if flow.response is None:
             yield hooks.RequestHook(flow)

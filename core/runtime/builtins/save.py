@@ -19,13 +19,11 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from interpose import flowfilter
 from interpose.errors import FlowFileError, OptionsError
+from interpose.http import is_websocket_handshake
+from interpose.store.durability import FSYNC_S
 
 if TYPE_CHECKING:
     from interpose.store.flowfile import FlowWriter
-
-FSYNC_S = 1.0
-"""Default seconds between fsyncs of a flow file being written (`interpose.store.flowfile` takes it from here): defined
-here, not there, so that startup need not import the flow-file code and its codec."""
 
 CORE_OPTION = "save_stream_file"
 """Declared by `core_options`: the instance behind `-w` does not declare it again."""
@@ -35,10 +33,9 @@ LogFn = Callable[[str, str], None]
 
 
 def _is_websocket_upgrade(flow: Any) -> bool:
-    """A live handshake the server accepted: its WebSocket is about to start."""
-    resp, h = flow.response, flow.request.headers
-    return (resp is not None and resp.status_code == 101 and (h.get("upgrade") or "").lower() == "websocket"
-            and "upgrade" in (h.get("connection") or "").lower())
+    """A handshake the server accepted: its WebSocket is about to start."""
+    resp = flow.response
+    return resp is not None and resp.status_code == 101 and is_websocket_handshake(flow.request)
 
 
 def parse_target(spec: str) -> tuple[str, bool]:
