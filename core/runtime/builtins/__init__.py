@@ -1,1 +1,1 @@
-"""runtime/builtins"""
+"""Addons every master loads: intercept (`-i`), save (`-w`), readfile (`-r`) and replay."""
