@@ -10,6 +10,9 @@ the right instead, so `/~u /ads/404` works.
 FILTER is a flow filter expression (`interpose.flowfilter`). When a rule's shape lets it be left out,
 every flow matches. Every problem is an `OptionsError` naming the option, the rule and the reason,
 so a bad `--set` is refused and the previous value stays.
+
+Addons whose option is a filter alone (`stickyauth`, `stickycookie`) declare it with `add_filter_option`
+and read it with `read_filter_option`.
 """
 from __future__ import annotations
 
@@ -17,10 +20,10 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 from interpose import OptionsError
-from interpose.flowfilter import FilterError, parse
+from interpose.flowfilter import Filter, FilterError, parse
 
 # Filter operators that read message bodies. A rule using one can only be decided once the body has
 # been read, so addons check it at `request`/`response` rather than at the headers hooks.
@@ -60,6 +63,24 @@ def headers_stage_count(rules: Sequence[Rule]) -> int:
         if rule.reads_body:
             return i
     return len(rules)
+
+
+def add_filter_option(loader: Any, option: str, help: str) -> None:
+    """Declare `option` as a flow filter expression, unset by default (unset or empty: the addon is off)."""
+    # typing.Optional, not `str | None`: interpose.runtime.options knows the former.
+    loader.add_option(option, Optional[str], None, help)  # noqa: UP045
+
+
+def read_filter_option(options: Any, option: str) -> Filter | None:
+    """The filter `option` holds now, None when it is unset or empty. A bad expression is an OptionsError
+    naming the option (so `--set` refuses it and the previous value stays)."""
+    expr = getattr(options, option)
+    if not expr:
+        return None
+    try:
+        return parse(expr)
+    except FilterError as e:
+        raise OptionsError(f"{option}: bad filter: {e}") from None
 
 
 def error(option: str, rule: str, why: str) -> OptionsError:

@@ -8,11 +8,16 @@ is kept until the addon is unloaded.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
-from interpose import OptionsError, ctx
-from interpose.flowfilter import Filter, FilterError, parse
+from interpose import ctx
+from interpose.flowfilter import Filter
 from interpose.http import HTTPFlow
+
+try:
+    from . import _rules  # imported as addons.stickyauth
+except ImportError:
+    import _rules  # type: ignore[no-redef, import-not-found]  # loaded as a script: its folder is on sys.path
 
 OPTION = "stickyauth"
 
@@ -24,23 +29,15 @@ class StickyAuth:
         """host → the Authorization value last seen on a matching request to it."""
 
     def load(self, loader: Any) -> None:
-        loader.add_option(
-            OPTION, Optional[str], None,  # noqa: UP045  interpose.runtime.options knows typing.Optional, not str | None
+        _rules.add_filter_option(
+            loader, OPTION,
             "Remember the Authorization header of requests matching this filter, per host, and add it to "
             "later matching requests to that host that have none.",
         )
 
     def configure(self, options: Any, updated: set[str]) -> None:
-        if OPTION not in updated:
-            return
-        expr = options.stickyauth
-        if not expr:
-            self.filter = None
-            return
-        try:
-            self.filter = parse(expr)
-        except FilterError as e:
-            raise OptionsError(f"{OPTION}: bad filter: {e}") from None
+        if OPTION in updated:
+            self.filter = _rules.read_filter_option(options, OPTION)
 
     def requestheaders(self, flow: HTTPFlow) -> None:
         self._stick(flow)

@@ -13,11 +13,17 @@ from __future__ import annotations
 import email.utils
 import time
 from datetime import UTC
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
-from interpose import OptionsError, ctx
-from interpose.flowfilter import Filter, FilterError, parse
+from interpose import ctx
+from interpose.flowfilter import Filter
 from interpose.http import HTTPFlow, Request
+from interpose.model.cookies import parse_cookie, parse_set_cookie
+
+try:
+    from . import _rules  # imported as addons.stickycookie
+except ImportError:
+    import _rules  # type: ignore[no-redef, import-not-found]  # loaded as a script: its folder is on sys.path
 
 OPTION = "stickycookie"
 
@@ -45,20 +51,16 @@ def parse_date(text: str) -> float | None:
     return dt.timestamp()
 
 
-def parse_set_cookie(header: str, host: str, now: float) -> Cookie | None:
+def read_set_cookie(header: str, host: str, now: float) -> Cookie | None:
     """Read one Set-Cookie value as set by `host`; None for one it may not set or that makes no sense.
     A cookie whose `expires` is at or before `now` is a deletion."""
-    pair, *attrs = header.split(";")
-    name, eq, value = pair.partition("=")
-    name, value = name.strip(), value.strip()
-    if not eq or not name:
+    parsed = parse_set_cookie(header)
+    if parsed is None:
         return None
     domain, host_only, path, secure = host, True, "/", False
     max_age: float | None = None
     expires: float | None = None
-    for attr in attrs:
-        key, _, val = attr.partition("=")
-        key, val = key.strip().lower(), val.strip()
+    for key, val in parsed.attributes:
         if key == "domain" and val:
             d = val.lstrip(".").lower()
             if not domain_match(host, d):
@@ -75,7 +77,8 @@ def parse_set_cookie(header: str, host: str, now: float) -> Cookie | None:
                 pass
         elif key == "expires":
             expires = parse_date(val)
-    return Cookie(name, value, domain, host_only, path, secure, max_age if max_age is not None else expires)
+    return Cookie(parsed.name, parsed.value, domain, host_only, path, secure,
+                  max_age if max_age is not None else expires)
 
 
 def domain_match(host: str, domain: str) -> bool:
@@ -93,11 +96,7 @@ def path_match(request_path: str, cookie_path: str) -> bool:
 
 
 def cookie_names(req: Request) -> set[str]:
-    names = set()
-    for header in req.headers.get_all("cookie"):
-        for part in header.split(";"):
-            names.add(part.partition("=")[0].strip())
-    return names
+    return {name for header in req.headers.get_all("cookie") for name, _ in parse_cookie(header)}
 
 
 class StickyCookie:
@@ -107,30 +106,22 @@ class StickyCookie:
         """(domain, path, name) → cookie."""
 
     def load(self, loader: Any) -> None:
-        loader.add_option(
-            OPTION, Optional[str], None,  # noqa: UP045  interpose.runtime.options knows typing.Optional, not str | None
+        _rules.add_filter_option(
+            loader, OPTION,
             "Remember cookies set by responses of flows matching this filter and add them to later matching "
             "requests to their domain that do not carry them.",
         )
 
     def configure(self, options: Any, updated: set[str]) -> None:
-        if OPTION not in updated:
-            return
-        expr = options.stickycookie
-        if not expr:
-            self.filter = None
-            return
-        try:
-            self.filter = parse(expr)
-        except FilterError as e:
-            raise OptionsError(f"{OPTION}: bad filter: {e}") from None
+        if OPTION in updated:
+            self.filter = _rules.read_filter_option(options, OPTION)
 
     def response(self, flow: HTTPFlow) -> None:
         if self.filter is None or flow.response is None or not self.filter(flow):
             return
         host, now = flow.request.host.lower(), time.time()
         for header in flow.response.headers.get_all("set-cookie"):
-            cookie = parse_set_cookie(header, host, now)
+            cookie = read_set_cookie(header, host, now)
             if cookie is None:
                 continue
             key = (cookie.domain, cookie.path, cookie.name)

@@ -6,17 +6,16 @@ assigning `content` re-encodes it and fixes Content-Length. `stream` on a messag
 """
 from __future__ import annotations
 
-import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any, Union
 
-from interpose.model import encoding
+from interpose.model import contenttype, encoding
 from interpose.model.body import BodyHandle, Spillable
 from interpose.model.connection import Client, Server
+from interpose.model.cookies import format_cookie, parse_cookie, parse_set_cookie
 from interpose.model.flow import Flow
 from interpose.model.messages import MessageFlow
 from interpose.model.multidict import Headers, MultiDict
@@ -25,7 +24,6 @@ __all__ = ["Headers", "Request", "Response", "HTTPFlow", "Message", "is_websocke
 
 StreamSetting = Union[bool, Callable[[bytes], bytes]]
 HeaderInput = Union[Headers, dict[str, str], Iterable[tuple[Any, Any]]]
-_CHARSET = re.compile(r"charset=([\w.:-]+)", re.I)
 
 
 def _headers(h: HeaderInput | None) -> Headers:
@@ -119,8 +117,8 @@ class Message:
 
     @property
     def charset(self) -> str:
-        m = _CHARSET.search(self.headers.get("content-type") or "")
-        return m.group(1) if m else "utf-8"
+        """The Content-Type's `charset` parameter (quoted or not), or "utf-8" when it has none."""
+        return contenttype.params(self.headers.get("content-type")).get("charset") or "utf-8"
 
     @property
     def text(self) -> str | None:
@@ -142,13 +140,14 @@ class Message:
         except (LookupError, UnicodeEncodeError):
             # The declared charset cannot hold this text: send UTF-8 and say so.
             ct = self.headers.get("content-type")
-            if ct and _CHARSET.search(ct):
-                self.headers["content-type"] = _CHARSET.sub("charset=utf-8", ct, count=1)
+            if ct and contenttype.params(ct).get("charset"):
+                self.headers["content-type"] = contenttype.set_param(ct, "charset", "utf-8")
             self.content = value.encode("utf-8", "surrogateescape")
 
     @property
     def content_type(self) -> str:
-        return (self.headers.get("content-type") or "").split(";")[0].strip().lower()
+        """The media type, lower-cased, without parameters ("" without a Content-Type)."""
+        return contenttype.media_type(self.headers.get("content-type"))
 
 
 class Request(Message):
@@ -259,12 +258,8 @@ class Request(Message):
 
     @property
     def cookies(self) -> MultiDict:
-        fields: list[tuple[str, str]] = []
-        for header in self.headers.get_all("cookie"):
-            for part in header.split(";"):
-                if "=" in part:
-                    k, v = part.split("=", 1)
-                    fields.append((k.strip(), v.strip()))
+        """The cookies of every Cookie header, in order (interpose.model.cookies). Editing it rewrites the header."""
+        fields = [pair for header in self.headers.get_all("cookie") for pair in parse_cookie(header)]
         return MultiDict(fields, on_change=self._set_cookies)
 
     @cookies.setter
@@ -273,7 +268,7 @@ class Request(Message):
 
     def _set_cookies(self, fields: list[tuple[str, str]]) -> None:
         if fields:
-            self.headers["cookie"] = "; ".join(f"{k}={v}" for k, v in fields)
+            self.headers["cookie"] = format_cookie(fields)
         else:
             self.headers.pop("cookie", None)
 
@@ -327,15 +322,9 @@ class Response(Message):
 
     @property
     def cookies(self) -> MultiDict:
-        fields: list[tuple[str, str]] = []
-        for header in self.headers.get_all("set-cookie"):
-            c: SimpleCookie = SimpleCookie()
-            try:
-                c.load(header)
-            except Exception:
-                continue
-            fields.extend((k, m.value) for k, m in c.items())
-        return MultiDict(fields)
+        """`name → value` of each Set-Cookie header that sets a cookie (interpose.model.cookies), in order."""
+        cookies = (parse_set_cookie(header) for header in self.headers.get_all("set-cookie"))
+        return MultiDict([(c.name, c.value) for c in cookies if c is not None])
 
     def __repr__(self) -> str:
         return f"Response({self.status_code} {self.reason})"

@@ -29,6 +29,7 @@ from interpose.errors import FlowFileError
 from interpose.http import Headers, HTTPFlow, Request, Response
 from interpose.model import encoding
 from interpose.model.connection import Client, Server
+from interpose.model.cookies import parse_set_cookie
 from interpose.model.flow import Error, Flow
 from interpose.model.messages import MessageFlow
 from interpose.store.flowcodec import VERSION
@@ -88,16 +89,14 @@ def _request(req: Request) -> dict[str, Any]:
 
 
 def _cookie(header: str) -> dict[str, Any] | None:
-    parts = [p.strip() for p in header.split(";")]
-    name, sep, value = parts[0].partition("=")
-    if not sep:
+    """A HAR cookie object from one Set-Cookie value."""
+    cookie = parse_set_cookie(header)
+    if cookie is None:
         return None
-    c: dict[str, Any] = {"name": name.strip(), "value": value.strip()}
-    for attr in parts[1:]:
-        k, _, v = attr.partition("=")
-        k = k.strip().lower()
+    c: dict[str, Any] = {"name": cookie.name, "value": cookie.value}
+    for k, v in cookie.attributes:
         if k in ("path", "domain", "expires"):
-            c[k] = v.strip()
+            c[k] = v
         elif k == "httponly":
             c["httpOnly"] = True
         elif k == "secure":

@@ -9,10 +9,10 @@ import brotli
 import pytest
 import zstandard
 
+from interpose.http import Headers, HTTPFlow, Request, Response
 from interpose.model import encoding
 from interpose.model.connection import Client, Server
 from interpose.model.flow import KILLED_MSG, Error
-from interpose.http import Headers, HTTPFlow, Request, Response
 from interpose.model.multidict import MultiDict
 
 # -- Headers -------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_request_query_get_set_and_mutation():
 
 
 def test_request_cookies():
-    r = Request.make("GET", "http://e.com/", headers=[("Cookie", "a=1; b=2"), ("cookie", "c=3")])
+    r = Request.make("GET", "http://e.com/", headers=[("Cookie", "a=1; b=2;flag"), ("cookie", " c = 3 ")])
     assert r.cookies.items(multi=True) == [("a", "1"), ("b", "2"), ("c", "3")]
     cookies = r.cookies
     cookies["b"] = "20"
@@ -280,6 +280,16 @@ def test_response_make():
 def test_response_cookies():
     r = Response.make(200, headers=[("Set-Cookie", "sid=abc; Path=/; HttpOnly"), ("Set-Cookie", "theme=dark")])
     assert r.cookies.items(multi=True) == [("sid", "abc"), ("theme", "dark")]
+
+
+def test_response_cookies_one_per_set_cookie():
+    r = Response.make(200, headers=[
+        ("Set-Cookie", "sid=abc; Expires=Wed, 21 Oct 2037 07:28:00 GMT; SameSite=Lax; Priority=High"),
+        ("Set-Cookie", "no pair here"),
+        ("Set-Cookie", 'q="quoted value"'),
+    ])
+    # Attributes are never cookies, even ones the reader does not know; quotes belong to the value (RFC 6265).
+    assert r.cookies.items(multi=True) == [("sid", "abc"), ("q", '"quoted value"')]
 
 
 # -- bodies and Content-Encoding -------------------------------------------------
@@ -414,6 +424,39 @@ def test_text_uses_charset():
 
     bogus = Response.make(200, "ü".encode(), {"Content-Type": "text/plain; charset=no-such-charset"})
     assert bogus.text == "ü"  # unknown charset: utf-8
+
+
+@pytest.mark.parametrize("content_type", [
+    'text/plain; charset="iso-8859-1"',
+    "text/plain;charset=ISO-8859-1",
+    'text/html; Charset = "iso-8859-1"; format=flowed',
+    'text/plain; name="a;b"; charset="iso-8859-1"',
+])
+def test_text_uses_a_quoted_or_spaced_charset(content_type):
+    r = Response.make(200, b"caf\xe9 \xa3", {"Content-Type": content_type})
+    assert r.charset.lower() == "iso-8859-1"
+    assert r.text == "café £"
+    r.text = "naïve"
+    assert r.raw_content == b"na\xefve"
+    assert r.headers["content-type"] == content_type  # it could hold the text: the header stays
+
+
+def test_text_that_a_quoted_charset_cannot_hold_switches_to_utf8():
+    r = Response.make(200, b"", {"Content-Type": 'text/plain; charset="iso-8859-1"; format=flowed'})
+    r.text = "price: €"
+    assert r.content == "price: €".encode()
+    assert r.headers["content-type"] == "text/plain; charset=utf-8; format=flowed"
+    assert r.text == "price: €"
+
+
+def test_content_type_is_the_media_type():
+    r = Response.make(200, b"", {"Content-Type": ' Text/HTML ; charset="utf-8"'})
+    assert r.content_type == "text/html"
+    octets = Response.make(200, b"", {"Content-Type": "application/octet-stream"})
+    assert octets.content_type == "application/octet-stream"
+    no_type = Response.make(200, b"")
+    assert "content-type" not in no_type.headers
+    assert no_type.content_type == "" and no_type.charset == "utf-8"
 
 
 def test_text_that_charset_cannot_hold_round_trips():
