@@ -10,22 +10,11 @@ from http import HTTPStatus
 from typing import Any, TextIO
 
 from interpose.cli import args as cli
+from interpose.model.units import human_size
 from interpose.runtime.master import Master
 from interpose.runtime.options import Options
 
 LEVEL_ORDER = {"debug": 0, "info": 1, "warn": 2, "error": 3}
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    if n < 1024:
-        return f"{n}b"
-    for unit in ("k", "m", "g"):
-        n /= 1024  # type: ignore[assignment]
-        if n < 1024 or unit == "g":
-            return f"{n:.1f}{unit}" if n < 10 else f"{n:.0f}{unit}"
-    return f"{n}"
 
 
 def human_duration(seconds: float | None) -> str:
@@ -60,7 +49,8 @@ def flow_line(flow: Any) -> str:
             cl = resp.headers.get("content-length")
             size = int(cl) if cl and cl.isdigit() else None
         ctype = resp.content_type or "-"
-        tail = f"{resp.status_code} {resp.reason or _phrase(resp.status_code)} {ctype} {human_size(size)}".replace("  ", " ")
+        shown = human_size(size) if size is not None else "?"
+        tail = f"{resp.status_code} {resp.reason or _phrase(resp.status_code)} {ctype} {shown}".replace("  ", " ")
         end = resp.timestamp_end
     else:
         tail = "(no response)"

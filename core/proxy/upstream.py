@@ -2,7 +2,8 @@
 
 `connect()` fires `serverconnect` first (an addon may still change `server_conn.address`), then dials.
 Failures raise `ServerConnectError` whose message is what a user needs: "connection refused",
-"name does not resolve", "certificate verify failed: ...".
+"name does not resolve", "certificate verify failed: ...". `connect_tunnel()` is the CONNECT client on
+its own, for anything that reaches a server through an HTTP proxy (the TUI's WebSocket repeater too).
 """
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ import certifi
 import h11
 from cryptography import x509
 
-from interpose.runtime import hooks
-from interpose.model.connection import Server, TLSInfo
 from interpose.errors import InterposeError
+from interpose.model.connection import Server, TLSInfo
 from interpose.proxy.layer import Context, Stream
+from interpose.runtime import hooks
 
 
 class ServerConnectError(InterposeError):
@@ -96,29 +97,67 @@ def _fill_tls(server: Server, sslobj: ssl.SSLObject | None, sni: str | None) -> 
     server.alpn = info.alpn
 
 
-async def _connect_tunnel(stream: Stream, host: str, port: int, extra: list[tuple[str, str]]) -> None:
-    """Ask an upstream HTTP proxy for a CONNECT tunnel to host:port."""
+class TunnelRefused(ServerConnectError):
+    """The proxy answered CONNECT with a status other than 2xx."""
+
+    def __init__(self, status_code: int, reason: str, body: bytes = b"") -> None:
+        super().__init__(f"upstream proxy refused CONNECT: {status_code} {reason}")
+        self.status_code = status_code
+        self.reason = reason
+        self.body = body
+        """The start of the answer's body (what a proxy says about why), when it was asked for."""
+
+
+_REFUSAL_BODY_MAX = 64 * 1024
+
+
+async def connect_tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int,
+                         headers: Iterable[tuple[str, str]] = (), refusal_body: bool = False) -> bytes:
+    """Ask the HTTP proxy at the other end of `reader`/`writer` for a CONNECT tunnel to host:port.
+
+    `headers` go with the CONNECT after `Host` (e.g. `Proxy-Authorization`). Returns the bytes that came
+    after the proxy's 2xx answer: the first bytes through the tunnel, b"" nearly always. Raises
+    `TunnelRefused` (status, reason and, with `refusal_body`, up to 64 KiB of the body) for any other
+    answer, and `ServerConnectError` when the proxy hangs up or answers with something else than a response.
+    Set a timeout around it: a proxy that never answers is waited for."""
     conn = h11.Connection(h11.CLIENT)
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    stream.write(conn.send(h11.Request(method="CONNECT", target=authority, headers=[("Host", authority), *extra])))
-    stream.write(conn.send(h11.EndOfMessage()))
-    await stream.drain()
+    writer.write(conn.send(h11.Request(method="CONNECT", target=authority, headers=[("Host", authority), *headers])))
+    conn.send(h11.EndOfMessage())  # nothing on the wire: it tells h11 that a 2xx switches to the tunnel
+    await writer.drain()
     while True:
         event = conn.next_event()
         if event is h11.NEED_DATA:
-            data = await stream.read()
+            data = await reader.read(65536)
             if not data:
                 raise ServerConnectError("upstream proxy closed the connection during CONNECT")
             conn.receive_data(data)
             continue
         if isinstance(event, h11.Response):
             if not 200 <= event.status_code < 300:
-                raise ServerConnectError(f"upstream proxy refused CONNECT: {event.status_code} {event.reason.decode(errors='replace')}")
-            stream.unread(conn.trailing_data[0])
-            return
+                body = await _read_body(conn, reader) if refusal_body else b""
+                raise TunnelRefused(event.status_code, event.reason.decode(errors="replace"), body)
+            return conn.trailing_data[0]
         if isinstance(event, h11.InformationalResponse):
             continue
         raise ServerConnectError(f"unexpected answer from upstream proxy: {event!r}")
+
+
+async def _read_body(conn: h11.Connection, reader: asyncio.StreamReader) -> bytes:
+    """The body of the response `conn` just read the head of (up to _REFUSAL_BODY_MAX), as far as it comes."""
+    body = bytearray()
+    try:
+        while len(body) < _REFUSAL_BODY_MAX:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await reader.read(65536))
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                break
+    except (h11.RemoteProtocolError, OSError):
+        pass  # what came so far is all there is to say
+    return bytes(body[:_REFUSAL_BODY_MAX])
 
 
 async def connect(
@@ -145,7 +184,7 @@ async def connect(
     stream = Stream(reader, writer)
     try:
         if server.via:
-            await _connect_tunnel(stream, host, port, server.connect_headers)
+            stream.unread(await connect_tunnel(reader, writer, host, port, server.connect_headers))
         if tls:
             context = client_tls_context(opts.ssl_insecure, opts.ssl_verify_upstream_trusted_ca, alpn)
             if stream.pending:
