@@ -104,7 +104,8 @@ class MessageFlow(Flow):
 
     @property
     def held_messages(self) -> list[Message]:
-        return [m for m in self.messages if m.intercepted]
+        # list() copies the deque in one step: a viewer on another thread may ask while messages arrive.
+        return [m for m in list(self.messages) if m.intercepted]
 
     def intercept(self) -> None:
         if self.hooking is not None:
