@@ -4,7 +4,8 @@
   functions, and under `if TYPE_CHECKING:`),
 - no module over 400 lines,
 - no urwid in core/ (the engine runs without the terminal UI),
-- the flow model (interpose.http, .websocket, .tcp, interpose.model.*) imports nothing from the store, the
+- each room imports only what docs/architecture.md allows it, and the flow model (interpose.http, .websocket,
+  .tcp, interpose.model.*) imports nothing from the store, the
   proxy, the runtime or the TUI.
 """
 from __future__ import annotations
@@ -182,3 +183,55 @@ def test_the_flow_model_imports_no_store_proxy_runtime_or_tui() -> None:
              for name in model for target, line in GRAPH[name].items()
              if any(target == p or target.startswith(p + ".") for p in NOT_FOR_THE_MODEL)]
     assert not found
+
+
+# What each room may import (docs/architecture.md, "The rooms"). A module's own room is always allowed.
+PUBLIC_API = ("interpose", "interpose.ctx", "interpose.command", "interpose.http", "interpose.websocket",
+              "interpose.tcp", "interpose.flowfilter", "interpose.errors")
+ENGINE = ("interpose.model", *PUBLIC_API, "interpose.proxy", "interpose.runtime", "interpose.store", "interpose.cli")
+RUNTIME_CONTRACTS = ("interpose.runtime.hooks", "interpose.runtime.bus", "interpose.runtime.options",
+                     "interpose.runtime.addonmanager")
+MAY_IMPORT: dict[str, tuple[str, ...]] = {
+    "interpose.model": ("interpose.errors",),
+    "interpose.proxy": ("interpose.model", *PUBLIC_API, *RUNTIME_CONTRACTS),
+    "interpose.store": ("interpose.model", *PUBLIC_API, "interpose.runtime.options"),
+    "interpose.runtime": ENGINE,
+    "interpose.cli": ENGINE,
+    "interpose.tui": (*ENGINE, "interpose.tui", "interpose.addons"),  # the addon picker lists the bundled addons
+    "interpose.addons": (*PUBLIC_API, "interpose.model.cookies", "interpose.store.flowfile", "interpose.store.har",
+                         "interpose.runtime.builtins.save"),
+}
+
+
+def room_of(module: str) -> str:
+    """The room a module lives in: its sub-package of interpose (the public API modules are one room)."""
+    for room in MAY_IMPORT:
+        if module == room or module.startswith(room + "."):
+            return room
+    return "public API"
+
+
+def _allowed(target: str, allowed: tuple[str, ...]) -> bool:
+    # `interpose` alone (the package) is allowed only as itself, not as a prefix of every module.
+    return any(target == a or (a != "interpose" and target.startswith(a + ".")) for a in allowed)
+
+
+def test_each_room_imports_only_what_it_may() -> None:
+    broken = []
+    for name, targets in GRAPH.items():
+        room = room_of(name)
+        allowed = (*MAY_IMPORT.get(room, ("interpose.model", *PUBLIC_API)), room)
+        if room == "public API":
+            allowed = ("interpose.model", *PUBLIC_API, "interpose.runtime.log", "interpose.runtime.options")
+        for target, line in targets.items():
+            if room_of(target) != room and not _allowed(target, allowed):
+                broken.append(f"{MODULES[name].relative_to(ROOT)}:{line} ({room}) imports {target}")
+    assert not broken, "imports across rooms that docs/architecture.md does not allow:\n" + "\n".join(broken)
+
+
+def test_the_room_check_sees_a_bad_import() -> None:
+    assert room_of("interpose.proxy.layers.http1") == "interpose.proxy"
+    assert room_of("interpose.http") == "public API"
+    assert not _allowed("interpose.runtime.master", MAY_IMPORT["interpose.proxy"])
+    assert _allowed("interpose.runtime.hooks", MAY_IMPORT["interpose.proxy"])
+    assert not _allowed("interpose.tui.app", MAY_IMPORT["interpose.addons"])

@@ -5,6 +5,7 @@ import time
 from http import HTTPStatus
 from typing import Any
 
+from interpose.model.units import human_size
 from interpose.store.spill import stored_size
 from interpose.tui.contentviews.text import sanitize_segment
 
@@ -16,19 +17,6 @@ ICON_ERROR = "✗"
 ICON_WEBSOCKET = "⇄"
 ICON_TCP = "⇌"
 ICON_REPLAY = "↻"
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return ""
-    if n < 1024:
-        return f"{n}b"
-    value = float(n)
-    for unit in ("k", "m", "g"):
-        value /= 1024
-        if value < 1024 or unit == "g":
-            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
-    return str(n)
 
 
 def human_duration(seconds: float | None) -> str:

@@ -129,6 +129,13 @@ async def test_requests_keep_flowing_while_this_loop_is_blocked(core, origin):
     while worker.is_alive() and time.monotonic() < deadline:
         sum(i * i for i in range(200_000))  # this loop is busy and never yields
     worker.join(1)
+
+    async def close_side() -> None:
+        assert side.server is not None
+        side.server.close()
+        await side.server.wait_closed()
+    asyncio.run_coroutine_threadsafe(close_side(), other).result(10)
     other.call_soon_threadsafe(other.stop)
     t.join(5)
+    other.close()
     assert done == [200] * 20

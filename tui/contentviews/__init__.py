@@ -29,14 +29,14 @@ from interpose.tui.contentviews.markup import (
     needs_beautify,
     reindent_markup,
 )
+from interpose.model.contenttype import media_type
+from interpose.model.units import human_size
 from interpose.tui.contentviews.text import (
     Line,
     decode,
     hard_wrap,
     hex_lines,
-    human_size,
     is_binary,
-    mime_type,
     no_gc,
     prepare,
     raw_lines,
@@ -190,18 +190,18 @@ def _image(inp: ViewInput) -> tuple[str, list[Line]]:
         raise ViewError("not a recognised image format")
     size = len(inp.body)
     facts = [("Format", info.format), ("Dimensions", info.dimensions),
-             ("Size", f"{size:,} bytes ({human_size(size)})"), *info.details]
+             ("Size", f"{size:,} bytes ({human_size(size, long=True)})"), *info.details]
     width = max(len(k) for k, _ in facts)
     lines: list[Line] = [[("syntax_key", f"{k}:"), ("text", " " * (width - len(k) + 1) + v)] for k, v in facts]
-    return f"{info.format} image, {info.dimensions} ({human_size(size)})", lines
+    return f"{info.format} image, {info.dimensions} ({human_size(size, long=True)})", lines
 
 
 def _hex(inp: ViewInput) -> tuple[str, list[Line]]:
-    return f"Hex dump ({human_size(len(inp.body))})", hex_lines(inp.body)
+    return f"Hex dump ({human_size(len(inp.body), long=True)})", hex_lines(inp.body)
 
 
 def _raw(inp: ViewInput) -> tuple[str, list[Line]]:
-    return f"Raw ({human_size(len(inp.body))})", raw_lines(decode(inp.body, inp.content_type))
+    return f"Raw ({human_size(len(inp.body), long=True)})", raw_lines(decode(inp.body, inp.content_type))
 
 
 def _auto(inp: ViewInput) -> tuple[str, list[Line]]:
@@ -253,7 +253,7 @@ def guess(content_type: str, body: bytes) -> str:
 
 def _guess(content_type: str, body: bytes) -> tuple[str, Any]:
     """Like `guess`, plus the parsed JSON document when sniffing had to parse it."""
-    mime = mime_type(content_type)
+    mime = media_type(content_type)
     if mime in _BY_TYPE:
         return _BY_TYPE[mime], None
     if mime.endswith("+json"):

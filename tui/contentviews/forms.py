@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
 from interpose.tui.contentviews.image import image_info
+from interpose.model.contenttype import params
+from interpose.model.units import human_size
 from interpose.tui.contentviews.text import (
     Line,
-    ct_params,
-    human_size,
     is_printable_text,
     prepare,
     sanitize_segment,
@@ -60,7 +60,7 @@ class Part:
 
 
 def boundary_of(content_type: str) -> str:
-    b = ct_params(content_type).get("boundary", "")
+    b = params(content_type).get("boundary", "")
     if not b:
         raise MultipartError("multipart body without a boundary in its Content-Type")
     return b
@@ -103,14 +103,14 @@ def _part(chunk: bytes) -> Part:
 
 def part_name(part: Part) -> tuple[str, str]:
     """(field name, file name) from Content-Disposition; RFC 5987 `filename*` wins over `filename`."""
-    params = ct_params(part.header("content-disposition"))
-    filename = params.get("filename", "")
-    star = params.get("filename*", "")
+    disposition = params(part.header("content-disposition"))
+    filename = disposition.get("filename", "")
+    star = disposition.get("filename*", "")
     if star:
         m = re.match(r"([\w-]+)'[^']*'(.*)", star)
         if m:
             filename = unquote(m.group(2), encoding=m.group(1), errors="replace") if _known(m.group(1)) else filename
-    return params.get("name", ""), filename
+    return disposition.get("name", ""), filename
 
 
 def _known(charset: str) -> bool:
@@ -136,7 +136,7 @@ def multipart_lines(body: bytes, content_type: str, render_text: BodyRenderer) -
         ptype = part.header("content-type")
         if lines:
             lines.append([])
-        lines.append([("title", f"── part {n} "), ("dim", f"({human_size(len(part.body))})")])
+        lines.append([("title", f"── part {n} "), ("dim", f"({human_size(len(part.body), long=True)})")])
         meta = [("name", name), ("filename", filename), ("Content-Type", ptype)]
         meta += [(k, v) for k, v in part.headers if k.lower() not in ("content-type", "content-disposition")]
         for k, v in meta:

@@ -24,6 +24,8 @@ from pygments.token import (
     _TokenType,
 )
 
+from interpose.model.contenttype import params
+
 Segment = tuple[str, str]
 Line = list[Segment]
 
@@ -79,28 +81,9 @@ def prepare(text: str) -> str:
     return text
 
 
-_PARAM_RE = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
-
-
-def mime_type(content_type: str) -> str:
-    """`'Text/HTML; charset=utf-8'` → `'text/html'`."""
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def ct_params(content_type: str) -> dict[str, str]:
-    """Parameters of a Content-Type (or Content-Disposition) value; names lowercased, quotes removed."""
-    out: dict[str, str] = {}
-    for name, value in _PARAM_RE.findall(content_type):
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        out.setdefault(name.lower(), value)
-    return out
-
-
 def decode(body: bytes, content_type: str = "") -> str:
     """Decode with the declared charset if Python knows it, else UTF-8; undecodable bytes become U+FFFD."""
-    charset = ct_params(content_type).get("charset", "utf-8")
+    charset = params(content_type).get("charset", "utf-8")
     try:
         codecs.lookup(charset)
     except LookupError:
@@ -124,16 +107,6 @@ def is_printable_text(body: bytes) -> bool:
     if is_binary(body):
         return False
     return re.search(rb"[\x01-\x08\x0b\x0e-\x1f\x7f]", body) is None
-
-
-def human_size(n: int) -> str:
-    """1234 → '1.2 KiB'."""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 # --- pygments tokens → attributes -----------------------------------------------------------

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import h11
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
@@ -33,6 +32,7 @@ from wsproto.events import (
     TextMessage,
 )
 
+from interpose.proxy import upstream
 from interpose.proxy.upstream import make_client_tls_context
 from interpose.tui.format import clock_ms
 from interpose.tui.repeater.http import RepeaterError, parse_request
@@ -199,38 +199,20 @@ class WsSession:
         return reader, writer
 
     async def _connect_tunnel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """CONNECT host:port through the proxy; the tunnel then carries the WebSocket."""
+        """CONNECT host:port through the proxy (the core's one CONNECT client); the tunnel then carries
+        the WebSocket."""
         hs = self.handshake
-        authority = f"[{hs.host}]:{hs.port}" if ":" in hs.host else f"{hs.host}:{hs.port}"
-        headers = [("Host", authority)]
-        if self.route.proxy_authorization:
-            headers.append(("Proxy-Authorization", self.route.proxy_authorization))
-        conn = h11.Connection(h11.CLIENT)
-        writer.write(conn.send(h11.Request(method="CONNECT", target=authority, headers=headers)))
-        conn.send(h11.EndOfMessage())  # nothing on the wire: it tells h11 a 2xx switches to the tunnel
-        await writer.drain()
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(await reader.read(65536))
-                continue
-            if isinstance(event, h11.Response):
-                if 200 <= event.status_code < 300:
-                    if conn.trailing_data[0]:
-                        raise RepeaterError("the proxy sent data before the tunnel opened")
-                    return
-                body = b""
-                with contextlib.suppress(h11.RemoteProtocolError):
-                    while not isinstance(ev := conn.next_event(), (h11.EndOfMessage, h11.ConnectionClosed)):
-                        if ev is h11.NEED_DATA:
-                            data = await reader.read(65536)
-                            conn.receive_data(data)
-                        elif isinstance(ev, h11.Data):
-                            body += ev.data
-                reason = body.decode("utf-8", "replace").strip() or event.reason.decode("latin-1")
-                raise RepeaterError(f"the proxy refused the tunnel: {event.status_code} {reason}")
-            if isinstance(event, h11.ConnectionClosed):
-                raise RepeaterError("the proxy closed the connection")
+        auth = self.route.proxy_authorization
+        headers = [("Proxy-Authorization", auth)] if auth else []
+        try:
+            early = await upstream.connect_tunnel(reader, writer, hs.host, hs.port, headers, refusal_body=True)
+        except upstream.TunnelRefused as e:
+            why = e.body.decode("utf-8", "replace").strip() or e.reason
+            raise RepeaterError(f"the proxy refused the tunnel: {e.status_code} {why}") from None
+        except upstream.ServerConnectError:
+            raise RepeaterError("the proxy closed the connection") from None
+        if early:
+            raise RepeaterError("the proxy sent data before the tunnel opened")
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         parts: list[Any] = []

@@ -12,7 +12,8 @@ import urwid
 
 from interpose.tui import contentviews
 from interpose.tui.contentviews.text import sanitize_segment as safe
-from interpose.tui.format import clock_ms, human_duration, human_size, reason, status_attr
+from interpose.model.units import human_size
+from interpose.tui.format import clock_ms, human_duration, reason, status_attr
 from interpose.tui.widgets.common import LinesWalker, text_lines
 
 TABS_HTTP = ("Request", "Response", "Messages", "Details")

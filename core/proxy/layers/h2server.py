@@ -12,7 +12,7 @@ from interpose.http import HTTPFlow, Response
 from interpose.proxy.layer import Stream
 from interpose.proxy.layers import h1wire, h2conn
 from interpose.proxy.layers.h2conn import H2Endpoint, H2Stream, StreamGone
-from interpose.proxy.layers.http import WholeRequest
+from interpose.proxy.layers.sides import WholeRequest
 
 
 class H2Server:

@@ -20,7 +20,8 @@ from interpose.http import HTTPFlow, Request, Response
 from interpose.proxy.layer import Layer
 from interpose.proxy.layers import h1wire, h2conn
 from interpose.proxy.layers.h2conn import H2Endpoint, H2Stream, StreamGone
-from interpose.proxy.layers.http import ClientGone, HttpExchange, WholeResponse
+from interpose.proxy.layers.http import ClientGone, HttpExchange
+from interpose.proxy.layers.sides import WholeResponse
 from interpose.proxy.layers.pool import get_pool
 
 
