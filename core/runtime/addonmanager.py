@@ -193,24 +193,21 @@ class AddonManager:
         hs = self._dispatch.get(hook.name)
         if hs is None:
             hs = self.handlers(hook.name)
-        if hs:
-            await self._run(hook, hs)
+        if hs:  # the loop is inline, not a helper coroutine: this runs for every hook of every flow
+            args = hook.args()
+            for addon, fn in hs:
+                try:
+                    ret = fn(*args)
+                    if ret is not None and inspect.isawaitable(ret):
+                        ret = await ret
+                    if hook.name == "next_layer" and ret is not None:
+                        args[0].replacement = ret
+                except Exception as e:
+                    self._error(addon, hook.name, e)
         if self.bus.active:
             msg = hooks.bus_message(hook)
             if msg is not None:
                 self.bus.publish(msg)
-
-    async def _run(self, hook: hooks.Hook, hs: list[tuple[Any, Callable[..., Any]]]) -> None:
-        args = hook.args()
-        for addon, fn in hs:
-            try:
-                ret = fn(*args)
-                if ret is not None and inspect.isawaitable(ret):
-                    ret = await ret
-                if hook.name == "next_layer" and ret is not None:
-                    args[0].replacement = ret
-            except Exception as e:
-                self._error(addon, hook.name, e)
 
     def trigger_sync(self, hook: hooks.Hook) -> None:
         """For hooks fired outside a coroutine (configure, log, done). Async handlers are scheduled."""
