@@ -19,8 +19,8 @@ from typing import Any
 
 # `flowfile.load`, never `from interpose.store.flowfile import load`: a module-level `load` would be taken for the hook.
 from interpose import InterposeError, OptionsError, ctx
-from interpose.store import flowfile
 from interpose.http import HTTPFlow
+from interpose.store import flowfile
 
 
 def _outcome(flow: HTTPFlow) -> str:

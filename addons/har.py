@@ -11,8 +11,8 @@ import os
 from typing import Any
 
 from interpose import ctx
-from interpose.store import har
 from interpose.http import HTTPFlow
+from interpose.store import har
 
 
 class HarDump:

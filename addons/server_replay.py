@@ -24,8 +24,8 @@ from typing import Any
 
 # `flowfile.load`, never `from interpose.store.flowfile import load`: a module-level `load` would be taken for the hook.
 from interpose import InterposeError, OptionsError, ctx
-from interpose.store import flowfile
 from interpose.http import HTTPFlow, Response
+from interpose.store import flowfile
 
 MATCH_OPTIONS = {"server_replay_ignore_params", "server_replay_ignore_content", "server_replay_ignore_host",
                  "server_replay_ignore_port", "server_replay_use_headers"}

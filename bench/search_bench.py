@@ -29,10 +29,10 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.tui_bench import SIZE, body_size, feed, fresh, make_flow, new_app
-from interpose.model.connection import Client, Server
 from interpose.http import HTTPFlow
-from interpose.websocket import WebSocketFlow, WebSocketMessage
+from interpose.model.connection import Client, Server
 from interpose.tui.app import App
+from interpose.websocket import WebSocketFlow, WebSocketMessage
 
 NEEDLE = "order-7f3a9c"
 """In one JSON and one HTML body in every 10,000 flows (20 at 100,000, some gzip-encoded)."""

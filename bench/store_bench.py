@@ -18,8 +18,8 @@ import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from interpose.model.connection import Client, Server
 from interpose.http import HTTPFlow, Request, Response
+from interpose.model.connection import Client, Server
 from interpose.store.view import FlowStore
 
 

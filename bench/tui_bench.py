@@ -26,11 +26,11 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from interpose.runtime.bus import FlowAdded, FlowUpdated
-from interpose.model.connection import Client, Server
 from interpose.http import HTTPFlow, Request, Response
-from interpose.runtime.master import Master
+from interpose.model.connection import Client, Server
 from interpose.model.multidict import Headers
+from interpose.runtime.bus import FlowAdded, FlowUpdated
+from interpose.runtime.master import Master
 from interpose.runtime.options import Options, core_options
 from interpose.store.spill import SPILL_MIN
 from interpose.tui.app import App

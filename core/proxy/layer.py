@@ -11,14 +11,14 @@ import importlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from interpose.runtime import hooks
 from interpose.model.connection import Address, Client, Server
+from interpose.runtime import hooks
 
 if TYPE_CHECKING:
+    from interpose.proxy.modes import Mode
     from interpose.runtime.addonmanager import AddonManager
     from interpose.runtime.bus import EventBus
     from interpose.runtime.options import Options
-    from interpose.proxy.modes import Mode
 
 KINDS = ("tls", "http1", "http2", "tcp", "websocket", "passthrough", "socks5")
 

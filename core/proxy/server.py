@@ -12,14 +12,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from interpose.runtime import hooks
-from interpose.runtime.addonmanager import AddonManager
-from interpose.runtime.bus import EventBus
 from interpose.model.connection import Client
 from interpose.proxy.layer import EAGER, LAYERS, Context, Layer, Stream, choose
 from interpose.proxy.layers import tunnel
-from interpose.runtime.options import Options
 from interpose.proxy.modes import Mode
+from interpose.runtime import hooks
+from interpose.runtime.addonmanager import AddonManager
+from interpose.runtime.bus import EventBus
+from interpose.runtime.options import Options
 
 
 class RootLayer:

@@ -15,21 +15,21 @@ from collections.abc import Iterable
 from typing import Any
 
 from interpose import ctx
-from interpose.runtime import hooks
-from interpose.runtime.addonmanager import AddonManager
-from interpose.runtime.bus import EventBus
-from interpose.proxy.tls.certs import CertStore
 from interpose.errors import OptionsError
 from interpose.model.flow import Flow
-from interpose.runtime.builtins.intercept import Intercept
-from interpose.runtime.log import Log, LogEntry
-from interpose.runtime.options import Options, core_options
-from interpose.proxy.proxyauth import ProxyAuth
 from interpose.proxy.modes import Mode
+from interpose.proxy.proxyauth import ProxyAuth
+from interpose.proxy.server import ProxyServer
+from interpose.proxy.tls.certs import CertStore
+from interpose.runtime import hooks
+from interpose.runtime.addonmanager import AddonManager
+from interpose.runtime.builtins.intercept import Intercept
 from interpose.runtime.builtins.readfile import ReadFile, hook_sequence
 from interpose.runtime.builtins.save import SaveStream
+from interpose.runtime.bus import EventBus
+from interpose.runtime.log import Log, LogEntry
+from interpose.runtime.options import Options, core_options
 from interpose.runtime.script import ScriptLoader
-from interpose.proxy.server import ProxyServer
 
 TICK_S = 0.2
 

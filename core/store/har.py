@@ -22,7 +22,7 @@ import json
 import os
 import urllib.parse
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from interpose.errors import FlowFileError
@@ -40,7 +40,7 @@ __all__ = ["entries_to_flows", "export", "read", "write"]
 
 # -- export ---------------------------------------------------------------------------------------------------
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _ms(start: float | None, end: float | None) -> float:
@@ -246,7 +246,7 @@ def _timestamp(text: str, where: str) -> float:
     except ValueError:
         raise _Bad(f"{where}.startedDateTime is not an ISO 8601 date: {text!r}") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 

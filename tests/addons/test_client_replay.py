@@ -7,12 +7,12 @@ import socket
 import httpx
 import pytest
 
-from interpose.model.connection import Client, Server
 from interpose.errors import OptionsError
-from interpose.store.flowfile import FlowWriter
 from interpose.http import HTTPFlow, Request, Response
+from interpose.model.connection import Client, Server
 from interpose.runtime.master import Master
 from interpose.runtime.options import Options, core_options
+from interpose.store.flowfile import FlowWriter
 from interpose.tcp import TCPFlow
 from tests.addons import script, start
 from tests.conftest import Recorder

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from interpose.model.connection import Client, Server
 from interpose.errors import OptionsError
-from interpose.store.flowfile import FlowWriter
 from interpose.http import HTTPFlow, Request, Response
+from interpose.model.connection import Client, Server
+from interpose.store.flowfile import FlowWriter
 from tests.addons import client, start
 from tests.conftest import Recorder, curl
 

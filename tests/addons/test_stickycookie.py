@@ -8,9 +8,9 @@ from typing import Any
 import h11
 import pytest
 
-from interpose.model.connection import Client, Server
 from interpose.errors import OptionsError
 from interpose.http import HTTPFlow, Request, Response
+from interpose.model.connection import Client, Server
 from tests.addons import client, instance, start
 from tests.servers import Origin, Received
 

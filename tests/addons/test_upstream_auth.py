@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from interpose.model.connection import Server
 from interpose.errors import OptionsError
+from interpose.model.connection import Server
 from tests.addons import client, echoed, start
 from tests.conftest import Recorder, curl
 

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from interpose.proxy.tls.certs import CA_CERT_DER_FILE, CA_CERT_PEM_FILE, CA_FILE, CertError, CertStore
 from interpose.errors import InterposeError
+from interpose.proxy.tls.certs import CA_CERT_DER_FILE, CA_CERT_PEM_FILE, CA_FILE, CertError, CertStore
 
 LONG_HOST = ".".join(["a" * 40, "b" * 40, "example", "com"])
 

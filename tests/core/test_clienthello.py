@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interpose.proxy.tls.clienthello import MAX_SIZE, ClientHello, ClientHelloError, is_tls_handshake, parse_client_hello
+from interpose.proxy.tls.clienthello import (
+    MAX_SIZE,
+    ClientHello,
+    ClientHelloError,
+    is_tls_handshake,
+    parse_client_hello,
+)
 
 TLS13 = 0x0304
 

@@ -11,9 +11,9 @@ import tempfile
 import h11
 import pytest
 
-from interpose.store import export
-from interpose.model.connection import Client, Server
 from interpose.http import Headers, HTTPFlow, Request, Response
+from interpose.model.connection import Client, Server
+from interpose.store import export
 from interpose.tcp import TCPFlow
 from interpose.websocket import WebSocketFlow
 from tests.servers import Origin, Received

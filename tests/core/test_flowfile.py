@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from interpose.store import flowcodec, flowfile
-from interpose.model.connection import Client, Server, TLSInfo
 from interpose.errors import FlowFileError
-from interpose.model.flow import Error, Flow
-from interpose.store.flowfile import FlowWriter, load, read_flows
 from interpose.http import Headers, HTTPFlow, Request, Response
+from interpose.model.connection import Client, Server, TLSInfo
+from interpose.model.flow import Error, Flow
+from interpose.store import flowcodec, flowfile
+from interpose.store.flowfile import FlowWriter, load, read_flows
 from interpose.tcp import TCPFlow, TCPMessage
 from interpose.websocket import WebSocketFlow, WebSocketMessage
 

@@ -9,11 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interpose.model.connection import Client, Server
-from interpose.model.flow import Error
 from interpose.flowfilter import OPERATORS, Filter, FilterError, match, parse
 from interpose.http import HTTPFlow, Request, Response
-
+from interpose.model.connection import Client, Server
+from interpose.model.flow import Error
 
 # -- flow factories ---------------------------------------------------------------------------------
 

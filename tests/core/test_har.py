@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from interpose.store import har
 from interpose.errors import FlowFileError
 from interpose.http import HTTPFlow
+from interpose.store import har
 from tests.core.test_flowfile import T0, every_kind, make_failed_flow, make_http_flow, make_ws_flow
 
 ISO_8601 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Optional
 
 import pytest
 
 from interpose.errors import OptionsError
-from interpose.runtime.options import Options, core_options, parse_size
 from interpose.proxy.modes import Mode
+from interpose.runtime.options import Options, core_options, parse_size
 
 
 @pytest.fixture

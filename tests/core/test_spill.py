@@ -13,17 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from interpose.store import export
-from interpose.model.connection import Client, Server
-from interpose.store.flowfile import FlowWriter, load
 from interpose.flowfilter import parse
 from interpose.http import HTTPFlow, Request, Response
+from interpose.model.connection import Client, Server
 from interpose.runtime.options import Options, core_options
+from interpose.store import export
+from interpose.store.flowfile import FlowWriter, load
 from interpose.store.spill import SPILL_MIN, BodySpill, SpillFile, is_spilled, spill, stored_size
 from interpose.store.view import FlowStore, sort_key
 from interpose.tcp import TCPFlow, TCPMessage
-from interpose.websocket import WebSocketFlow, WebSocketMessage
 from interpose.tui.format import body_size, flow_row
+from interpose.websocket import WebSocketFlow, WebSocketMessage
 
 KiB = 1024
 

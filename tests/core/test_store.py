@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from interpose.model.connection import Client, Server
 from interpose.flowfilter import FilterError, parse
 from interpose.http import HTTPFlow, Request, Response
+from interpose.model.connection import Client, Server
 from interpose.store.view import ORDERS, FlowStore, sort_key
 from interpose.tcp import TCPFlow, TCPMessage
 from interpose.websocket import WebSocketFlow, WebSocketMessage

@@ -16,11 +16,18 @@ import httpx
 import pytest
 
 from interpose import ctx
-from interpose.runtime import hooks
-from interpose.runtime.bus import (AddonsChanged, FlowAdded, FlowIntercepted, FlowResumed, FlowUpdated, LogRecorded,
-                                    OptionsChanged)
 from interpose.errors import OptionsError
 from interpose.http import HTTPFlow, Response
+from interpose.runtime import hooks
+from interpose.runtime.bus import (
+    AddonsChanged,
+    FlowAdded,
+    FlowIntercepted,
+    FlowResumed,
+    FlowUpdated,
+    LogRecorded,
+    OptionsChanged,
+)
 from tests.conftest import Recorder, curl
 
 LIFECYCLE = ("load", "start", "configure", "tick", "log", "done")

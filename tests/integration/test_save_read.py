@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from interpose.store import har
-from interpose.store.flowfile import FlowWriter, load
 from interpose.http import HTTPFlow, Response
 from interpose.runtime.master import Master
+from interpose.store import har
+from interpose.store.flowfile import FlowWriter, load
 from interpose.tcp import TCPFlow
 from tests.conftest import curl
 from tests.core.test_flowfile import make_failed_flow, make_http_flow, make_tcp_flow, make_ws_flow, state

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from interpose.store.flowfile import FlowWriter, load
 from interpose.store.spill import is_spilled
-from tests.conftest import curl
 from interpose.tui.app import App
+from tests.conftest import curl
 
 MiB = 1 << 20
 

@@ -16,8 +16,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from interpose.proxy.tls.certs import CA_CERT_DER_FILE, CA_CERT_PEM_FILE, CA_FILE
 from interpose.http import HTTPFlow
+from interpose.proxy.tls.certs import CA_CERT_DER_FILE, CA_CERT_PEM_FILE, CA_FILE
 from tests.conftest import Recorder, curl
 from tests.tls_servers import (
     TEST_CA_NAME,

@@ -21,9 +21,9 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
 from interpose import flowfilter
-from interpose.runtime.bus import FlowIntercepted
-from interpose.proxy.tls.certs import CertStore
 from interpose.http import HTTPFlow
+from interpose.proxy.tls.certs import CertStore
+from interpose.runtime.bus import FlowIntercepted
 from interpose.websocket import WebSocketFlow, WebSocketMessage
 from tests.conftest import Recorder
 from tests.ws_servers import WsServer

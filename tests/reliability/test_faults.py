@@ -36,8 +36,8 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection
 from wsproto.events import Request as WsRequest
 
-from interpose.store.flowfile import read_flows
 from interpose.http import HTTPFlow
+from interpose.store.flowfile import read_flows
 from tests.conftest import Recorder, raw_request
 from tests.servers import Origin
 from tests.tls_servers import TestCA, open_tunnel

@@ -31,13 +31,13 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from interpose.store import flowcodec, har
 from interpose import flowfilter
 from interpose.cli.dump import flow_line
 from interpose.errors import FlowFileError
 from interpose.http import HTTPFlow
 from interpose.runtime.master import Master
 from interpose.runtime.options import Options, core_options
+from interpose.store import flowcodec, har
 from tests.servers import Origin
 
 READ_TIMEOUT_S = 10.0

@@ -5,12 +5,12 @@ import time
 
 import pytest
 
+from interpose.http import HTTPFlow, Request, Response
 from interpose.model.connection import Client, Server
 from interpose.model.flow import Error
-from interpose.http import HTTPFlow, Request, Response
 from interpose.tcp import TCPFlow, TCPMessage
-from interpose.websocket import WebSocketFlow, WebSocketMessage
 from interpose.tui import format as fmt
+from interpose.websocket import WebSocketFlow, WebSocketMessage
 
 T0 = 1_700_000_000.0
 LONG_URL = "http://example.com/a/very/long/path/that/does/not/fit/in/eighty/columns/at/all/index.html?q=1"

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from interpose.model.multidict import Headers
-from tests.tui.test_format import http_flow, tcp_flow, ws_flow
 from interpose.tui import search
+from tests.tui.test_format import http_flow, tcp_flow, ws_flow
 
 
 def reference(flow, pattern) -> list[tuple[str, str, str]]:

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from interpose.flowfilter import FilterError
-from tests.tui.test_format import http_flow
 from interpose.tui.sticky import Rule, StickyRules, default_filter, rule_from_response
 from interpose.tui.widgets.rules import RulesView
+from tests.tui.test_format import http_flow
 
 
 def finished(body: bytes = b"\x00\xffbinary body") -> object:

@@ -10,6 +10,10 @@ import urwid
 
 from interpose.model.connection import TLSInfo
 from interpose.store.view import FlowStore
+from interpose.tui.widgets.flowlist import FlowListBox, FlowRow
+from interpose.tui.widgets.flowview import FlowView
+from interpose.tui.widgets.grid import GridEditor
+from interpose.tui.widgets.panes import PendingPane, Prompt, StatusBar, help_widget
 from interpose.websocket import WebSocketMessage
 from tests.tui.test_format import (
     LONG_URL,
@@ -20,10 +24,6 @@ from tests.tui.test_format import (
     tcp_flow,
     ws_flow,
 )
-from interpose.tui.widgets.flowlist import FlowListBox, FlowRow
-from interpose.tui.widgets.flowview import FlowView
-from interpose.tui.widgets.grid import GridEditor
-from interpose.tui.widgets.panes import PendingPane, Prompt, StatusBar, help_widget
 
 
 def lines(widget: urwid.Widget, size: tuple[int, ...], focus: bool = False) -> list[str]:

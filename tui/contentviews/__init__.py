@@ -18,6 +18,8 @@ from typing import Any
 from pygments.lexer import Lexer
 from pygments.lexers import CssLexer, HtmlLexer, JavascriptLexer, XmlLexer
 
+from interpose.model.contenttype import media_type
+from interpose.model.units import human_size
 from interpose.tui.contentviews.forms import MultipartError, multipart_lines, parse_urlencoded, table_lines
 from interpose.tui.contentviews.image import image_info, is_image
 from interpose.tui.contentviews.json import json_lines, looks_like_json
@@ -29,8 +31,6 @@ from interpose.tui.contentviews.markup import (
     needs_beautify,
     reindent_markup,
 )
-from interpose.model.contenttype import media_type
-from interpose.model.units import human_size
 from interpose.tui.contentviews.text import (
     Line,
     decode,

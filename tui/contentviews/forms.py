@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
-from interpose.tui.contentviews.image import image_info
 from interpose.model.contenttype import params
 from interpose.model.units import human_size
+from interpose.tui.contentviews.image import image_info
 from interpose.tui.contentviews.text import (
     Line,
     is_printable_text,

@@ -10,9 +10,9 @@ from typing import Any
 
 import urwid
 
+from interpose.model.units import human_size
 from interpose.tui import contentviews
 from interpose.tui.contentviews.text import sanitize_segment as safe
-from interpose.model.units import human_size
 from interpose.tui.format import clock_ms, human_duration, reason, status_attr
 from interpose.tui.widgets.common import LinesWalker, text_lines
 

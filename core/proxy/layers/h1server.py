@@ -6,10 +6,10 @@ from typing import Any
 
 import h11
 
-from interpose.proxy import upstream
-from interpose.model.connection import Server
 from interpose.errors import ServerProtocolError
-from interpose.http import HTTPFlow, Headers, Response
+from interpose.http import Headers, HTTPFlow, Response
+from interpose.model.connection import Server
+from interpose.proxy import upstream
 from interpose.proxy.layer import Stream
 from interpose.proxy.layers import h1wire
 from interpose.proxy.layers.http import StaleConnection

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import h2.events
 
-from interpose.model.connection import Server
 from interpose.errors import ServerProtocolError
 from interpose.http import HTTPFlow, Response
+from interpose.model.connection import Server
 from interpose.proxy.layer import Stream
 from interpose.proxy.layers import h1wire, h2conn
 from interpose.proxy.layers.h2conn import H2Endpoint, H2Stream, StreamGone

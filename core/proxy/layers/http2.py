@@ -14,15 +14,15 @@ from typing import Any
 import h2.events
 import h2.exceptions
 
-from interpose.model.connection import Server
 from interpose.errors import ClientProtocolError, ProtocolError
 from interpose.http import HTTPFlow, Request, Response
+from interpose.model.connection import Server
 from interpose.proxy.layer import Layer
 from interpose.proxy.layers import h1wire, h2conn
 from interpose.proxy.layers.h2conn import H2Endpoint, H2Stream, StreamGone
 from interpose.proxy.layers.http import ClientGone, HttpExchange
-from interpose.proxy.layers.sides import WholeResponse
 from interpose.proxy.layers.pool import get_pool
+from interpose.proxy.layers.sides import WholeResponse
 
 
 class Http2Layer(Layer):

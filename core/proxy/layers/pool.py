@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from interpose.proxy import upstream
-from interpose.model.connection import Server
 from interpose.http import HTTPFlow
+from interpose.model.connection import Server
+from interpose.proxy import upstream
 from interpose.proxy.layer import Context, Stream
 from interpose.proxy.layers.h1server import H1Server
 from interpose.runtime.options import parse_size

@@ -1,10 +1,10 @@
 """Delivering one WebSocket or TCP message: record it, run its hook, hold it if asked, say whether to send."""
 from __future__ import annotations
 
+from interpose.model.messages import Message, MessageFlow
+from interpose.proxy.layer import Context
 from interpose.runtime import hooks
 from interpose.runtime.bus import FlowIntercepted, FlowResumed
-from interpose.proxy.layer import Context
-from interpose.model.messages import Message, MessageFlow
 
 
 async def deliver(ctx: Context, flow: MessageFlow, msg: Message, hook: type[hooks.Hook]) -> bool:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 
-from interpose.runtime import hooks
-from interpose.proxy import upstream
 from interpose.model.connection import Server
 from interpose.model.flow import Error
+from interpose.model.messages import Message
+from interpose.proxy import upstream
 from interpose.proxy.layer import Layer, Stream
 from interpose.proxy.layers import tunnel
 from interpose.proxy.layers.relay import deliver, side
-from interpose.model.messages import Message
+from interpose.runtime import hooks
 from interpose.tcp import TCPFlow, TCPMessage
 
 

@@ -14,11 +14,11 @@ import ipaddress
 import ssl
 import time
 
-from interpose.proxy import upstream
-from interpose.proxy.tls.clienthello import ClientHello, ClientHelloError, parse_client_hello
 from interpose.model.connection import Server, TLSInfo
+from interpose.proxy import upstream
 from interpose.proxy.layer import LAYERS, Context, Layer, choose
 from interpose.proxy.layers.pool import get_pool
+from interpose.proxy.tls.clienthello import ClientHello, ClientHelloError, parse_client_hello
 from interpose.proxy.tls.tlsstream import TlsStream
 
 HANDSHAKE_TIMEOUT_S = 15.0

@@ -4,9 +4,9 @@ from __future__ import annotations
 import asyncio
 import re
 
-from interpose.proxy.tls.clienthello import ClientHello, ClientHelloError
 from interpose.proxy.layer import LAYERS, Context, Layer, Stream
 from interpose.proxy.layers.tls import TlsLayer, read_client_hello
+from interpose.proxy.tls.clienthello import ClientHello, ClientHelloError
 
 # Tokens an HTTP/1 request may start with; anything else in a tunnel is TLS or opaque TCP.
 _HTTP_METHOD = re.compile(rb"^[A-Z]{3,12} ")

@@ -8,12 +8,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from interpose.model.connection import Client, Server
 from interpose.http import HTTPFlow, Response
+from interpose.model.connection import Client, Server
 from interpose.proxy.layer import Context
 from interpose.proxy.layers.http import HttpExchange
-from interpose.proxy.layers.sides import WholeResponse
 from interpose.proxy.layers.pool import ServerPool
+from interpose.proxy.layers.sides import WholeResponse
 from interpose.proxy.modes import Mode
 
 
