@@ -20,7 +20,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 from interpose import OptionsError
 from interpose.flowfilter import Filter, FilterError, parse
@@ -67,8 +67,7 @@ def headers_stage_count(rules: Sequence[Rule]) -> int:
 
 def add_filter_option(loader: Any, option: str, help: str) -> None:
     """Declare `option` as a flow filter expression, unset by default (unset or empty: the addon is off)."""
-    # typing.Optional, not `str | None`: interpose.runtime.options knows the former.
-    loader.add_option(option, Optional[str], None, help)  # noqa: UP045
+    loader.add_option(option, str | None, None, help)
 
 
 def read_filter_option(options: Any, option: str) -> Filter | None:

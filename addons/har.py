@@ -23,7 +23,8 @@ class HarDump:
         """Finished HTTP flows by id, oldest first (a flow that errors after its response is kept once)."""
 
     def load(self, loader: Any) -> None:
-        loader.add_option("hardump", str, "", "Write every finished HTTP flow to this HAR file at exit (and on har.export).")
+        loader.add_option("hardump", str, "",
+                          "Write every finished HTTP flow to this HAR file at exit (and on har.export).")
         loader.add_command("har.export", self.export)
 
     def response(self, flow: HTTPFlow) -> None:

@@ -50,7 +50,8 @@ class HeaderRule(NamedTuple):
             ctx.log.warn(f"modify_headers: cannot read {self.path} for {self.rule.text!r}: {e.strerror or e}")
             return None
         if "\r" in value or "\n" in value:
-            ctx.log.warn(f"modify_headers: {self.path} holds more than one line, not a header value ({self.rule.text!r})")
+            ctx.log.warn(f"modify_headers: {self.path} holds more than one line, "
+                         f"not a header value ({self.rule.text!r})")
             return None
         return value
 
@@ -113,7 +114,7 @@ class ModifyHeaders:
         # Decide every filter against the message as it came, before any rule changes it.
         matching = [r for r in rules if r.rule.matches(flow)]
         values = [(r.name, r.read_value()) for r in matching]
-        for r, (name, value) in zip(matching, values):
+        for name, value in values:
             if value is not None:  # an unreadable file leaves the header as it was
                 headers.pop(name, None)
         for name, value in values:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import weakref
-from typing import Any, Optional
+from typing import Any
 
 from interpose import OptionsError, ctx
 from interpose.http import HTTPFlow
@@ -42,8 +42,7 @@ class UpstreamAuth:
         self._warned = False
 
     def load(self, loader: Any) -> None:
-        # Optional[...], not `str | None`: the options module recognises typing.Optional.
-        loader.add_option("upstream_auth", Optional[str], None,  # noqa: UP045
+        loader.add_option("upstream_auth", str | None, None,
                           "Credentials (user:pass) for the upstream proxy in upstream mode, "
                           "or for the server (Authorization) in reverse mode.")
 

@@ -271,7 +271,8 @@ async def http_requests(args: argparse.Namespace, m: Meter) -> dict[str, object]
             "errors": m.errors, "workers": args.workers}
 
 
-CASES = {"http-requests": http_requests, "tls-handshake": tls_handshake, "tls-keepalive": tls_keepalive, "h2": h2_multiplexed, "ws": websocket_echo}
+CASES = {"http-requests": http_requests, "tls-handshake": tls_handshake, "tls-keepalive": tls_keepalive,
+         "h2": h2_multiplexed, "ws": websocket_echo}
 
 
 def main() -> None:

@@ -57,8 +57,10 @@ def machine() -> dict[str, str]:
                 break
     try:
         git = ["git", "-C", proxies.REPO]
-        rev = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
-        dirty = subprocess.run([*git, "status", "--porcelain", "core"], capture_output=True, text=True, check=False).stdout.strip()
+        rev = subprocess.run([*git, "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, check=False).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "core"],
+                               capture_output=True, text=True, check=False).stdout.strip()
         commit = f"{rev}{' + uncommitted changes in core/' if dirty else ''}" if rev else "?"
     except OSError:
         commit = "?"
@@ -204,13 +206,16 @@ def report(results: dict[str, Any], rounds: int, flows: int) -> tuple[str, list[
         "| case | interpose mean (best) | mitmdump mean (best) | interpose advantage |",
         "|---|---:|---:|---:|",
     ]
-    for case, key, label, unit, higher, target in ROWS:
+
+    def cpu_cell(x: tuple[float, float] | None) -> str:
+        return "–" if x is None else f"{fmt(x[0], '')} ({fmt(x[1], '')})"
+
+    for case, key, label, *_ in ROWS:
         if key != "rate" or case not in results or case == "memory":
             continue
         i, m = (agg(results[case][t], "cpu_us_per_op", False) for t in PROXIES)
         adv = f"{m[0] / i[0]:.2f}×" if i and m and i[0] else "–"
-        cell = lambda x: "–" if x is None else f"{fmt(x[0], '')} ({fmt(x[1], '')})"
-        lines.append(f"| {label.split(':')[0]} | {cell(i)} | {cell(m)} | {adv} |")
+        lines.append(f"| {label.split(':')[0]} | {cpu_cell(i)} | {cpu_cell(m)} | {adv} |")
     return "\n".join(lines), verdicts
 
 
@@ -225,7 +230,8 @@ def main() -> None:
                    help="seconds in all to wait for other processes to leave the CPUs alone (default 240)")
     p.add_argument("--json", help="write every measurement and the machine description here")
     p.add_argument("--no-pin", action="store_true", help="do not pin the proxy and the load to separate CPUs")
-    p.add_argument("--profile", metavar="DIR", help="profile interpose with py-spy on cases 1, 2 and 3 (or those of --only) instead")
+    p.add_argument("--profile", metavar="DIR",
+                   help="profile interpose with py-spy on cases 1, 2 and 3 (or those of --only) instead")
     args = p.parse_args()
     if args.only == "tui1m":  # the TUI at a million flows: in-process, needs no proxy, nginx or mitmdump
         import tui_bench

@@ -96,7 +96,8 @@ def realistic(f: HTTPFlow, i: int) -> None:
         resp.raw_content = b""
         ws = WebSocketFlow(f, live=False)
         for k in range(20):
-            text = f'{{"type": "tick", "seq": {k}, "symbol": "{WORDS[(i + k) % 26].upper()}", "price": {(i + k) % 997}.25}}'
+            text = (f'{{"type": "tick", "seq": {k}, "symbol": "{WORDS[(i + k) % 26].upper()}", '
+                    f'"price": {(i + k) % 997}.25}}')
             ws.add_message(WebSocketMessage(k % 4 == 0, text.encode(), is_text=True, timestamp=f.timestamp_created + k))
         f.websocket = ws
         return
@@ -112,7 +113,10 @@ def realistic(f: HTTPFlow, i: int) -> None:
         body = code_body(i, size, "css" in ctype)
     else:  # images: binary
         start = (i * 4099) % (len(NOISE) - min(size, len(NOISE)) + 1)
-        body = NOISE[start:start + size] * (size // len(NOISE) + 1) if size > len(NOISE) else fresh(NOISE[start:start + size])
+        if size > len(NOISE):
+            body = NOISE[start:start + size] * (size // len(NOISE) + 1)
+        else:
+            body = fresh(NOISE[start:start + size])
         body = body[:size]
     resp.raw_content = body
     resp.headers["content-length"] = str(len(body))

@@ -48,9 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BENCH = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(BENCH)
-sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import httpx
 from websockets.asyncio.client import connect as ws_connect
@@ -58,6 +56,9 @@ from websockets.asyncio.client import connect as ws_connect
 from tests.servers import Origin
 from tests.tls_servers import H2Origin, TestCA
 from tests.ws_servers import WsServer
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH)
 
 RSS_TOLERANCE = 0.10
 FD_SLACK = 2
@@ -123,8 +124,9 @@ class PlainOrigin:
             conf = os.path.join(self.tmp, "nginx.conf")
             with open(conf, "w") as f:
                 f.write(NGINX_CONF.format(tmp=self.tmp, port=port, body="x" * 2047 + "\\n"))
-            self.proc = subprocess.Popen([nginx, "-c", conf, "-p", self.tmp, "-e", os.path.join(self.tmp, "nginx-error.log")],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                [nginx, "-c", conf, "-p", self.tmp, "-e", os.path.join(self.tmp, "nginx-error.log")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 await wait_port(port)
             except TimeoutError:
@@ -172,8 +174,9 @@ class Proxy:
         return os.path.join(self.confdir, "interpose-ca-cert.pem")
 
     async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(*self.args, cwd=REPO, stdout=asyncio.subprocess.DEVNULL,
-                                                         stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.args, cwd=REPO,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
         assert self.proc.stderr is not None
         async with asyncio.timeout(30):
             while True:
@@ -288,7 +291,8 @@ class Load:
                 self.counters["h2"].ops += len(rs)
 
     async def ws(self) -> None:
-        async with ws_connect(self.ws_url, proxy=self.proxy.url, ping_interval=None, open_timeout=20, close_timeout=5) as ws:
+        async with ws_connect(self.ws_url, proxy=self.proxy.url, ping_interval=None, open_timeout=20,
+                              close_timeout=5) as ws:
             for i in range(20):
                 msg = f"soak {i}" if i % 2 else os.urandom(1024)
                 await ws.send(msg)
@@ -363,7 +367,7 @@ def slope_kb_per_min(samples: list[dict[str, Any]]) -> float:
     ys = [s["rss_kb"] for s in samples]
     mt, my = sum(ts) / len(ts), sum(ys) / len(ys)
     den = sum((t - mt) ** 2 for t in ts)
-    return 60 * sum((t - mt) * (y - my) for t, y in zip(ts, ys)) / den if den else 0.0
+    return 60 * sum((t - mt) * (y - my) for t, y in zip(ts, ys, strict=True)) / den if den else 0.0
 
 
 def verdict(idle: dict[str, Any], warm: dict[str, Any], end: dict[str, Any], after: dict[str, Any]) -> dict[str, bool]:
@@ -382,7 +386,8 @@ def report(result: dict[str, Any]) -> str:
                        ("connections", "client connections"), ("gc_objects", "gc objects")):
         rows.append((label, *(str(result["samples"][p].get(key)) for p in phases)))
     width = [max(len(r[i]) for r in rows) for i in range(len(phases) + 1)]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, width))) for r in rows]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, width, strict=True)))
+             for r in rows]
     ops = ", ".join(f"{k} {c['ops']} ({c['errors']} errors)" for k, c in result["load"].items())
     v = result["verdict"]
     lines += [
@@ -431,8 +436,8 @@ async def soak(args: argparse.Namespace) -> int:
         collector = asyncio.create_task(samples.collect())
         await samples.fresh(15)
         idle = await samples.fresh()
-        print(f"proxy on port {proxy.port}; origins: {plain.kind} {plain.url}, hypercorn https://127.0.0.1:{h2.port}, websockets {ws.url}",
-              flush=True)
+        print(f"proxy on port {proxy.port}; origins: {plain.kind} {plain.url}, "
+              f"hypercorn https://127.0.0.1:{h2.port}, websockets {ws.url}", flush=True)
         load = Load(proxy, plain.url, h2.port, ws.url, args.concurrency)
         started = time.monotonic()
         samples.phase = "warmup"
@@ -446,7 +451,8 @@ async def soak(args: argparse.Namespace) -> int:
             await asyncio.sleep(min(left, 5))
             if time.monotonic() >= next_note:
                 s = samples.latest()
-                print(f"{time.monotonic() - started:5.0f} s: RSS {s['rss_kb']} KiB, fds {s['fds']}, tasks {s['tasks']}, "
+                print(f"{time.monotonic() - started:5.0f} s: RSS {s['rss_kb']} KiB, fds {s['fds']}, "
+                      f"tasks {s['tasks']}, "
                       f"connections {s['connections']}", flush=True)
                 next_note += 60
         end = await samples.fresh()
@@ -457,7 +463,8 @@ async def soak(args: argparse.Namespace) -> int:
         # The clients are gone: wait for the proxy to notice and let go of everything.
         after = await samples.fresh()
         deadline = time.monotonic() + args.settle
-        while time.monotonic() < deadline and not all(verdict(idle, warm, end, after)[k] for k in ("fds", "tasks", "connections")):
+        while time.monotonic() < deadline and not all(verdict(idle, warm, end, after)[k]
+                                                      for k in ("fds", "tasks", "connections")):
             after = await samples.fresh()
     except Exception as e:
         print(f"soak: the run failed: {type(e).__name__}: {e}", file=sys.stderr)

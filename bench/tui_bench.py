@@ -78,7 +78,8 @@ def make_flow(i: int, conn: tuple[Client, Server], t0: float, bodies: bool) -> H
     status, reason = STATUS[i % len(STATUS)]
     size = body_size(i) if bodies and status != 304 else 0
     ts = t0 + i * 0.005
-    resp_fields = [(b"Server", b"nginx/1.24.0"), (b"Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(ts)).encode()),
+    resp_fields = [(b"Server", b"nginx/1.24.0"),
+                   (b"Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(ts)).encode()),
                    (b"Content-Type", ctype), (b"Content-Length", b"%d" % size), (b"Connection", b"keep-alive"),
                    (b"Cache-Control", b"public, max-age=3600"), (b"ETag", b'"%x-%x"' % (i, size))]
     f = HTTPFlow(conn[0], conn[1], live=False)
@@ -242,13 +243,15 @@ def main(argv: list[str] | None = None) -> None:
     assert fed == n == app.store.total
     in_memory = body_bytes - spill.spilled_bytes
     gcs = {"n": 0}
-    gc.callbacks.append(lambda phase, info: gcs.__setitem__("n", gcs["n"] + (phase == "start" and info["generation"] == 2)))
+    gc.callbacks.append(
+        lambda phase, info: gcs.__setitem__("n", gcs["n"] + (phase == "start" and info["generation"] == 2)))
     shown: list[int] = []
     background: dict[str, float] = {}
     rows = asyncio.run(keypress_bench(app, shown, background))
 
     MiB = 1024 * 1024
-    print(f"{n:,} HTTPFlows kept by the TUI's App ({'bodies 0 B-300 KiB, 1.9 KiB mean' if bodies else 'empty bodies'}); "
+    bodies_note = "bodies 0 B-300 KiB, 1.9 KiB mean" if bodies else "empty bodies"
+    print(f"{n:,} HTTPFlows kept by the TUI's App ({bodies_note}); "
           f"built and fed in {build_s:.0f} s;\n"
           f"App.apply (FlowStore.add/update, BodySpill.keep incl. spilling) took {apply_s / n * 1e6:.1f} µs per flow")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; terminal {SIZE[0]}×{SIZE[1]}; "
@@ -260,7 +263,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nthe filter `~d example` took {background['apply']:.2f} s to apply in the background")
     print(f"full (gen 2) garbage collections during the keypresses: {gcs['n']}")
     print(f"\nRSS {rss1 / MiB:,.0f} MiB (peak {hwm / MiB:,.0f} MiB; {rss0 / MiB:.0f} MiB before the flows)")
-    print(f"bodies: {body_bytes / MiB:,.0f} MiB in all; {spill.spilled_count:,} spilled ({spill.spilled_bytes / MiB:,.0f} MiB, "
+    print(f"bodies: {body_bytes / MiB:,.0f} MiB in all; "
+          f"{spill.spilled_count:,} spilled ({spill.spilled_bytes / MiB:,.0f} MiB, "
           f"file {(spill.file.size if spill.file else 0) / MiB:,.0f} MiB); {in_memory / MiB:,.0f} MiB in memory "
           f"({spill.in_memory / MiB:,.0f} MiB counted against flow_memory_limit, bodies under {SPILL_MIN} B are not)")
     print(f"RSS per flow beyond the bodies in memory: {(rss1 - rss0 - in_memory) / n:,.0f} B "

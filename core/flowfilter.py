@@ -161,7 +161,8 @@ class _Parser:
                 raise self.error(f"~c expects a status code number, not {text!r}", at)
             code = int(text)
             return Leaf("c", code, status_is(code))
-        text, at, quoted = self.read_arg(f"~{name} expects a regular expression (quote it if it starts with ~ & | or ))")
+        text, at, quoted = self.read_arg(
+            f"~{name} expects a regular expression (quote it if it starts with ~ & | or ))")
         return Leaf(name, text, REGEX[name][1](self.compile(text, at, quoted, f"~{name}")))
 
     def read_arg(self, missing: str) -> tuple[str, int, bool]:

@@ -10,7 +10,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from interpose.model import contenttype, encoding
 from interpose.model.body import BodyHandle, Spillable
@@ -22,8 +22,8 @@ from interpose.model.multidict import Headers, MultiDict
 
 __all__ = ["Headers", "Request", "Response", "HTTPFlow", "Message", "is_websocket_handshake"]
 
-StreamSetting = Union[bool, Callable[[bytes], bytes]]
-HeaderInput = Union[Headers, dict[str, str], Iterable[tuple[Any, Any]]]
+StreamSetting = bool | Callable[[bytes], bytes]
+HeaderInput = Headers | dict[str, str] | Iterable[tuple[Any, Any]]
 
 
 def _headers(h: HeaderInput | None) -> Headers:

@@ -1,4 +1,5 @@
-"""Coverage-guided fuzzing of the TLS ClientHello parser (`interpose.proxy.tls.clienthello.parse_client_hello`) with atheris.
+"""Coverage-guided fuzzing of the TLS ClientHello parser (`interpose.proxy.tls.clienthello.parse_client_hello`)
+with atheris.
 
     pip install atheris
     python fuzz/atheris_clienthello.py                       # 60 s from real ClientHellos as seeds

@@ -124,15 +124,18 @@ class Origin:
         if path.startswith("/echo"):
             body = json.dumps({"method": rec.method, "path": rec.path, "headers": rec.headers,
                                "body": rec.body.decode("latin-1")}).encode()
-            send(h11.Response(status_code=200, headers=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))]),
+            send(h11.Response(status_code=200,
+                              headers=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))]),
                  h11.Data(data=body), h11.EndOfMessage())
         elif path == "/sink":
             body = str(rec.body_size).encode()
-            send(h11.Response(status_code=200, headers=[("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]),
+            send(h11.Response(status_code=200,
+                              headers=[("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]),
                  h11.Data(data=body), h11.EndOfMessage())
         elif parts[0] == "bytes":
             n = int(parts[1])
-            send(h11.Response(status_code=200, headers=[("Content-Type", "application/octet-stream"), ("Content-Length", str(n))]))
+            send(h11.Response(status_code=200,
+                              headers=[("Content-Type", "application/octet-stream"), ("Content-Length", str(n))]))
             chunk = b"x" * 65536
             sent = 0
             while sent < n:
@@ -143,7 +146,8 @@ class Origin:
             send(h11.EndOfMessage())
         elif parts[0] == "chunked":
             n, k = int(parts[1]), int(parts[2])
-            send(h11.Response(status_code=200, headers=[("Content-Type", "text/plain"), ("Transfer-Encoding", "chunked")]))
+            send(h11.Response(status_code=200,
+                              headers=[("Content-Type", "text/plain"), ("Transfer-Encoding", "chunked")]))
             sent = 0
             while sent < n:
                 size = min(k, n - sent)
@@ -164,11 +168,13 @@ class Origin:
             # 2000 objects, pretty-printed ~4 lines each: the marker sits near line 5,000.
             items = [{"i": i, "name": "needle-in-the-haystack" if i == 1250 else f"item {i}"} for i in range(2000)]
             body = json.dumps(items).encode()
-            send(h11.Response(status_code=200, headers=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))]),
+            send(h11.Response(status_code=200,
+                              headers=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))]),
                  h11.Data(data=body), h11.EndOfMessage())
         elif path == "/json":
             body = json.dumps({"name": "interpose", "items": [1, 2, 3]}).encode()
-            send(h11.Response(status_code=200, headers=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))]),
+            send(h11.Response(status_code=200,
+                              headers=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))]),
                  h11.Data(data=body), h11.EndOfMessage())
         elif path == "/close":
             send(h11.Response(status_code=200, headers=[("Content-Length", "2"), ("Connection", "close")]),
@@ -185,7 +191,8 @@ class Origin:
             return False
         else:
             body = f"ok {rec.path}".encode()
-            send(h11.Response(status_code=200, headers=[("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]),
+            send(h11.Response(status_code=200,
+                              headers=[("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]),
                  h11.Data(data=body), h11.EndOfMessage())
         await writer.drain()
         return True

@@ -204,7 +204,8 @@ class H2Origin:
         elif parts[0] == "bytes" and len(parts) == 2:
             n = int(parts[1])
             await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/octet-stream"), (b"content-length", str(n).encode())]})
+                        "headers": [(b"content-type", b"application/octet-stream"),
+                                    (b"content-length", str(n).encode())]})
             chunk = b"x" * 65536
             sent = 0
             while sent < n:

@@ -116,7 +116,9 @@ class Flow:
     def revert(self) -> None:
         if self._backup is not None:
             b = self._backup
-            self.__dict__.update({k: v for k, v in b.__dict__.items() if k not in ("id", "_resume", "_backup", "live", "intercepted")})
+            self.__dict__.update(
+                {k: v for k, v in b.__dict__.items() if k not in ("id", "_resume", "_backup", "live", "intercepted")}
+            )
             self._backup = None
 
     @property
@@ -127,7 +129,8 @@ class Flow:
         """A detached duplicate with a new id (not live, not intercepted)."""
         f = _copy.copy(self)
         f.__dict__.update(
-            {k: _copy.deepcopy(v) for k, v in self.__dict__.items() if k not in ("_resume", "_backup", "client_conn", "server_conn")}
+            {k: _copy.deepcopy(v) for k, v in self.__dict__.items()
+             if k not in ("_resume", "_backup", "client_conn", "server_conn")}
         )
         f.client_conn = _copy.copy(self.client_conn)
         f.server_conn = _copy.copy(self.server_conn)

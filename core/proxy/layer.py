@@ -207,8 +207,8 @@ class Stream:
                      drain: Callable[[], Awaitable[None]]) -> None:
         """Hand the next `n` bytes from the peer to `sink` as the transport reads them, bypassing the
         StreamReader. Reading pauses while `congested()` until `drain()` returns. Raises EOFError (or the
-        connection's error) if the peer stops first (EOFError's argument: the bytes missing), or what `sink` raised; bytes after the n-th are kept
-        for the next read()."""
+        connection's error) if the peer stops first (EOFError's argument: the bytes missing), or what `sink`
+        raised; bytes after the n-th are kept for the next read()."""
         reader, transport = self.reader, self.writer.transport
         first = self.pending
         self.pending = b""
@@ -295,7 +295,8 @@ class Context:
         """The CONNECT target when layers run inside a tunnel."""
         self.tunnel_scheme = "http"
         self.pool: Any = None
-        """The server connections (`interpose.proxy.layers.pool.ServerPool`), shared by the layers of this connection."""
+        """The server connections (`interpose.proxy.layers.pool.ServerPool`), shared by the layers of this
+        connection."""
         self.certs: Any = None
         """The `interpose.proxy.tls.certs.CertStore` minting certificates for TLS interception."""
 

@@ -99,7 +99,8 @@ class ProxyServer:
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = writer.get_extra_info("peername") or ("?", 0)
-        client_conn = Client(address=tuple(peer[:2]), sockname=tuple((writer.get_extra_info("sockname") or ("?", 0))[:2]))
+        sockname = writer.get_extra_info("sockname") or ("?", 0)
+        client_conn = Client(address=tuple(peer[:2]), sockname=tuple(sockname[:2]))
         stream = Stream(reader, writer)
         ctx = Context(stream, client_conn, self.options, self.addons, self.bus, self.log, self.mode)
         ctx.certs = self.certs

@@ -115,7 +115,8 @@ class HttpConnectHook(Hook):
 
 @dataclass
 class RequestHeadersHook(Hook):
-    """Request headers are in, the body is not. Set `flow.request.stream` to stream it; set `flow.response` to answer."""
+    """Request headers are in, the body is not. Set `flow.request.stream` to stream it; set `flow.response` to
+    answer."""
     name = "requestheaders"
     flow: Any
 

@@ -11,7 +11,7 @@ import re
 import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Union, get_args, get_origin
+from typing import Any, Union, get_args, get_origin
 
 from interpose.errors import OptionsError
 
@@ -241,29 +241,29 @@ def core_options(opts: Options) -> None:
     add("scripts", Sequence[str], [], "Addon scripts to load (hot-reloaded on change).")
     add("confdir", str, "~/.interpose", "Where the CA and settings live.")
     add("ssl_insecure", bool, False, "Do not verify upstream TLS certificates.")
-    add("ssl_verify_upstream_trusted_ca", Optional[str], None, "Extra PEM bundle trusted for upstream verification.")
+    add("ssl_verify_upstream_trusted_ca", str | None, None, "Extra PEM bundle trusted for upstream verification.")
     add("ignore_hosts", Sequence[str], [], "Regexes of host:port whose TLS passes through untouched.")
     add("tcp_hosts", Sequence[str], [], "Regexes of host:port relayed as raw TCP flows.")
-    add("intercept", Optional[str], None, "Intercept flows matching this filter expression.")
+    add("intercept", str | None, None, "Intercept flows matching this filter expression.")
     add("intercept_at", str, "request,response",
         "Stages the intercept filter holds flows at: requestheaders, request, responseheaders, response, messages.")
-    add("save_stream_file", Optional[str], None, "Write every finished flow to this file (+FILE appends).")
-    add("rfile", Optional[str], None, "Load flows from this flow file or .har at start.")
+    add("save_stream_file", str | None, None, "Write every finished flow to this file (+FILE appends).")
+    add("rfile", str | None, None, "Load flows from this flow file or .har at start.")
     add("keepserving", bool, False, "interpose-dump: keep serving after the flows of -r are processed.")
     add("quiet", bool, False, "interpose-dump: print nothing per flow.")
     add("flow_detail", int, 1, "interpose-dump: 0 prints nothing, 1 one line per flow, 2 adds headers, 3 adds bodies.")
-    add("body_size_limit", Optional[str], None, "Refuse bodies larger than this (e.g. 10m); unset means no limit.",
+    add("body_size_limit", str | None, None, "Refuse bodies larger than this (e.g. 10m); unset means no limit.",
         validate=parse_size)
-    add("stream_large_bodies", Optional[str], "4m", "Bodies above this size stream through instead of being buffered.",
+    add("stream_large_bodies", str | None, "4m", "Bodies above this size stream through instead of being buffered.",
         validate=parse_size)
     add("header_size_limit", str, "64k", "Largest request head accepted (431 above it).", validate=parse_size)
-    add("body_spill_threshold", Optional[str], "256k",
+    add("body_spill_threshold", str | None, "256k",
         "TUI: bodies (and WebSocket/TCP messages) of finished flows at least this big are moved to a private "
         "temporary file and read back when needed; unset: never by size.", validate=parse_size)
-    add("flow_memory_limit", Optional[str], "512m",
+    add("flow_memory_limit", str | None, "512m",
         "TUI: memory the bodies of finished flows may take; above it the oldest flows' bodies are moved to the "
         "temporary file too (bodies under 512 bytes stay). Unset: no limit.", validate=parse_size)
-    add("proxyauth", Optional[str], None, "Require proxy authentication: user:pass, any, or @htpasswd-file.")
+    add("proxyauth", str | None, None, "Require proxy authentication: user:pass, any, or @htpasswd-file.")
     add("max_messages", int, 10_000,
         "WebSocket/TCP messages kept per flow (the newest); counters keep totals. 0 keeps all.")
     add("keep_host_header", bool, False, "reverse mode: forward the client's Host header unchanged.")

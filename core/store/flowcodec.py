@@ -145,7 +145,8 @@ class _Obj:
 
     def integer(self, key: str, default: Any = _MISSING, null: bool = False) -> Any:
         v = self.raw(key, default)
-        if (isinstance(v, int) and not isinstance(v, bool)) or (null and v is None) or (v is default and default is not _MISSING):
+        if ((isinstance(v, int) and not isinstance(v, bool)) or (null and v is None)
+                or (v is default and default is not _MISSING)):
             return v
         raise BadRecord(f"{self.path(key)}: expected {'an integer or null' if null else 'an integer'}")
 
@@ -326,7 +327,8 @@ def _messages_in(f: MessageFlow, o: _Obj, websocket: bool) -> None:
             kind = mo.text("type")
             if kind not in ("text", "binary"):
                 raise BadRecord(f"{mo.path('type')}: expected \"text\" or \"binary\"")
-            m = WebSocketMessage(mo.flag("from_client"), content, is_text=kind == "text", timestamp=mo.number("timestamp"))
+            m = WebSocketMessage(mo.flag("from_client"), content, is_text=kind == "text",
+                                 timestamp=mo.number("timestamp"))
         else:
             m = TCPMessage(mo.flag("from_client"), content, timestamp=mo.number("timestamp"))
         m.dropped = mo.flag("dropped", False)
@@ -355,7 +357,8 @@ def _websocket_in(hs: HTTPFlow, o: _Obj) -> WebSocketFlow:
 
 def dump(flow: Flow) -> dict[str, Any]:
     """The record for one flow: an `HTTPFlow` (its WebSocket inside it) or a `TCPFlow`."""
-    common = {**_common_out(flow), "client_conn": _conn_out(flow.client_conn), "server_conn": _conn_out(flow.server_conn)}
+    common = {**_common_out(flow), "client_conn": _conn_out(flow.client_conn),
+              "server_conn": _conn_out(flow.server_conn)}
     if isinstance(flow, HTTPFlow):
         return {"type": "http", **common, "mode": flow.mode, "request": _request_out(flow.request),
                 "response": _response_out(flow.response) if flow.response is not None else None,

@@ -225,7 +225,8 @@ def _get(d: Any, key: str, where: str, types: type | tuple[type, ...]) -> Any:
     if not isinstance(d, dict) or key not in d:
         raise _Bad(f"{where}.{key} is missing")
     v = d[key]
-    if not isinstance(v, types) or (isinstance(v, bool) and bool not in (types if isinstance(types, tuple) else (types,))):
+    if not isinstance(v, types) or (
+            isinstance(v, bool) and bool not in (types if isinstance(types, tuple) else (types,))):
         raise _Bad(f"{where}.{key} has the wrong type ({type(v).__name__})")
     return v
 
@@ -338,7 +339,8 @@ def _websocket_in(flow: HTTPFlow, e: dict[str, Any], where: str) -> WebSocketFlo
         w = f"{where}._webSocketMessages[{i}]"
         data = _get(m, "data", w, str)
         opcode = m.get("opcode", 1)
-        content = _decode_text(data, opcode == 2, f"{w}.data") if opcode == 2 else data.encode("utf-8", "surrogateescape")
+        content = (_decode_text(data, opcode == 2, f"{w}.data") if opcode == 2
+                   else data.encode("utf-8", "surrogateescape"))
         ts = m.get("time")
         msg = WebSocketMessage(m.get("type") == "send", content, is_text=opcode != 2,
                                timestamp=float(ts) if isinstance(ts, (int, float)) else None)
@@ -383,7 +385,8 @@ def read(path: str | os.PathLike[str]) -> list[HTTPFlow]:
     except UnicodeDecodeError:
         raise FlowFileError(f"{name}: not a HAR file (not UTF-8 text)") from None
     except json.JSONDecodeError as e:
-        raise FlowFileError(f"{name}: not a HAR file (invalid JSON at line {e.lineno} column {e.colno}: {e.msg})") from None
+        raise FlowFileError(
+            f"{name}: not a HAR file (invalid JSON at line {e.lineno} column {e.colno}: {e.msg})") from None
     except RecursionError:
         raise FlowFileError(f"{name}: not a HAR file (JSON nested too deeply)") from None
     return entries_to_flows(har, name)

@@ -121,8 +121,8 @@ async def test_off_when_the_list_is_empty(make_proxy, origin):
 async def run_dump(*args: str) -> tuple[asyncio.subprocess.Process, str]:
     """Start `interpose-dump` (this checkout's) and return it with its `listen` address."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "interpose.cli.dump", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        cwd=REPO,
+        sys.executable, "-m", "interpose.cli.dump", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=REPO,
     )
     assert proc.stderr is not None
     async with asyncio.timeout(20):

@@ -44,8 +44,8 @@ class Dump:
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, cwd=ROOT)
         self = cls(proc)
         self._reader = asyncio.create_task(self._read())
-        await self.wait_for(lambda: any(l.startswith("proxy listening at ") for l in self.lines), 15)
-        listening = next(l for l in self.lines if l.startswith("proxy listening at "))
+        await self.wait_for(lambda: any(line.startswith("proxy listening at ") for line in self.lines), 15)
+        listening = next(line for line in self.lines if line.startswith("proxy listening at "))
         self.port = int(listening.strip().rsplit(":", 1)[1])
         return self
 
@@ -188,7 +188,7 @@ async def test_every_event_is_logged(tmp_path, origin):
         await ws_echo.stop()
         await ws_abort.stop()
     assert code == 0
-    assert not [l for l in dump.lines if l.startswith("[error]")], dump.lines
+    assert not [line for line in dump.lines if line.startswith("[error]")], dump.lines
     seen = dump.events()
     missing = [name for name in ALL if name not in seen]
     assert missing == [], "\n".join(dump.lines)
@@ -202,12 +202,12 @@ async def test_every_event_is_logged(tmp_path, origin):
     assert 1 <= seen.count("tick") <= 2
     # Each line carries a summary of the arguments.
     lines = dump.lines
-    assert any(l.startswith("request GET ") and "/json" in l for l in lines)
-    assert any(l.startswith("websocket_message text client → server 5 bytes b'hello'") for l in lines), lines
-    assert any(l.startswith("tcp_message client → server 10 bytes") for l in lines)
-    assert any(l.startswith("next_layer tcp ") for l in lines)
-    assert any(l.startswith("error GET ") and "connection refused" in l for l in lines)
-    assert any(l.startswith("log [info]") for l in lines)
+    assert any(line.startswith("request GET ") and "/json" in line for line in lines)
+    assert any(line.startswith("websocket_message text client → server 5 bytes b'hello'") for line in lines), lines
+    assert any(line.startswith("tcp_message client → server 10 bytes") for line in lines)
+    assert any(line.startswith("next_layer tcp ") for line in lines)
+    assert any(line.startswith("error GET ") and "connection refused" in line for line in lines)
+    assert any(line.startswith("log [info]") for line in lines)
 
 
 async def test_log_does_not_feed_on_itself(make_proxy):

@@ -1,4 +1,5 @@
-"""interpose.proxy.tls.certs: the CA files on disk, minted leaves, chain verification, and real handshakes (Python ssl, curl)."""
+"""interpose.proxy.tls.certs: the CA files on disk, minted leaves, chain verification, and real handshakes
+(Python ssl, curl)."""
 from __future__ import annotations
 
 import asyncio

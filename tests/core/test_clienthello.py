@@ -1,4 +1,5 @@
-"""interpose.proxy.tls.clienthello: parsing real ClientHellos made by the stdlib's ssl, in pieces, re-framed, and fuzzed."""
+"""interpose.proxy.tls.clienthello: parsing real ClientHellos made by the stdlib's ssl, in pieces, re-framed,
+and fuzzed."""
 from __future__ import annotations
 
 import itertools

@@ -264,9 +264,11 @@ def parse_raw_request(data: bytes) -> tuple[h11.Request, bytes]:
 
 
 def test_raw_request_http1() -> None:
-    flow = make_flow("POST", "http://example.com:8080/x?a=1", BINARY, [("Content-Type", "a/b"), ("X-Dup", "1"), ("x-dup", "2")])
+    flow = make_flow("POST", "http://example.com:8080/x?a=1", BINARY,
+                     [("Content-Type", "a/b"), ("X-Dup", "1"), ("x-dup", "2")])
     data = export.raw_request(flow)
-    assert data.startswith(b"POST /x?a=1 HTTP/1.1\r\nHost: example.com:8080\r\nContent-Type: a/b\r\nX-Dup: 1\r\nx-dup: 2\r\n")
+    assert data.startswith(b"POST /x?a=1 HTTP/1.1\r\nHost: example.com:8080\r\n"
+                           b"Content-Type: a/b\r\nX-Dup: 1\r\nx-dup: 2\r\n")
     assert data.endswith(b"\r\n\r\n" + BINARY)
     req, body = parse_raw_request(data)
     assert req.target == b"/x?a=1" and body == BINARY
@@ -297,7 +299,8 @@ def test_raw_response_and_raw() -> None:
     assert export.raw_response(flow) == b""
     assert export.raw(flow) == export.raw_request(flow)
     flow.response = Response.make(404, b"nope", {"Content-Type": "text/plain"})
-    assert export.raw_response(flow) == b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\ncontent-length: 4\r\n\r\nnope"
+    assert export.raw_response(flow) == (b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+                                         b"content-length: 4\r\n\r\nnope")
     flow.response.reason = ""  # HTTP/2: no reason phrase
     flow.response.http_version = "HTTP/2.0"
     assert export.raw_response(flow).startswith(b"HTTP/1.1 404 Not Found\r\n")

@@ -418,7 +418,8 @@ def test_broken_body_is_no_match() -> None:
     assert m("~u example", f)
 
 
-_ALPHABET = st.sampled_from(list("~!&|()'\"\\ \t.*[]{}?+^$") + ["~u", "~c", "~q", "~h", "~bs", "~websocket", "~zz", "200"])
+_ALPHABET = st.sampled_from(list("~!&|()'\"\\ \t.*[]{}?+^$")
+                            + ["~u", "~c", "~q", "~h", "~bs", "~websocket", "~zz", "200"])
 _TOKENS = st.sampled_from(
     ["~u", "~d", "~c", "~q", "~s", "~h", "~b", "~bq", "~a", "~websocket", "~tcp", "~all", "~zz", "!", "&", "|",
      "(", ")", "foo", "'a b'", '"x\\"y"', "200", "[", "(a|b)", "\\", "'", '"', "example", "~src", "~comment"]

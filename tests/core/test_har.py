@@ -171,7 +171,8 @@ def assert_same_in_har_fields(a: HTTPFlow, b: HTTPFlow) -> None:
         wa, wb = a.websocket, b.websocket
         assert [(m.from_client, m.content, m.is_text, m.timestamp) for m in wa.messages] == \
             [(m.from_client, m.content, m.is_text, m.timestamp) for m in wb.messages]
-        assert (wa.close_code, wa.close_reason, wa.closed_by_client) == (wb.close_code, wb.close_reason, wb.closed_by_client)
+        assert ((wa.close_code, wa.close_reason, wa.closed_by_client)
+                == (wb.close_code, wb.close_reason, wb.closed_by_client))
         assert wb.handshake_flow is b
 
 
@@ -182,7 +183,7 @@ def test_round_trip_through_a_har_file(tmp_path):
     validate_har(json.loads(path.read_text(encoding="utf-8")))
     loaded = har.read(path)
     assert len(loaded) == 4
-    for a, b in zip(flows, loaded):
+    for a, b in zip(flows, loaded, strict=True):
         assert_same_in_har_fields(a, b)
         assert b.live is False
     # Bodies are re-encoded per Content-Encoding: the raw body decodes to the same content.
@@ -191,18 +192,22 @@ def test_round_trip_through_a_har_file(tmp_path):
 
 
 def test_import_a_browser_har():
-    doc = {"log": {"version": "1.2", "creator": {"name": "WebInspector", "version": "537.36"}, "pages": [], "entries": [{
+    entry = {
         "startedDateTime": "2024-03-01T10:00:00.000+01:00", "time": 60,
         "request": {"method": "GET", "url": "https://example.com:8443/a?x=1", "httpVersion": "http/2.0",
-                    "headers": [{"name": ":authority", "value": "example.com:8443"}, {"name": ":method", "value": "GET"},
+                    "headers": [{"name": ":authority", "value": "example.com:8443"},
+                                {"name": ":method", "value": "GET"},
                                 {"name": "accept", "value": "*/*"}],
                     "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 0},
         "response": {"status": 200, "statusText": "", "httpVersion": "http/2.0",
                      "headers": [{"name": "content-type", "value": "image/gif"}], "cookies": [],
                      "content": {"size": 3, "mimeType": "image/gif", "text": "R0lG", "encoding": "base64"},
                      "redirectURL": "", "headersSize": -1, "bodySize": -1, "_transferSize": 100, "_error": None},
-        "cache": {}, "timings": {"blocked": 5, "dns": 10, "ssl": -1, "connect": -1, "send": 1, "wait": 40, "receive": 4},
-        "serverIPAddress": "[2001:db8::1]", "_initiator": {"type": "other"}}]}}
+        "cache": {},
+        "timings": {"blocked": 5, "dns": 10, "ssl": -1, "connect": -1, "send": 1, "wait": 40, "receive": 4},
+        "serverIPAddress": "[2001:db8::1]", "_initiator": {"type": "other"}}
+    doc = {"log": {"version": "1.2", "creator": {"name": "WebInspector", "version": "537.36"}, "pages": [],
+                   "entries": [entry]}}
     (flow,) = har.entries_to_flows(doc)
     req, resp = flow.request, flow.response
     assert req.url == "https://example.com:8443/a?x=1" and req.authority == "example.com:8443"
@@ -227,7 +232,8 @@ def test_import_restores_a_failed_flow():
      "entries[0].request.url is missing"),
     (b'{"log": {"entries": [{"startedDateTime": "yesterday", "request": {"method": "GET", "url": "http://a/"}}]}}',
      "entries[0].startedDateTime is not an ISO 8601 date"),
-    (b'{"log": {"entries": [{"startedDateTime": "2024-01-01T00:00:00Z", "request": {"method": "GET", "url": "/rel"}}]}}',
+    (b'{"log": {"entries": [{"startedDateTime": "2024-01-01T00:00:00Z", '
+     b'"request": {"method": "GET", "url": "/rel"}}]}}',
      "entries[0].request.url is not an absolute URL"),
     (b'{"log": {"entries": [{"startedDateTime": "2024-01-01T00:00:00Z", "request": {"method": 1, "url": "http://a/"}}]}}',
      "entries[0].request.method has the wrong type"),

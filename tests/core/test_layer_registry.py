@@ -22,7 +22,8 @@ def test_unknown_kind():
 
 def test_startup_leaves_h2_wsproto_and_flow_files_out():
     code = ("import sys, interpose.cli.dump, interpose.proxy.layers; "
-            "print(sorted(m for m in ('h2', 'wsproto', 'interpose.store.flowfile', 'interpose.store.har', 'interpose.runtime.builtins.replay') if m in sys.modules))")
+            "print(sorted(m for m in ('h2', 'wsproto', 'interpose.store.flowfile', 'interpose.store.har', "
+            "'interpose.runtime.builtins.replay') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

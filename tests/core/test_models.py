@@ -197,7 +197,8 @@ def test_request_pretty_host_and_url():
     assert same.pretty_host == "example.com"
     upper = Request("GET", "http", "Example.COM", 80, "/", headers=[(b"Host", b"Example.COM")])
     assert upper.pretty_host == "example.com"
-    ported = Request("GET", "http", "example.com", 8080, "/", headers=[(b"HOST", b"example.com:8080"), (b"X-Host", b"x")])
+    ported = Request("GET", "http", "example.com", 8080, "/",
+                     headers=[(b"HOST", b"example.com:8080"), (b"X-Host", b"x")])
     assert ported.pretty_host == "example.com" and ported.headers.get("host") == "example.com:8080"
 
 

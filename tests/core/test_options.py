@@ -257,7 +257,8 @@ def test_add_option_rules(opts):
         opts.add_option("myopt", int, 1, "Another type.")
     with pytest.raises(OptionsError, match="bad_default"):
         opts.add_option("bad_default", int, "one", "A default of the wrong type.")
-    opts.add_option("maybe", Optional[int], None, "Optional, unset.")
+    opts.add_option("maybe", Optional[int], None,  # noqa: UP045 - typing.Optional on purpose, as scripts write it
+                    "Optional, unset.")
     assert opts.maybe is None
     opts.maybe = 4
     opts.set("maybe=none")
@@ -301,7 +302,7 @@ def test_deferred_value_is_validated_like_any_other(opts):
         opts.add_option("colour", str, "red", "A colour.", choices=["red", "green"])
     assert opts.colour == "red"
     with pytest.raises(OptionsError, match="limit.*huge"):
-        opts.add_option("limit", Optional[str], None, "A size.", validate=parse_size)
+        opts.add_option("limit", str | None, None, "A size.", validate=parse_size)
     assert opts.limit is None
 
 

@@ -274,6 +274,7 @@ def test_keep_shares_equal_header_fields_between_kept_flows(bodies):
     assert a.request.headers.fields[0] is not b.request.headers.fields[0]
     bodies.keep(a)
     bodies.keep(b)
-    assert all(x is y for x, y in zip(a.request.headers.fields, b.request.headers.fields))
+    assert all(x is y for x, y in zip(a.request.headers.fields, b.request.headers.fields, strict=True))
     assert a.request.host is b.request.host and b.request.host == "example.com"
-    assert b.request.headers["host"] == "example.com" and b.response.headers["content-type"] == "application/octet-stream"
+    assert b.request.headers["host"] == "example.com"
+    assert b.response.headers["content-type"] == "application/octet-stream"

@@ -617,7 +617,8 @@ def write_script(path: Path, source: str, bump: float = 0) -> None:
         os.utime(path, (st.st_atime + bump, st.st_mtime + bump))
 
 
-async def wait_for_log(rec: Recorder, needle: str, level: str | None = None, count: int = 1, timeout: float = 5) -> list[Any]:
+async def wait_for_log(rec: Recorder, needle: str, level: str | None = None, count: int = 1,
+                       timeout: float = 5) -> list[Any]:
     async with asyncio.timeout(timeout):
         while True:
             found = [e for e in logs(rec, level) if needle in e.msg]

@@ -128,7 +128,8 @@ async def test_port_in_use_is_a_clear_error(tmp_path):
 
 async def test_addon_option_set_on_the_command_line(tmp_path, origin):
     addon = str(ROOT / "addons" / "add_header.py")
-    dump = await DumpProcess.start("-s", addon, "--set", "add_header_name=X-Via", "--set", "add_header_value=dump", tmp=tmp_path)
+    dump = await DumpProcess.start("-s", addon, "--set", "add_header_name=X-Via", "--set", "add_header_value=dump",
+                                   tmp=tmp_path)
     code, out, err = await curl("-si", "-x", dump.url, f"{origin.url}/x")
     assert code == 0, err
     assert b"X-Via: dump" in out

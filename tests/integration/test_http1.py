@@ -306,7 +306,8 @@ async def test_204_and_304(proxy, origin):
     assert after.text == "ok /after"
     assert origin.received[1].header("if-none-match") == '"x"'
 
-    out = await talk(proxy.port, f"GET {origin.url}/status/204 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    out = await talk(proxy.port,
+                     f"GET {origin.url}/status/204 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
     status, _, body = parse_response(out)
     assert (status, body) == (204, b"")
 
@@ -424,7 +425,8 @@ async def test_upstream_mode(make_proxy, origin):
     assert out == b"ok /tunnelled"
     for rec in (front_rec, up_rec):
         connect = flows(rec, "http_connect")[-1]
-        assert (connect.request.method, connect.request.host, connect.request.port) == ("CONNECT", "127.0.0.1", origin.port)
+        assert ((connect.request.method, connect.request.host, connect.request.port)
+                == ("CONNECT", "127.0.0.1", origin.port))
         assert flows(rec, "response")[-1].request.path == "/tunnelled"
     assert [r.path for r in origin.received] == ["/via-upstream", "/tunnelled"]
 

@@ -293,7 +293,8 @@ async def test_tcp_hosts_routes_http_looking_payload_as_tcp(make_proxy, echo_ser
     writer.close()
     await rec.wait_for("clientdisconnect")
     names = traffic(rec)
-    assert names[:6] == ["clientconnect", "next_layer:http1", "http_connect", "next_layer:tcp", "tcp_start", "serverconnect"]
+    assert names[:6] == ["clientconnect", "next_layer:http1", "http_connect", "next_layer:tcp", "tcp_start",
+                         "serverconnect"]
     assert "requestheaders" not in names and names.count("http_connect") == 1
     (flow,) = flows(rec, "tcp_end")
     assert sent(flow, True) == request and sent(flow, False) == request

@@ -49,7 +49,8 @@ def cert_of(path: str) -> x509.Certificate:
 # -- the CA ------------------------------------------------------------------------
 
 
-async def test_first_start_creates_the_ca_files_with_documented_names_and_modes(make_proxy, tmp_path, h1_origin, test_ca):
+async def test_first_start_creates_the_ca_files_with_documented_names_and_modes(
+        make_proxy, tmp_path, h1_origin, test_ca):
     confdir = tmp_path / "confdir"
     assert not confdir.exists()
     proxy = await make_proxy(ssl_verify_upstream_trusted_ca=test_ca.path)
@@ -176,7 +177,8 @@ async def test_leaf_for_an_ip_address_has_an_ip_san(make_proxy, h1_origin, test_
         assert san(peer_cert(writer)) == ([], ["127.0.0.1"])
     finally:
         writer.close()
-    code, out, err = await curl("--cacert", ca_of(proxy), "-x", proxy.url, https_url(h1_origin.port, "/ip", "127.0.0.1"))
+    code, out, err = await curl("--cacert", ca_of(proxy), "-x", proxy.url,
+                                https_url(h1_origin.port, "/ip", "127.0.0.1"))
     assert (code, out) == (0, b"ok /ip"), err
 
 
@@ -262,7 +264,8 @@ async def test_passthrough_by_port_regex_shows_the_origin_certificate_bytes(make
 
 
 @pytest.mark.parametrize("run", ["first", "again"])  # each proxy (each CA) warns, not just the process's first
-async def test_untrusting_client_fails_the_handshake_and_the_proxy_warns_naming_the_ca_file(make_proxy, h1_origin, test_ca, run):
+async def test_untrusting_client_fails_the_handshake_and_the_proxy_warns_naming_the_ca_file(
+        make_proxy, h1_origin, test_ca, run):
     rec = Recorder()
     proxy = await make_proxy(rec, ssl_verify_upstream_trusted_ca=test_ca.path)
     url = https_url(h1_origin.port, "/next")

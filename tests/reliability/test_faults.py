@@ -265,7 +265,8 @@ async def test_h2_client_closing_its_connection_while_held_fires_error(faulty, o
     await rec.wait_for("error", 2)
     await rec.wait_for("clientdisconnect")
     for flow in hooked(rec, "error"):
-        assert flow.error is not None and flow.error.msg == "connection closed while the flow was intercepted", flow.error
+        assert flow.error is not None
+        assert flow.error.msg == "connection closed while the flow was intercepted", flow.error
         assert not flow.intercepted and not flow.live
     await base.restored()
     await serves_normally(proxy, origin)
@@ -294,7 +295,8 @@ async def test_client_leaving_while_the_server_never_answers_frees_both_connecti
         writer.close()
         await rec.wait_for("error")
         [flow] = hooked(rec, "error")
-        assert flow.error is not None and flow.error.msg == "client disconnected while waiting for the server's response"
+        assert flow.error is not None
+        assert flow.error.msg == "client disconnected while waiting for the server's response"
         await rec.wait_for("serverdisconnect")
         await rec.wait_for("clientdisconnect")
         await base.restored()
@@ -463,12 +465,15 @@ async def test_reverse_https_proxy_tells_plain_http_from_tls_and_garbage(faulty,
     ca = TestCA(tmp_path / "origin-ca")
     tls_origin = await Origin().start(ssl=ca.server_context(("http/1.1",)))
     try:
-        proxy, _ = await faulty(mode=f"reverse:https://localhost:{tls_origin.port}", ssl_verify_upstream_trusted_ca=ca.path)
-        answer = await raw_request(proxy.host, proxy.port, b"GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        proxy, _ = await faulty(mode=f"reverse:https://localhost:{tls_origin.port}",
+                                ssl_verify_upstream_trusted_ca=ca.path)
+        answer = await raw_request(proxy.host, proxy.port,
+                                   b"GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"ok /plain"), answer
         answer = await raw_request(proxy.host, proxy.port, b"\x01\x02\x03 not http\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 400 "), answer
-        answer = await raw_request(proxy.host, proxy.port, b"GET /again HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = await raw_request(proxy.host, proxy.port,
+                                   b"GET /again HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert answer.endswith(b"ok /again"), answer
     finally:
         await tls_origin.stop()
@@ -494,7 +499,8 @@ def _uppercase_header(client: H2Client) -> None:
     client.request(1, "/upper", Origin(host="127.0.0.1", port=1), extra=(("X-Upper-Case", "1"),))
 
 
-@pytest.mark.parametrize("violation", [_data_on_stream_zero, _uppercase_header], ids=["data-on-stream-0", "uppercase-header"])
+@pytest.mark.parametrize("violation", [_data_on_stream_zero, _uppercase_header],
+                         ids=["data-on-stream-0", "uppercase-header"])
 async def test_h2_client_protocol_error_gets_goaway_and_other_connections_carry_on(faulty, origin, violation):
     proxy, log = await faulty()
     base = Baseline(proxy)
@@ -527,7 +533,8 @@ async def _h2_server_sending_garbage(ca: TestCA) -> asyncio.Server:
                 for ev in conn.receive_data(data):
                     if isinstance(ev, h2.events.RequestReceived):
                         junk = b"\xff\xff\xff\xff\xff\xff"
-                        writer.write(struct.pack(">I", len(junk))[1:] + b"\x01\x04" + struct.pack(">I", ev.stream_id) + junk)
+                        frame_head = struct.pack(">I", len(junk))[1:] + b"\x01\x04" + struct.pack(">I", ev.stream_id)
+                        writer.write(frame_head + junk)
                 writer.write(conn.data_to_send())
                 await writer.drain()
         except (ConnectionError, h2.exceptions.ProtocolError):
@@ -686,8 +693,9 @@ async def test_signal_shutdown_with_connections_in_flight(tmp_path, origin, sig)
         flows = {f.request.path: f for f in read_flows(saved)}
         assert set(flows) == {"/idle", "/hang", "/held"}, flows
         assert flows["/idle"].response is not None and flows["/idle"].response.status_code == 200
-        assert flows["/hang"].error is not None and flows["/hang"].error.msg == "connection closed before the flow completed"
-        assert flows["/held"].error is not None and flows["/held"].error.msg == "connection closed while the flow was intercepted"
+        hang, held = flows["/hang"].error, flows["/held"].error
+        assert hang is not None and hang.msg == "connection closed before the flow completed"
+        assert held is not None and held.msg == "connection closed while the flow was intercepted"
     finally:
         if proc.returncode is None:
             proc.kill()

@@ -183,7 +183,8 @@ def exchange(data: bytes, port: int, timeout: float = READ_TIMEOUT_S) -> bytes:
                 break
             except TimeoutError:
                 if half_closed:
-                    raise AssertionError(f"no answer and no close within {timeout} s; got {bytes(got[:200])!r}") from None
+                    raise AssertionError(
+                        f"no answer and no close within {timeout} s; got {bytes(got[:200])!r}") from None
                 half_closed = True
                 try:
                     s.shutdown(socket.SHUT_WR)
@@ -258,8 +259,9 @@ header_values = st.sampled_from([b"chunked", b"gzip, chunked", b"close", b"keep-
     | _tokens(TCHAR + " \t", 60) | st.binary(max_size=40)
 sane_headers = st.one_of(
     st.sampled_from([b"Accept: */*", b"Connection: close", b"Connection: keep-alive", b"Expect: 100-continue",
-                     b"Content-Length: 0", b"Content-Length: 5", b"Transfer-Encoding: chunked", b"Accept-Encoding: gzip",
-                     b"Proxy-Connection: keep-alive", b"Upgrade: websocket", b"Connection: Upgrade"]),
+                     b"Content-Length: 0", b"Content-Length: 5", b"Transfer-Encoding: chunked",
+                     b"Accept-Encoding: gzip", b"Proxy-Connection: keep-alive", b"Upgrade: websocket",
+                     b"Connection: Upgrade"]),
     st.tuples(_tokens(TCHAR, 20), _tokens(TCHAR + " ", 60)).map(lambda kv: b"X-" + kv[0] + b": " + kv[1]),
 )
 separators = st.sampled_from([b": ", b":", b" : ", b":\t", b"", b"::"])
@@ -282,7 +284,8 @@ def request_heads(draw: st.DrawFn) -> bytes:
         st.binary(max_size=100),
         st.sampled_from([b"5\r\nhello\r\n0\r\n\r\n", b"zz\r\n", b"5\r\nhel", b"0\r\n\r\n", b"ffffffffffffffffff\r\n"]),
     ))
-    pipelined = b"GET http://" + ORIGIN + b"/fuzz/next HTTP/1.1\r\nHost: x\r\n\r\n" if draw(st.integers(0, 4)) == 0 else b""
+    pipelined = (b"GET http://" + ORIGIN + b"/fuzz/next HTTP/1.1\r\nHost: x\r\n\r\n"
+                 if draw(st.integers(0, 4)) == 0 else b"")
     return head + body + pipelined
 
 
@@ -294,9 +297,11 @@ def test_request_heads_from_a_grammar(data: bytes) -> None:
 
 # -- valid heads, mutated ---------------------------------------------------------------------------------
 VALID_REQUESTS = [
-    b"GET http://" + ORIGIN + b"/fuzz/a?x=1 HTTP/1.1\r\nHost: " + ORIGIN + b"\r\nAccept: */*\r\nUser-Agent: fuzz\r\n\r\n",
+    b"GET http://" + ORIGIN + b"/fuzz/a?x=1 HTTP/1.1\r\nHost: " + ORIGIN
+    + b"\r\nAccept: */*\r\nUser-Agent: fuzz\r\n\r\n",
     b"POST http://" + ORIGIN + b"/fuzz/p HTTP/1.1\r\nHost: " + ORIGIN + b"\r\nContent-Length: 5\r\n\r\nhello",
-    b"PUT http://" + ORIGIN + b"/fuzz/c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"PUT http://" + ORIGIN + b"/fuzz/c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5\r\nhello\r\n0\r\n\r\n",
     b"CONNECT " + ORIGIN + b" HTTP/1.1\r\nHost: " + ORIGIN + b"\r\n\r\nGET /fuzz/t HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET http://" + ORIGIN + b"/fuzz/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -315,7 +320,8 @@ def mutated_requests(draw: st.DrawFn) -> bytes:
         elif op == "delete" and data:
             del data[pos:pos + draw(st.integers(1, 16))]
         elif op == "insert":
-            data[pos:pos] = draw(st.binary(min_size=1, max_size=16) | st.sampled_from([b"\r\n", b"\n", b"\x00", b":", b" "]))
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=16)
+                                 | st.sampled_from([b"\r\n", b"\n", b"\x00", b":", b" "]))
         elif op == "duplicate":
             data[pos:pos] = data[pos:pos + draw(st.integers(1, 40))]
         elif op == "truncate":

@@ -31,7 +31,8 @@ def flows():
     gz.response.headers["Content-Encoding"] = "gzip"
     gz.response.raw_content = gzip.compress(b'{"Token": "ABC-def", "unit": "\xe2\x84\xaa"}')  # ends in a Kelvin sign
     odd = http_flow(url="http://example.com/odd", status=200, body="stra\u017fse \u0130stanbul".encode())
-    odd.request.headers = Headers.from_raw([(b"X-Raw", b"caf\xc3\xa9 \xff\xfe broken \xe2\x82"), (b"Host", b"example.com")])
+    odd.request.headers = Headers.from_raw([(b"X-Raw", b"caf\xc3\xa9 \xff\xfe broken \xe2\x82"),
+                                            (b"Host", b"example.com")])
     binary = http_flow(url="http://example.com/img.png", status=200, body=bytes(range(256)) * 4, ctype="image/png")
     hs, _ = ws_flow()
     return [gz, odd, binary, hs, tcp_flow(), http_flow("POST", "http://example.com/login", req_body=b"user=K")]

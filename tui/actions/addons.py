@@ -68,7 +68,10 @@ def options_edit(app: UI, size: Any) -> None:
         if text is None:
             return
         try:
-            value = [t.strip() for t in text.split(",") if t.strip()] if opt.is_list else opt.parse(text.strip(), opt.value)
+            if opt.is_list:
+                value = [t.strip() for t in text.split(",") if t.strip()]
+            else:
+                value = opt.parse(text.strip(), opt.value)
         except (InterposeError, ValueError) as e:
             app.notify(str(e).splitlines()[0], "error")
             return

@@ -41,7 +41,8 @@ def _body(message: Any, mode: str, query: list[tuple[str, str]] | None = None) -
 
 def request_lines(flow: Any, mode: str) -> list[Line]:
     req = flow.request
-    lines: list[Line] = [[("method", safe(req.method) + " "), ("url", safe(req.pretty_url) + " "), ("dim", req.http_version)]]
+    lines: list[Line] = [[("method", safe(req.method) + " "), ("url", safe(req.pretty_url) + " "),
+                          ("dim", req.http_version)]]
     lines += _headers(req.headers)
     lines.append([])
     q = req.query.items(multi=True) if "?" in req.path else None
@@ -56,7 +57,8 @@ def response_lines(flow: Any, mode: str) -> list[Line]:
             return [[("error", f"Error: {flow.error.msg}")]]
         return [[("dim", "(no response yet)")]]
     lines: list[Line] = [[("dim", resp.http_version + " "),
-                          (status_attr(resp.status_code), f"{resp.status_code} {safe(reason(resp.status_code, resp.reason))}")]]
+                          (status_attr(resp.status_code),
+                           f"{resp.status_code} {safe(reason(resp.status_code, resp.reason))}")]]
     lines += _headers(resp.headers)
     lines.append([])
     lines += _body(resp, mode)
@@ -81,7 +83,8 @@ def message_lines(flow: Any) -> tuple[list[Line], list[Any]]:
     owners: list[Any] = [None]
     for msg in list(mf.messages):
         arrow = ("method", "→ ") if msg.from_client else ("flow_ws", "← ")
-        state = ("intercepted", "! held ") if msg.intercepted else ("error", "✗ dropped ") if msg.dropped else ("text", "")
+        state = (("intercepted", "! held ") if msg.intercepted
+                 else ("error", "✗ dropped ") if msg.dropped else ("text", ""))
         stamp = clock_ms(msg.timestamp)
         kind = "text" if msg.is_text else "binary"
         lines.append([state, arrow, ("dim", f"{stamp} {human_size(len(msg.content))} {kind}")])
@@ -110,7 +113,8 @@ def _conn_lines(title: str, conn: Any) -> list[Line]:
     if conn is None:
         return []
     addr = conn.address
-    lines: list[Line] = [[("title", title)], [("header_name", "  address: "), ("text", f"{addr[0]}:{addr[1]}" if addr else "?")]]
+    lines: list[Line] = [[("title", title)],
+                         [("header_name", "  address: "), ("text", f"{addr[0]}:{addr[1]}" if addr else "?")]]
     via = getattr(conn, "via", None)
     if via:
         lines.append([("header_name", "  via: "), ("text", f"{via[0]}:{via[1]}")])
@@ -118,7 +122,8 @@ def _conn_lines(title: str, conn: Any) -> list[Line]:
     if tls is not None:
         for label, value in (("SNI", tls.sni), ("ALPN", tls.alpn), ("TLS version", tls.version), ("cipher", tls.cipher),
                              ("certificate", tls.cert_subject), ("issuer", tls.cert_issuer),
-                             ("expires", time.strftime("%Y-%m-%d", time.gmtime(tls.cert_not_after)) if tls.cert_not_after else None)):
+                             ("expires", time.strftime("%Y-%m-%d", time.gmtime(tls.cert_not_after))
+                              if tls.cert_not_after else None)):
             if value:
                 lines.append([("header_name", f"  {label}: "), ("text", str(value))])
     else:
@@ -137,7 +142,8 @@ def detail_lines(flow: Any) -> list[Line]:
                  ("response complete", resp.timestamp_end if resp else None)]
         for label, ts in marks:
             if ts:
-                lines.append([("header_name", f"  {label}: "), ("text", "+" + human_duration(ts - req.timestamp_start))])
+                lines.append([("header_name", f"  {label}: "),
+                              ("text", "+" + human_duration(ts - req.timestamp_start))])
     if flow.error is not None:
         lines += [[], [("error", f"Error: {flow.error.msg}")]]
     lines += [[], [("dim", f"flow id {flow.id}")]]

@@ -33,8 +33,8 @@ class GridEditor(urwid.WidgetWrap):
         self.columns = columns
         self.walker = urwid.SimpleFocusListWalker([])
         self.listbox = urwid.ListBox(self.walker)
-        header = urwid.Columns([("weight", 1, urwid.Text(("title", columns[0]))), ("weight", 2, urwid.Text(("title", columns[1])))],
-                               dividechars=1)
+        header = urwid.Columns([("weight", 1, urwid.Text(("title", columns[0]))),
+                                ("weight", 2, urwid.Text(("title", columns[1])))], dividechars=1)
         frame = urwid.Frame(self.listbox, header=header, footer=urwid.Text(("dim", HELP)))
         super().__init__(urwid.LineBox(frame, title=title))
         self._build()
@@ -49,7 +49,8 @@ class GridEditor(urwid.WidgetWrap):
     def _build(self) -> None:
         widgets = []
         for r in range(len(self.data)):
-            widgets.append(urwid.Columns([("weight", 1, self._cell(r, 0)), ("weight", 2, self._cell(r, 1))], dividechars=1))
+            widgets.append(urwid.Columns([("weight", 1, self._cell(r, 0)), ("weight", 2, self._cell(r, 1))],
+                                         dividechars=1))
         if not widgets:
             widgets.append(urwid.Text(("dim", "(no rows: a adds one)")))
         self.walker[:] = widgets

@@ -132,7 +132,8 @@ class PendingPane(urwid.WidgetWrap):
             else:
                 arrow = "→" if msg.from_client else "←"
                 preview = msg.text[:60].replace("\n", " ") if msg.is_text else msg.content[:24].hex(" ")
-                lines.append([("intercepted", "! "), ("dim", f"{'message ' + arrow:<16}"), ("text", sanitize_segment(preview))])
+                lines.append([("intercepted", "! "), ("dim", f"{'message ' + arrow:<16}"),
+                              ("text", sanitize_segment(preview))])
         if not lines:
             lines = [[("dim", "nothing is held")]]
         self.walker.lines = lines

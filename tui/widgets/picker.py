@@ -40,7 +40,8 @@ def bundled_addons() -> list[tuple[str, str]]:
 
 def addon_entries(loaded_scripts: list[str]) -> list[AddonEntry]:
     loaded = {os.path.abspath(os.path.expanduser(p)) for p in loaded_scripts}
-    out = [AddonEntry(name, path, first_doc_line(path), os.path.abspath(path) in loaded) for name, path in bundled_addons()]
+    out = [AddonEntry(name, path, first_doc_line(path), os.path.abspath(path) in loaded)
+           for name, path in bundled_addons()]
     known = {e.path for e in out}
     for p in sorted(loaded - known):
         out.append(AddonEntry(os.path.basename(p), p, first_doc_line(p), True))

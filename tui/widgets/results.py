@@ -53,7 +53,8 @@ def flow_text(flow: Any) -> tuple[list[str], list[str]]:
     if resp is None:
         b = ["(no response)"] if flow.error is None else [f"(error: {flow.error.msg})"]
     else:
-        b = [f"{resp.http_version} {resp.status_code} {resp.reason}"] + [f"{k}: {v}" for k, v in resp.headers.items(multi=True)]
+        b = [f"{resp.http_version} {resp.status_code} {resp.reason}"]
+        b += [f"{k}: {v}" for k, v in resp.headers.items(multi=True)]
         b += [""] + (resp.content or b"").decode("utf-8", "replace").splitlines()
     return a, b
 

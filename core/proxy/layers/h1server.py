@@ -149,7 +149,8 @@ class H1Server:
         try:
             await self.stream.splice(left, sink.write, sink.congested, sink.drain)
         except EOFError as e:
-            raise ServerProtocolError(f"server closed the connection {e.args[0]} bytes before the end of the body") from None
+            raise ServerProtocolError(
+                f"server closed the connection {e.args[0]} bytes before the end of the body") from None
         except ConnectionError as e:
             raise self._lost(e) from None
 

@@ -46,7 +46,8 @@ class H2Endpoint:
     """Wraps `h2.connection.H2Connection` over a stream. `on_request(stream, event)` is called for each
     new request when acting as the server side."""
 
-    def __init__(self, io: Stream, client_side: bool, on_request: Callable[[H2Stream, Any], None] | None = None) -> None:
+    def __init__(self, io: Stream, client_side: bool,
+                 on_request: Callable[[H2Stream, Any], None] | None = None) -> None:
         self.io = io
         self.conn = h2.connection.H2Connection(
             h2.config.H2Configuration(client_side=client_side, header_encoding=None, validate_inbound_headers=True,

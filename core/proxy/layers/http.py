@@ -178,7 +178,8 @@ class HttpExchange:
             # is stopping. The flow still ends with an error (addons see every flow end), then it goes on.
             held, flow.intercepted = flow.intercepted, False
             if flow.error is None:
-                flow.error = Error(f"connection closed {'while the flow was intercepted' if held else 'before the flow completed'}")
+                flow.error = Error("connection closed "
+                                   + ("while the flow was intercepted" if held else "before the flow completed"))
             if not flow.killed and not self.client.response_started:
                 flow.response = None
             await asyncio.shield(self.ctx.addons.trigger(hooks.ErrorHook(flow)))

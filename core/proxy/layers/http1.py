@@ -187,7 +187,8 @@ class Http1Layer(Layer):
             if not parts.hostname:
                 raise ClientProtocolError(f"no host in {target!r}")
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            req = Request(method, scheme, parts.hostname, port or (443 if scheme == "https" else 80), path, version, headers, None)
+            req = Request(method, scheme, parts.hostname, port or (443 if scheme == "https" else 80), path, version,
+                          headers, None)
         elif ctx.tunnel is not None:
             host, port = ctx.tunnel
             req = Request(method, ctx.tunnel_scheme, host, port, target, version, headers, None)
@@ -316,7 +317,8 @@ class Http1Layer(Layer):
                 await self.send_response_end()
             flow.live = False
             return
-        self.ctx.client.write(self.conn.send(h11.Response(status_code=200, headers=[], reason=b"Connection established")))
+        self.ctx.client.write(
+            self.conn.send(h11.Response(status_code=200, headers=[], reason=b"Connection established")))
         await self._drain()
         flow.response = resp or Response(200, "Connection established", content=b"")
         flow.live = False

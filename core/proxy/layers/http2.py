@@ -39,7 +39,8 @@ class Http2Layer(Layer):
         try:
             await self.ep.read_loop()
             if self.ep.violation is not None:
-                self.ctx.log(f"{self.client_conn.address}: HTTP/2 protocol error from the client: {self.ep.violation}", "info")
+                self.ctx.log(f"{self.client_conn.address}: HTTP/2 protocol error from the client: {self.ep.violation}",
+                             "info")
         finally:
             for t in self.tasks:
                 t.cancel()

@@ -33,7 +33,8 @@ async def detect(ctx: Context, timeout: float | None = PEEK_TIMEOUT_S, default: 
         except ClientHelloError:
             hello = None
         sni = hello.sni if hello else None
-        ignored = _matches(opts.ignore_hosts, host, port) or (sni is not None and _matches(opts.ignore_hosts, sni, port))
+        ignored = (_matches(opts.ignore_hosts, host, port)
+                   or (sni is not None and _matches(opts.ignore_hosts, sni, port)))
         # Bytes that look like TLS but are no ClientHello go to the TLS layer too, which says so and hangs up.
         layer = LAYERS["passthrough" if ignored else "tls"](ctx)
         if hello is not None:

@@ -133,7 +133,8 @@ class WebSocketLayer(Layer):
             if flow.error is None:
                 flow.error = Error(f"connection lost while sending ({e.strerror or e})")
 
-    async def _closed(self, flow: WebSocketFlow, src: _Side, dst: _Side, event: CloseConnection, from_client: bool) -> bool:
+    async def _closed(self, flow: WebSocketFlow, src: _Side, dst: _Side, event: CloseConnection,
+                      from_client: bool) -> bool:
         """Pass a close on. True when this direction is finished (the peer broke the protocol)."""
         if flow.close_code is None:
             flow.close_code, flow.close_reason = event.code, event.reason or ""

@@ -13,7 +13,8 @@ from interpose.proxy.layer import Stream
 
 
 class TlsStream:
-    def __init__(self, raw: Stream, context: ssl.SSLContext, server_side: bool, server_hostname: str | None = None) -> None:
+    def __init__(self, raw: Stream, context: ssl.SSLContext, server_side: bool,
+                 server_hostname: str | None = None) -> None:
         self.raw = raw
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from interpose import flowfilter
 from interpose.errors import FlowFileError, OptionsError
@@ -64,10 +64,10 @@ class SaveStream:
 
     def load(self, loader: Any) -> None:
         if self.option != CORE_OPTION:
-            loader.add_option(self.option, Optional[str], None,
+            loader.add_option(self.option, str | None, None,
                               "Write finished flows to this flow file (+FILE appends).")
         if self.filter_option:
-            loader.add_option(self.filter_option, Optional[str], None,
+            loader.add_option(self.filter_option, str | None, None,
                               f"Only flows matching this filter expression go to {self.option}.")
         loader.add_option(FSYNC_OPTION, float, FSYNC_S,
                           "Seconds between fsyncs of a flow file being written (0: after every flow); "
