@@ -144,7 +144,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             work = f"a filter over {app.store.total} flows ({len(app.store)} shown)"
         busy_s = time.monotonic() - t0
         out, _ = await proc.communicate()
-        busy = [s for s in json.loads(out) if t0 <= s[0] <= t0 + busy_s]
+        # every request in flight during the busy window: sent in it, or sent before and not answered by t0
+        busy = [s for s in json.loads(out) if s[0] <= t0 + busy_s and s[0] + s[1] >= t0]
         return {"architecture": "shared loop" if args.shared_loop else "core thread", "work": work,
                 "busy_s": round(busy_s, 2), "idle": summary(idle), "busy": summary(busy)}
     finally:
