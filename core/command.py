@@ -13,7 +13,7 @@ when it is unloaded they leave it. The argument annotations say each argument's 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,7 +37,7 @@ def declared(addon: Any) -> Iterator[tuple[str, Callable[..., Any]]]:
     """The (name, bound callable) of every command an addon object or module declares. Only class and
     module dictionaries are read, so no property of the addon runs."""
     if inspect.ismodule(addon):
-        spaces: list[dict[str, Any]] = [vars(addon)]
+        spaces: list[Mapping[str, Any]] = [vars(addon)]
     else:
         spaces = [vars(k) for k in type(addon).__mro__ if k is not object]
     seen: set[str] = set()

@@ -12,7 +12,8 @@ import asyncio
 import os
 import sys
 import traceback
-from typing import Any
+from collections.abc import Awaitable, Coroutine
+from typing import Any, overload
 
 import urwid
 
@@ -60,12 +61,13 @@ class App:
         self.held: dict[str, tuple[Any, Any, str]] = {}
         """What is paused now, by the hold's key (bus.held_key) → (flow, message or None, stage)."""
         self.body = urwid.WidgetPlaceholder(self.flowlist)
-        self.frame = urwid.Frame(self.body, footer=self.statusbar)
+        self.frame: urwid.Frame[urwid.WidgetPlaceholder, None, StatusBar] = urwid.Frame(
+            self.body, footer=self.statusbar)
         self.top = TopWidget(self)
         self.loop: urwid.MainLoop | None = None
         self.prompt: Prompt | None = None
         self.overlay: urwid.Widget | None = None
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self.tasks: set[asyncio.Future[Any]] = set()
         self.message = ""
         self.address = ("?", 0)
         self._redraw_pending = False
@@ -247,18 +249,25 @@ class App:
         if self.loop is not None:
             self.loop.draw_screen()
 
-    def spawn(self, coro: Any) -> asyncio.Task[Any]:
-        """Run a coroutine for the UI; a failure goes to the event log and the status bar, not the screen."""
+    @overload
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
+    @overload
+    def spawn(self, coro: asyncio.Future[Any]) -> asyncio.Future[Any]: ...
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
+        """Run a coroutine (or watch a future) for the UI; a failure goes to the event log and the status bar,
+        not the screen."""
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
+    def _task_done(self, task: asyncio.Future[Any]) -> None:
         self.tasks.discard(task)
-        if task.cancelled() or task.exception() is None:
+        if task.cancelled():
             return
         exc = task.exception()
+        if exc is None:
+            return
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.core.log(f"UI task failed: {exc}\n{tb}", "error")
         self.notify(f"failed: {exc}", "error")
@@ -288,7 +297,9 @@ class TopWidget(urwid.WidgetWrap):
         self.app = app
         super().__init__(app.frame)
 
-    def keypress(self, size: tuple[int, int], key: str) -> str | None:
+    # urwid's Widget signature takes every size (urwid's own Frame.keypress narrows it with the same ignore):
+    # the top widget, a Frame, gets (maxcol, maxrow).
+    def keypress(self, size: tuple[int, int], key: str) -> str | None:  # type: ignore[override]
         app = self.app
         if app.prompt is not None:
             return self._w.keypress(size, key)

@@ -43,8 +43,12 @@ def start(app: UI, flow: Any) -> None:
     if part_of == "response" and flow.response is None:
         app.notify("there is no response yet")
         return
-    app.ask_key(f"Edit {part_of}: {RESPONSE_PARTS if part_of == 'response' else REQUEST_PARTS}: ",
-                lambda key: key and _edit_part(app, flow, part_of, key))
+
+    def chosen(key: str | None) -> None:
+        if key:
+            _edit_part(app, flow, part_of, key)
+
+    app.ask_key(f"Edit {part_of}: {RESPONSE_PARTS if part_of == 'response' else REQUEST_PARTS}: ", chosen)
 
 
 def _refresh(app: UI) -> None:

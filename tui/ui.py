@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import urwid
 
@@ -105,5 +105,9 @@ class UI(Protocol):
         """Draw the screen now."""
     def redraw_soon(self) -> None:
         """Draw once control returns to the loop (for changes made by tasks, outside input handling)."""
+    @overload
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run a coroutine for the UI; a failure goes to the event log and the status bar."""
+    @overload
+    def spawn(self, coro: asyncio.Future[Any]) -> asyncio.Future[Any]:
+        """Watch a future (a call into the core) the same way."""

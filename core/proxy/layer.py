@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from interpose.model.connection import Address, Client, Server
 from interpose.runtime import hooks
@@ -38,7 +38,7 @@ EAGER = ("http1", "tls", "tcp", "passthrough", "socks5")
 """The kinds the server loads when it starts, so the first connection does not pay for the imports."""
 
 
-class _Registry(dict):  # type: ignore[type-arg]
+class _Registry(dict[str, "type[Layer]"]):
     """Layer classes by kind, loaded from TABLE on first use."""
 
     def __missing__(self, kind: str) -> type[Layer]:
@@ -161,6 +161,12 @@ class _Splice(asyncio.Protocol):
         self._wake()
 
 
+class _ReadAhead(Protocol):
+    """The StreamReader internals `Stream.splice` takes over: the bytes it has already read ahead."""
+
+    _buffer: bytearray
+
+
 class Stream:
     """A socket seen through asyncio streams, with bytes that were peeked and pushed back."""
 
@@ -209,10 +215,13 @@ class Stream:
         StreamReader. Reading pauses while `congested()` until `drain()` returns. Raises EOFError (or the
         connection's error) if the peer stops first (EOFError's argument: the bytes missing), or what `sink`
         raised; bytes after the n-th are kept for the next read()."""
-        reader, transport = self.reader, self.writer.transport
+        reader = self.reader
+        # A connection's transport reads as well as writes (StreamWriter only promises the writing half).
+        transport = cast(asyncio.Transport, self.writer.transport)
         first = self.pending
         self.pending = b""
-        buffered = reader._buffer  # what the StreamReader already read ahead (no public way to take it)
+        # What the StreamReader already read ahead (no public way to take it).
+        buffered = cast(_ReadAhead, reader)._buffer
         if buffered:
             first += bytes(buffered)
             buffered.clear()

@@ -88,9 +88,11 @@ def options_edit(app: UI, size: Any) -> None:
 def options_reset(app: UI, size: Any) -> None:
     cur = app.current
     if isinstance(cur, OptionsEditor) and cur.focused is not None:
+        name = cur.focused  # the option under the cursor when the key was pressed
+
         async def reset() -> None:
             try:
-                await app.core.reset_option(cur.focused)
+                await app.core.reset_option(name)
             except InterposeError as e:
                 app.notify(str(e), "error")
             cur.reload()

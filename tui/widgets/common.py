@@ -1,8 +1,8 @@
 """Small building blocks: a lazily built list of text lines, and a one-line flow row."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
 
 import urwid
 
@@ -16,7 +16,7 @@ class LinesWalker(urwid.ListWalker):
     """A ListWalker over a list of markup lines; Text widgets are made only for the lines shown."""
 
     def __init__(self, lines: Sequence[Markup], highlight: Callable[[int], bool] | None = None,
-                 wrap: str = "any") -> None:
+                 wrap: Literal["any", "ellipsis"] = "any") -> None:
         self.lines = lines
         self.focus = 0
         self.highlight = highlight
@@ -49,7 +49,7 @@ class LinesWalker(urwid.ListWalker):
             return self._widget(position - 1), position - 1
         return None, None
 
-    def positions(self, reverse: bool = False):  # type: ignore[no-untyped-def]
+    def positions(self, reverse: bool = False) -> Iterable[int]:
         r = range(len(self.lines))
         return reversed(r) if reverse else r
 
@@ -58,7 +58,7 @@ class SelectableText(urwid.Text):
     def selectable(self) -> bool:
         return True
 
-    def keypress(self, size: tuple[int], key: str) -> str:
+    def keypress(self, size: tuple[()] | tuple[int] | tuple[int, int], key: str) -> str:
         return key
 
 

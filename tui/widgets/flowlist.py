@@ -22,14 +22,16 @@ class FlowRow(urwid.Widget):
     def rows(self, size: tuple[int], focus: bool = False) -> int:
         return 1
 
-    def render(self, size: tuple[int], focus: bool = False) -> urwid.Canvas:
+    # urwid's Widget signature takes every size (its own Text.render narrows it with the same ignore):
+    # a flow widget gets (maxcol,).
+    def render(self, size: tuple[int], focus: bool = False) -> urwid.Canvas:  # type: ignore[override]
         (maxcol,) = size
         markup = flow_row(self.flow, maxcol)
         if focus:  # the whole row in the focus colour: the cursor line stays visible in any palette
             markup = [("focus", text) for _, text in markup]
         return urwid.Text(markup, wrap="clip").render((maxcol,), focus)
 
-    def keypress(self, size: tuple[int], key: str) -> str:
+    def keypress(self, size: tuple[()] | tuple[int] | tuple[int, int], key: str) -> str:
         return key
 
 

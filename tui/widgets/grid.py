@@ -31,7 +31,7 @@ class GridEditor(urwid.WidgetWrap):
         self.col = 0
         self.editing: _Cell | None = None
         self.columns = columns
-        self.walker = urwid.SimpleFocusListWalker([])
+        self.walker: urwid.SimpleFocusListWalker[urwid.Columns | urwid.Text] = urwid.SimpleFocusListWalker([])
         self.listbox = urwid.ListBox(self.walker)
         header = urwid.Columns([("weight", 1, urwid.Text(("title", columns[0]))),
                                 ("weight", 2, urwid.Text(("title", columns[1])))], dividechars=1)
@@ -47,7 +47,7 @@ class GridEditor(urwid.WidgetWrap):
         return urwid.AttrMap(urwid.Text(text or " ", wrap="any"), attr)
 
     def _build(self) -> None:
-        widgets = []
+        widgets: list[urwid.Columns | urwid.Text] = []
         for r in range(len(self.data)):
             widgets.append(urwid.Columns([("weight", 1, self._cell(r, 0)), ("weight", 2, self._cell(r, 1))],
                                          dividechars=1))

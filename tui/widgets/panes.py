@@ -46,7 +46,9 @@ class Prompt(urwid.Edit):
         self.history = history or []
         self.back = len(self.history)
 
-    def keypress(self, size: tuple[int], key: str) -> str | None:
+    # urwid's Widget signature takes every size (its own Edit.keypress narrows it with the same ignore):
+    # a flow widget gets (maxcol,).
+    def keypress(self, size: tuple[int], key: str) -> str | None:  # type: ignore[override]
         if key in ("up", "down") and self.history:
             self.back = max(0, min(self.back + (-1 if key == "up" else 1), len(self.history)))
             text = self.history[self.back] if self.back < len(self.history) else ""
@@ -75,7 +77,8 @@ def help_widget(contexts: list[str]) -> urwid.Widget:
 
 
 class _HelpBox(urwid.ListBox):
-    def keypress(self, size: tuple[int, int], key: str) -> str | None:
+    # ListBox.keypress's own signature, which urwid declares with the same ignore (narrower than Widget's).
+    def keypress(self, size: tuple[int] | tuple[int, int], key: str) -> str | None:  # type: ignore[override]
         key = {"j": "down", "k": "up", " ": "page down"}.get(key, key)
         return super().keypress(size, key)
 

@@ -17,7 +17,7 @@ import h2.exceptions
 from interpose.errors import ClientProtocolError, ProtocolError
 from interpose.http import HTTPFlow, Request, Response
 from interpose.model.connection import Server
-from interpose.proxy.layer import Layer
+from interpose.proxy.layer import Context, Layer
 from interpose.proxy.layers import h1wire, h2conn
 from interpose.proxy.layers.h2conn import H2Endpoint, H2Stream, StreamGone
 from interpose.proxy.layers.http import ClientGone, HttpExchange
@@ -28,7 +28,7 @@ from interpose.proxy.layers.sides import WholeResponse
 class Http2Layer(Layer):
     kind = "http2"
 
-    def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.ep = H2Endpoint(ctx.client, client_side=False, on_request=self._on_request)
         self.tasks: set[asyncio.Task[None]] = set()

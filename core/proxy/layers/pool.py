@@ -128,4 +128,4 @@ def get_pool(ctx: Context) -> ServerPool:
     """The connection's pool, made on first use and shared by the layers that follow."""
     if ctx.pool is None:
         ctx.pool = ServerPool(ctx)
-    return ctx.pool  # type: ignore[no-any-return]
+    return ctx.pool
