@@ -159,19 +159,16 @@ async def edit_message(app: UI, msg: Any) -> None:
 
 
 async def _edit_grid(app: UI, flow: Any, title: str, rows: list[tuple[str, str]], apply: Any) -> None:
-    new = await edit_rows(app, title, list(rows))
-    if new is None or new == list(rows):
-        app.notify("unchanged")
-        return
-    flow.backup()
-    apply(new)
-    _refresh(app)
-    app.notify("edited" + ("; a resumes the flow" if flow.intercepted else ""))
+    _edited(app, flow, list(rows), await edit_rows(app, title, list(rows)), apply)
 
 
 async def _edit_text(app: UI, flow: Any, text: str, suffix: str, apply: Any) -> None:
-    new = await edit_text(app, text, suffix)
-    if new is None or new == text:
+    _edited(app, flow, text, await edit_text(app, text, suffix), apply)
+
+
+def _edited(app: UI, flow: Any, old: Any, new: Any, apply: Any) -> None:
+    """Apply an edit the user made (`new`, None if cancelled) to a flow, keeping a backup for `V`."""
+    if new is None or new == old:
         app.notify("unchanged")
         return
     flow.backup()

@@ -167,6 +167,24 @@ class _ReadAhead(Protocol):
     _buffer: bytearray
 
 
+async def peek_more(pending: bytes, n: int, timeout: float | None,
+                    read: Callable[[int], Awaitable[bytes]]) -> bytes:
+    """`pending` plus what `read` gives until there are n bytes, EOF, or (with a timeout) after one read
+    or when the timeout passes: the peeking loop of `Stream` and `TlsStream`."""
+    while len(pending) < n:
+        try:
+            async with asyncio.timeout(timeout):
+                chunk = await read(max(n - len(pending), 65536))
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        pending += chunk
+        if timeout is not None:
+            break  # one read is enough to decide; don't wait for more
+    return pending
+
+
 class Stream:
     """A socket seen through asyncio streams, with bytes that were peeked and pushed back."""
 
@@ -188,17 +206,7 @@ class Stream:
         """The bytes buffered at the start of the stream, without consuming them: at least n unless EOF or
         the timeout comes first (b"" if nothing came). All that arrived is kept, not just n, so the next
         read() returns the peer's first chunk whole (a raw TCP relay must not split it at the peek size)."""
-        while len(self.pending) < n:
-            try:
-                async with asyncio.timeout(timeout):
-                    chunk = await self.reader.read(max(n - len(self.pending), 65536))
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            self.pending += chunk
-            if timeout is not None:
-                break  # one read is enough to decide; don't wait for more
+        self.pending = await peek_more(self.pending, n, timeout, self.reader.read)
         return self.pending
 
     def write(self, data: bytes) -> None:

@@ -70,8 +70,7 @@ class FlowIntercepted:
     key: str = ""
 
     def __post_init__(self) -> None:
-        if not self.key:
-            object.__setattr__(self, "key", held_key(self.flow, self.message))
+        _keyed(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +81,7 @@ class FlowResumed:
     key: str = ""
 
     def __post_init__(self) -> None:
-        if not self.key:
-            object.__setattr__(self, "key", held_key(self.flow, self.message))
+        _keyed(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +102,11 @@ class OptionsChanged:
 
 MESSAGE_TYPES = (FlowAdded, FlowUpdated, FlowRemoved, MessageAdded, FlowIntercepted, FlowResumed,
                  LogRecorded, AddonsChanged, OptionsChanged)
+
+
+def _keyed(msg: FlowIntercepted | FlowResumed) -> None:
+    if not msg.key:  # frozen: set once, here
+        object.__setattr__(msg, "key", held_key(msg.flow, msg.message))
 
 
 def held_key(flow: Any, message: Any = None) -> str:

@@ -6,10 +6,9 @@ so the handshake must start from bytes we hold, which `asyncio`'s `start_tls` ca
 """
 from __future__ import annotations
 
-import asyncio
 import ssl
 
-from interpose.proxy.layer import Stream
+from interpose.proxy.layer import Stream, peek_more
 
 
 class TlsStream:
@@ -81,17 +80,7 @@ class TlsStream:
 
     async def peek(self, n: int, timeout: float | None = None) -> bytes:
         """As `Stream.peek`: everything that arrived (at least n bytes unless EOF or the timeout came first)."""
-        while len(self.pending) < n:
-            try:
-                async with asyncio.timeout(timeout):
-                    chunk = await self._read_decrypted(max(n - len(self.pending), 65536))
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            self.pending += chunk
-            if timeout is not None:
-                break  # one read is enough to decide
+        self.pending = await peek_more(self.pending, n, timeout, self._read_decrypted)
         return self.pending
 
     def write(self, data: bytes) -> None:
