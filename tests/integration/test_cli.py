@@ -145,3 +145,25 @@ async def test_interpose_without_a_terminal_says_to_use_dump(tmp_path):
         out, err = await proc.communicate()
     assert proc.returncode == 2
     assert b"needs a terminal; use interpose-dump" in err
+
+
+async def test_a_script_imports_the_public_api_as_interpose(tmp_path, origin):
+    """A user's script, loaded with -s, writes `from interpose import ctx, http` (and command) as the
+    README says, and its hook runs on real traffic."""
+    script = tmp_path / "tag.py"
+    script.write_text(
+        "from interpose import command, ctx, http\n"
+        "from interpose.websocket import WebSocketFlow\n"
+        "from interpose.tcp import TCPFlow\n"
+        "\n"
+        "def request(flow: http.HTTPFlow) -> None:\n"
+        "    assert isinstance(flow, http.HTTPFlow) and WebSocketFlow and TCPFlow and command.command\n"
+        "    flow.request.headers['x-tagged'] = ctx.options.listen_host\n"
+    )
+    dump = await DumpProcess.start("-s", str(script), tmp=tmp_path)
+    try:
+        code, _, err = await curl("-x", dump.url, f"{origin.url}/tagged")
+        assert code == 0, err
+        assert origin.received[-1].header("x-tagged") == "127.0.0.1"
+    finally:
+        assert await dump.stop() == 0
