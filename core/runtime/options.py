@@ -270,3 +270,5 @@ def core_options(opts: Options) -> None:
     add("connect_timeout_s", float, 10.0, "Seconds to wait for a server connection.")
     add("header_read_timeout_s", float, 60.0, "Seconds a client may take to send a request head.")
     add("idle_timeout_s", float, 300.0, "Seconds an idle client connection is kept open.")
+    add("read_timeout_s", float, 60.0,
+        "Seconds a server may stay silent while the proxy waits for its response (head or body).")

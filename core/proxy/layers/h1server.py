@@ -1,6 +1,7 @@
 """The server side of HTTP/1: one h11 client connection per server, pooled per client connection."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,7 +24,8 @@ RAW_ABOVE = 1 << 20
 class H1Server:
     """One HTTP/1.1 connection to a server (or upstream proxy), used for one request at a time."""
 
-    def __init__(self, server: Server, stream: Stream, absolute_form: bool, head_limit: int) -> None:
+    def __init__(self, server: Server, stream: Stream, absolute_form: bool, head_limit: int,
+                 read_timeout: float | None = None) -> None:
         self.key: tuple[Any, ...] = ()
         """Where it goes, as the pool files it."""
         self.server = server
@@ -31,6 +33,8 @@ class H1Server:
         self.absolute_form = absolute_form
         self.conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=head_limit)
         self.uses = 0
+        self.read_timeout = read_timeout or None
+        """Seconds the server may stay silent while a response is awaited (read_timeout_s)."""
         self.streamed = False
         self.bypassed = False
         self._raw_length: int | None = None
@@ -40,13 +44,25 @@ class H1Server:
         """The error for a connection to the server that broke."""
         return ServerProtocolError(upstream.describe_os_error(e, self.server.address[0] if self.server.address else ""))
 
+    def _silent(self) -> ServerProtocolError:
+        return ServerProtocolError(f"server sent nothing for {self.read_timeout:g} s (read_timeout_s)", 504)
+
     async def _event(self) -> object:
+        conn = self.conn
         try:
-            return await h1wire.next_event(self.conn, self.stream)
+            while True:
+                event = conn.next_event()
+                if event is not h11.NEED_DATA:
+                    return event
+                async with asyncio.timeout(self.read_timeout):  # one timer per read that waits, none per event
+                    data = await self.stream.read()
+                conn.receive_data(data)
         except h11.RemoteProtocolError as e:
             raise ServerProtocolError(f"invalid response from server: {e}") from None
         except ConnectionError as e:
             raise self._lost(e) from None
+        except TimeoutError:
+            raise self._silent() from None
 
     async def send_request_head(self, flow: HTTPFlow) -> None:
         self.stream.write(self._head(flow))
@@ -70,12 +86,18 @@ class H1Server:
             headers.append((b"Transfer-Encoding", b"chunked"))  # h11 frames a request without either as empty
         if "host" not in req.headers:  # a request that came in over HTTP/2 carries :authority instead
             headers.insert(0, (b"Host", (req.authority or req.host_header_value).encode("utf-8", "surrogateescape")))
+        where = "cannot send this request to the server"
+        method, raw_target = req.method.encode("utf-8", "surrogateescape"), target.encode("utf-8", "surrogateescape")
         try:
-            data = self.conn.send(
-                h11.Request(method=req.method, target=target.encode("utf-8", "surrogateescape"), headers=headers)
-            )
+            event = h11.Request(method=method, target=raw_target, headers=headers)
+        except h11.LocalProtocolError as e:  # h11 checks the method, target and fields: name the bad one
+            h1wire.check_request_line(method, raw_target, where)
+            h1wire.check_fields(headers, where)
+            raise ServerProtocolError(f"{where}: {e}") from None
+        try:
+            data = self.conn.send(event)
         except h11.LocalProtocolError as e:
-            raise ServerProtocolError(f"cannot send this request: {e}", 502) from None
+            raise ServerProtocolError(f"{where}: {e}", 502) from None
         return data
 
     async def send_request_data(self, data: bytes) -> None:
@@ -91,8 +113,9 @@ class H1Server:
         while True:
             try:
                 event = await self._event()
-            except ServerProtocolError:
-                if self.uses > 1 and not self.streamed and self.conn.their_state is h11.SEND_RESPONSE:
+            except ServerProtocolError as e:
+                stale = self.uses > 1 and not self.streamed and self.conn.their_state is h11.SEND_RESPONSE
+                if stale and e.status != 504:  # (a server that stays silent is not retried)
                     raise StaleConnection() from None
                 raise
             if isinstance(event, h11.InformationalResponse) and event.status_code != 101:
@@ -146,13 +169,20 @@ class H1Server:
             left -= len(first)
         if not left:
             return
+        guard = _StallGuard(self.read_timeout, sink)
         try:
-            await self.stream.splice(left, sink.write, sink.congested, sink.drain)
+            await self.stream.splice(left, guard.write, sink.congested, guard.drain)
         except EOFError as e:
             raise ServerProtocolError(
                 f"server closed the connection {e.args[0]} bytes before the end of the body") from None
         except ConnectionError as e:
             raise self._lost(e) from None
+        except asyncio.CancelledError:
+            if guard.expired():
+                raise self._silent() from None
+            raise
+        finally:
+            guard.close()
 
     async def _raw_body(self, length: int) -> AsyncIterator[bytes]:
         """A streamed body of known length, read from the socket in big chunks without h11, which would copy
@@ -166,9 +196,12 @@ class H1Server:
             yield first
         while left:
             try:
-                chunk = await self.stream.read(min(left, RAW_READ))
+                async with asyncio.timeout(self.read_timeout):
+                    chunk = await self.stream.read(min(left, RAW_READ))
             except ConnectionError as e:
                 raise self._lost(e) from None
+            except TimeoutError:
+                raise self._silent() from None
             if not chunk:
                 raise ServerProtocolError(f"server closed the connection {left} bytes before the end of the body")
             if len(chunk) > left:
@@ -183,6 +216,52 @@ class H1Server:
     @property
     def switched(self) -> bool:
         return self.conn.their_state is h11.SWITCHED_PROTOCOL
+
+
+class _StallGuard:
+    """read_timeout_s for a spliced body: cancels the task once the server sent nothing for `timeout` s
+    (time spent waiting for a slow client to drain does not count)."""
+
+    def __init__(self, timeout: float | None, sink: Any) -> None:
+        self.sink = sink
+        self.timeout = timeout
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.last = self.loop.time()
+        self.draining = False
+        self.fired = False
+        self.timer = self.loop.call_later(timeout, self._check) if timeout else None
+
+    def write(self, data: bytes) -> None:
+        self.last = self.loop.time()
+        self.sink.write(data)
+
+    async def drain(self) -> None:
+        self.draining = True
+        try:
+            await self.sink.drain()
+        finally:
+            self.draining = False
+            self.last = self.loop.time()
+
+    def _check(self) -> None:
+        assert self.timeout is not None
+        idle = self.loop.time() - self.last
+        if idle >= self.timeout and not self.draining and self.task is not None:
+            self.fired = True
+            self.timer = None
+            self.task.cancel()
+        else:
+            self.timer = self.loop.call_later(max(self.timeout - idle, 0.05), self._check)
+
+    def expired(self) -> bool:
+        if self.fired and self.task is not None and self.task.uncancel() == 0:
+            return True
+        return False
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
 
 
 def _plain_length(event: h11.Response | h11.InformationalResponse, method: str) -> int | None:

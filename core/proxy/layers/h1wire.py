@@ -1,10 +1,12 @@
 """HTTP/1 wire helpers shared by both sides: h11 event pumping, header hygiene, framing."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import h11
 
+from interpose.errors import ServerProtocolError
 from interpose.http import Message, Request, Response
 from interpose.proxy.layer import Stream
 
@@ -13,6 +15,13 @@ HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te", b"trailer", b"upgrade", b"expect"}
 )
 NO_BODY_STATUS = frozenset({204, 304})
+_TCHAR = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+TOKEN = re.compile(_TCHAR + b"+")
+_NAMES = re.compile(_TCHAR + b"+(?:\n" + _TCHAR + b"+)*")
+"""Header names joined by LF: one match checks them all."""
+BAD_VALUE = re.compile(rb"[\x00\r\n]")
+"""What no field value, reason phrase or pseudo-header may carry: it would end the line (response splitting)."""
+BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 JOIN_BELOW = 65536
 """A message smaller than this goes out in one write (one send()); a bigger one is not copied to join it."""
 
@@ -98,3 +107,30 @@ def raw_error(status: int, reason: str, msg: str) -> bytes:
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
     ).encode() + body
+
+
+def check_fields(fields: list[tuple[bytes, bytes]], where: str) -> None:
+    """Refuse (502) header fields that would not survive the wire intact: a name that is not a token, a
+    value with CR, LF or NUL. The common case costs two joins and two regex passes for the whole head."""
+    if not fields:
+        return
+    names, values = b"\n".join([k for k, _ in fields]), b"\t".join([v for _, v in fields])
+    if _NAMES.fullmatch(names) and not BAD_VALUE.search(values):
+        return
+    for k, v in fields:
+        if not TOKEN.fullmatch(k):
+            raise ServerProtocolError(f"{where}: invalid header name {k!r}")
+        if BAD_VALUE.search(v):
+            raise ServerProtocolError(f"{where}: header {k.decode('latin-1')!r} has a value with CR, LF or NUL: {v!r}")
+
+
+def check_request_line(method: bytes, target: bytes, where: str) -> None:
+    if not TOKEN.fullmatch(method):
+        raise ServerProtocolError(f"{where}: invalid method {method!r}")
+    if not target or BAD_TARGET.search(target):
+        raise ServerProtocolError(f"{where}: invalid request target {target!r}")
+
+
+def check_reason(reason: bytes, where: str) -> None:
+    if BAD_VALUE.search(reason):
+        raise ServerProtocolError(f"{where}: reason phrase with CR, LF or NUL: {reason!r}")

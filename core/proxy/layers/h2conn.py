@@ -278,7 +278,7 @@ def h2_fields(message: Message, length: int | None, keep_length: bool) -> list[t
 
 def request_pseudo(req: Request) -> list[tuple[bytes, bytes]]:
     authority = req.headers.get("host") or req.authority or req.host_header_value
-    return [(b":method", req.method.encode()), (b":scheme", req.scheme.encode()),
+    return [(b":method", req.method.encode("utf-8", "surrogateescape")), (b":scheme", req.scheme.encode()),
             (b":authority", authority.encode("utf-8", "surrogateescape")),
             (b":path", req.path.encode("utf-8", "surrogateescape"))]
 

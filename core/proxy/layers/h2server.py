@@ -18,8 +18,10 @@ from interpose.proxy.layers.sides import WholeRequest
 class H2Server:
     """A multiplexed HTTP/2 connection to a server, shared by every request going there."""
 
-    def __init__(self, server: Server, stream: Stream) -> None:
+    def __init__(self, server: Server, stream: Stream, read_timeout: float | None = None) -> None:
         self.server = server
+        self.read_timeout = read_timeout or None
+        """Seconds a stream's server may stay silent while its response is awaited (read_timeout_s)."""
         self.stream = stream
         self.ep = H2Endpoint(stream, client_side=True)
         self._reader: asyncio.Task[None] | None = None
@@ -52,6 +54,15 @@ class H2ServerStream(WholeRequest):
         self.request_ended = False
         self.response_ended = False
 
+    async def _next(self) -> object:
+        assert self.s is not None
+        try:
+            async with asyncio.timeout(self.owner.read_timeout):
+                return await self.ep.next_event(self.s)
+        except TimeoutError:
+            raise ServerProtocolError(
+                f"server sent nothing for {self.owner.read_timeout:g} s (read_timeout_s)", 504) from None
+
     def _gone(self, e: StreamGone) -> ServerProtocolError:
         return ServerProtocolError(f"HTTP/2 server: {e}")
 
@@ -59,7 +70,13 @@ class H2ServerStream(WholeRequest):
         req = flow.request
         streamed = bool(req.stream)
         length, keep = h1wire.request_length(req, streamed)
-        fields = h2conn.request_pseudo(req) + h2conn.h2_fields(req, length, keep)
+        pseudo, regular = h2conn.request_pseudo(req), h2conn.h2_fields(req, length, keep)
+        where = "cannot send this request to the server"
+        h1wire.check_request_line(pseudo[0][1], pseudo[3][1], where)  # :method, :path
+        h1wire.check_fields(regular, where)  # h2 would send CR/LF as is
+        if h1wire.BAD_VALUE.search(pseudo[2][1]) or b" " in pseudo[2][1]:
+            raise ServerProtocolError(f"{where}: invalid :authority {pseudo[2][1]!r}")
+        fields = pseudo + regular
         try:
             self.s = await self.ep.open_outbound()
         except StreamGone as e:
@@ -92,7 +109,7 @@ class H2ServerStream(WholeRequest):
         assert self.s is not None
         while True:
             try:
-                event = await self.ep.next_event(self.s)
+                event = await self._next()
             except StreamGone as e:
                 raise self._gone(e) from None
             if isinstance(event, h2.events.InformationalResponseReceived):
@@ -106,7 +123,7 @@ class H2ServerStream(WholeRequest):
         assert self.s is not None
         try:
             while not self.response_ended:
-                event = await self.ep.next_event(self.s)
+                event = await self._next()
                 if isinstance(event, h2.events.DataReceived):
                     self.ep.ack(self.s, event.flow_controlled_length)
                     if event.data:

@@ -24,6 +24,9 @@ from interpose.runtime.options import parse_size
 __all__ = ["BodySink", "ClientGone", "ClientSide", "FlowKilled", "HttpExchange", "Pool", "ServerSide",
            "StaleConnection", "WholeRequest", "WholeResponse", "error_response"]
 
+ANSWERED_BODY_LIMIT = 65536
+"""A request an addon answered at `requestheaders` (a 407, a replay) keeps at most this much of its body;
+a bigger one is not read (nor waited for): the answer goes out and the connection ends."""
 WATCH_CLIENT_AFTER_S = 0.5
 """How long the server may think before the proxy starts watching whether the client is still there."""
 
@@ -61,6 +64,8 @@ class HttpExchange:
         opts = ctx.options
         self.body_limit = parse_size(opts.body_size_limit)
         self.stream_above = parse_size(opts.stream_large_bodies)
+        self.close_after = False
+        """The client's connection must end after this exchange (its request body was left unread)."""
 
     async def hook(self, hook: hooks.Hook, stage: str) -> None:
         flow = self.flow
@@ -160,14 +165,12 @@ class HttpExchange:
         flow = self.flow
         try:
             await self._run()
-            return True
+            return not self.close_after
         except FlowKilled:
             await self.fail(flow.error.msg if flow.error else "killed", None)
         except ServerConnectError as e:
             await self.fail(str(e), 502)
-        except ServerProtocolError as e:
-            await self.fail(str(e), e.status)
-        except ClientProtocolError as e:
+        except ProtocolError as e:  # the client's (4xx), the server's (502), or a message that cannot be sent
             await self.fail(str(e), e.status)
         except ClientGone as e:
             await self.fail(str(e) or "client disconnected", None)
@@ -194,7 +197,7 @@ class HttpExchange:
         if flow.response is None and is_websocket_handshake(req):
             await self.hook(hooks.WebsocketHandshakeHook(flow), "websocket_handshake")
         if flow.response is not None:
-            await self._buffer_request()
+            await self._answered_request_body()
             await self._answer_from_addon()
             return
         rest = self._request_chunks() if self._should_stream(req) else await self._buffer_request(may_stream=True)
@@ -238,6 +241,27 @@ class HttpExchange:
             if self.body_limit is not None and seen > self.body_limit:
                 raise ClientProtocolError(f"request body exceeds body_size_limit ({self.body_limit} bytes)", 413)
             yield chunk
+
+    async def _answered_request_body(self) -> None:
+        """The body of a request that already has its answer: kept when small, otherwise neither buffered
+        nor read to its end (a refused 256 MiB upload must not cost 256 MiB)."""
+        req = self.flow.request
+        declared = req.headers.get("content-length")
+        if declared is None or (declared.isdigit() and int(declared) <= ANSWERED_BODY_LIMIT):
+            body = bytearray()
+            async for chunk in self.client.request_body():
+                body += chunk
+                if len(body) > ANSWERED_BODY_LIMIT:
+                    break
+            else:
+                req.raw_content = bytes(body)
+                req.timestamp_end = time.time()
+                return
+        # Too big: not waited for (the client may wait for the answer before sending it), not kept.
+        req.raw_content = b""
+        self.close_after = True
+        self.ctx.log(f"{self.flow.client_conn.address}: request answered at requestheaders; its body (over "
+                     f"{ANSWERED_BODY_LIMIT} bytes) is not read, closing the connection", "debug")
 
     async def _buffer_request(self, may_stream: bool = False) -> AsyncIterator[bytes] | None:
         """Read the body into `raw_content`. With `may_stream`, a body growing past stream_large_bodies (no

@@ -6,13 +6,14 @@ h11's buffer). Each request becomes an `HTTPFlow` that `HttpExchange` walks thro
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
 
 import h11
 
-from interpose.errors import ClientProtocolError, ProtocolError
+from interpose.errors import ClientProtocolError, ProtocolError, ServerProtocolError
 from interpose.http import Headers, HTTPFlow, Request, Response, is_websocket_handshake
 from interpose.model.connection import Server
 from interpose.proxy import upstream
@@ -27,6 +28,37 @@ MAX_REQUEST_LINE = 8192
 LINGER_S = 2.0
 """After refusing a client that may still be sending, read (and drop) its bytes this long before closing:
 closing with unread input sends a TCP reset, which can destroy the answer before the client reads it."""
+
+
+_FOLD_OR_END = re.compile(rb"\n(?:[ \t]|\r?\n)")
+"""The first match in a head: an obs-fold (a line starting with whitespace) or the head's end."""
+_CONTENT_LENGTH_LINE = re.compile(rb"\n(?i:content-length)[ \t]*:([^\r\n]*)")
+
+
+def framing_problem(event: h11.Request, head: bytes) -> str | None:
+    """Why a request head h11 accepted must still be refused (400, then close), or None.
+
+    h11 refuses conflicting Content-Lengths and any Transfer-Encoding but a single `chunked`; it accepts
+    (and an origin behind us may read differently) both framings at once, repeated equal Content-Lengths
+    (merged into one), and obsolete line folding (unfolded). A proxy that passes such a head on lets the
+    bytes one side sees as body become another request at the other side (request smuggling)."""
+    fold = _FOLD_OR_END.search(head)
+    if fold is not None and fold.group()[1:2] in (b" ", b"\t"):
+        return "obsolete line folding in the request head (RFC 9112 §5.2)"
+    te = cl = False
+    for name, _ in event.headers:  # h11 lower-cases names
+        if name == b"transfer-encoding":
+            te = True
+        elif name == b"content-length":
+            cl = True
+    if te and cl:
+        return "both Content-Length and Transfer-Encoding in one request (RFC 9112 §6.3)"
+    if cl:
+        end = fold.start() if fold is not None else len(head)
+        values = _CONTENT_LENGTH_LINE.findall(head, 0, end)
+        if len(values) > 1 or (values and b"," in values[0]):
+            return "duplicate Content-Length (more than one header, or a list)"
+    return None
 
 
 class Http1Layer(Layer):
@@ -86,6 +118,9 @@ class Http1Layer(Layer):
     async def _read_head(self) -> h11.Request | None:
         opts, conn, stream, dog = self.ctx.options, self.conn, self.ctx.client, self._watchdog
         self._first_line = b""
+        pipelined = conn.trailing_data[0]
+        raw = [pipelined] if pipelined else []  # the head's bytes as sent, for the checks h11 cannot make
+        raw_len = len(pipelined)
         deadline: float | None = None
         while True:
             try:
@@ -119,6 +154,9 @@ class Http1Layer(Layer):
                     deadline = time.monotonic() + opts.header_read_timeout_s
                 if len(self._first_line) <= MAX_REQUEST_LINE:
                     self._first_line += data[: MAX_REQUEST_LINE + 1]
+                if raw_len <= self.head_limit:
+                    raw.append(data)
+                    raw_len += len(data)
                 conn.receive_data(data)
                 continue
             if isinstance(event, h11.ConnectionClosed):
@@ -133,12 +171,17 @@ class Http1Layer(Layer):
                 if head_size > self.head_limit:
                     self._refuse(431, f"request headers larger than header_size_limit ({self.head_limit} bytes)")
                     return None
+                problem = framing_problem(event, raw[0] if len(raw) == 1 else b"".join(raw))
+                if problem is not None:
+                    self._refuse(400, problem)
+                    return None
                 return event
             return None
 
     def _refuse(self, status: int, msg: str) -> None:
         reason = {400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long",
-                  431: "Request Header Fields Too Large", 405: "Method Not Allowed"}.get(status, "Error")
+                  431: "Request Header Fields Too Large", 405: "Method Not Allowed",
+                  501: "Not Implemented"}.get(status, "Error")
         self.ctx.log(f"{self.client_conn.address}: {msg}", "info")
         self.ctx.client.write(h1wire.raw_error(status, reason, msg))
         self._refused = True
@@ -241,22 +284,32 @@ class Http1Layer(Layer):
         await self._drain()
 
     def _head(self, response: Response) -> bytes:
-        self._started = True
-        # A body after these would break the framing (h11 refuses it): HEAD and 204/304 answers have none.
-        self._no_body = self._method == "HEAD" or response.status_code in h1wire.NO_BODY_STATUS
+        # Nothing is sent (and the response is not started) until the head is known to be valid: a bad
+        # field is then answered with a clean 502 instead (h11 checks names, values and the status).
+        where = "cannot send this response to the client"
         streamed = bool(response.stream)
         length, keep = h1wire.response_length(self._method, response, streamed)
         headers = h1wire.wire_headers(response, length=length, keep_length=keep)
+        if self.conn.their_state is h11.SEND_BODY and response.status_code >= 200:  # its body will not be read
+            headers.append((b"Connection", b"close"))
         reason = response.reason.encode("latin-1", "replace") if response.reason else b""
+        h1wire.check_reason(reason, where)  # h11 does not check the reason phrase
         try:
             if response.status_code < 200:
                 event: h11.InformationalResponse | h11.Response = h11.InformationalResponse(
                     status_code=response.status_code, headers=headers, reason=reason)
             else:
                 event = h11.Response(status_code=response.status_code, headers=headers, reason=reason)
+        except h11.LocalProtocolError as e:
+            h1wire.check_fields(headers, where)  # names the bad field
+            raise ServerProtocolError(f"{where}: {e}") from None
+        try:
             data = self.conn.send(event)
         except h11.LocalProtocolError as e:
-            raise ProtocolError(f"cannot send this response to the client: {e}", 502) from None
+            raise ProtocolError(f"{where}: {e}", 502) from None
+        self._started = True
+        # A body after these would break the framing (h11 refuses it): HEAD and 204/304 answers have none.
+        self._no_body = self._method == "HEAD" or response.status_code in h1wire.NO_BODY_STATUS
         return data
 
     def body_sink(self) -> Http1Layer | None:

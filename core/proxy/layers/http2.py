@@ -62,7 +62,10 @@ class Http2Layer(Layer):
             return
         side.method = flow.request.method
         try:
-            await HttpExchange(self.ctx, flow, side, get_pool(self.ctx)).run()
+            exchange = HttpExchange(self.ctx, flow, side, get_pool(self.ctx))
+            await exchange.run()
+            if exchange.close_after and not side.request_ended:
+                self.ep.reset(s, 0)  # NO_ERROR: answered, the rest of the request body is not wanted (RFC 9113 §8.1)
         except Exception as e:  # like the connection's catch-all: log it, and end this stream only
             tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
             self.ctx.log(f"{self.client_conn.address}: internal error on stream {s.id}: {e}\n{tb}", "error")
@@ -135,10 +138,12 @@ class H2ClientStream(WholeResponse):
     async def send_response_head(self, flow: HTTPFlow, response: Response) -> None:
         if response.status_code < 200:
             return  # 1xx have no HTTP/2 equivalent we need to relay
-        self._started = True
         streamed = bool(response.stream)
         length, keep = h1wire.response_length(self.method, response, streamed)
-        fields = [(b":status", str(response.status_code).encode())] + h2conn.h2_fields(response, length, keep)
+        regular = h2conn.h2_fields(response, length, keep)
+        h1wire.check_fields(regular, "cannot send this response to the client")  # h2 would send CR/LF as is
+        fields = [(b":status", str(response.status_code).encode())] + regular
+        self._started = True
         end = self.method == "HEAD" or response.status_code in h1wire.NO_BODY_STATUS
         try:
             await self.ep.send_headers(self.s, fields, end=end)

@@ -76,11 +76,11 @@ class ServerPool:
         if server.alpn == "h2":
             from interpose.proxy.layers.h2server import H2Server
 
-            h2 = H2Server(server, stream)
+            h2 = H2Server(server, stream, self.ctx.options.read_timeout_s)
             await h2.start()
             self.h2[key] = h2
             return h2
-        h = H1Server(server, stream, absolute, self.head_limit)
+        h = H1Server(server, stream, absolute, self.head_limit, self.ctx.options.read_timeout_s)
         h.key = key
         self.idle.setdefault(key, []).append(h)
         return h
