@@ -6,6 +6,11 @@ package, `pip install 'interpose[bcrypt]'`: without it such a file is refused, s
 upstream modes clients answer a 407 with Proxy-Authorization; a CONNECT that authenticated covers
 what runs inside its tunnel. In reverse mode the proxy is the server, so it asks with 401.
 The credentials are removed before the request goes on. Flows loaded from a file are left alone.
+
+Every check fails closed: credentials are compared as UTF-8 bytes, a header too long, not Basic, not
+base64, not UTF-8 or without a colon is no credentials, and any exception raised while checking refuses
+the request (the addon manager would otherwise log it and let the flow through). SOCKS5 clients
+(RFC 1929) are checked against the same option (`ProxyAuth.socks5_login`).
 """
 from __future__ import annotations
 
@@ -124,17 +129,28 @@ def load_htpasswd(path: str) -> dict[str, str]:
     return users
 
 
+MAX_CREDENTIALS = 4096
+"""The longest Authorization value looked at; a longer one is no credentials (and is not decoded)."""
+
+
 def parse_basic(value: str | None) -> tuple[str, str] | None:
-    if not value:
+    """(user, password) of a `Basic` header value, or None for anything else (never raises)."""
+    if not value or not isinstance(value, str) or len(value) > MAX_CREDENTIALS:
         return None
     scheme, _, token = value.strip().partition(" ")
     if scheme.lower() != "basic":
         return None
     try:
-        user, sep, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+        user, sep, password = base64.b64decode(token.strip().encode("ascii"), validate=True).decode(
+            "utf-8").partition(":")
+    except (binascii.Error, ValueError):  # not ASCII, not base64, not UTF-8 (UnicodeError is a ValueError)
         return None
     return (user, password) if sep else None
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality of two strings as UTF-8 bytes (compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
 
 
 class ProxyAuth:
@@ -165,16 +181,30 @@ class ProxyAuth:
         self.spec = spec or None
 
     def _valid(self, creds: tuple[str, str] | None) -> bool:
+        """Whether these credentials may use the proxy. Any failure while checking is a refusal."""
+        try:
+            return self._check(creds)
+        except Exception:  # fail closed, whatever went wrong
+            return False
+
+    def _check(self, creds: tuple[str, str] | None) -> bool:
         if creds is None:
             return False
         if self.spec == "any":
             return True
+        user, password = creds
         if self.single is not None:
-            return hmac.compare_digest(creds[0], self.single[0]) & hmac.compare_digest(creds[1], self.single[1])
+            return _same(user, self.single[0]) & _same(password, self.single[1])
         if self.htpasswd is not None:
-            stored = self.htpasswd.get(creds[0])
-            return stored is not None and check_htpasswd_entry(stored, creds[1])
+            stored = self.htpasswd.get(user)
+            return stored is not None and check_htpasswd_entry(stored, password)
         return False
+
+    def _header_valid(self, flow: Any, header: str) -> bool:
+        try:
+            return self._valid(parse_basic(flow.request.headers.get(header)))
+        except Exception:  # fail closed
+            return False
 
     def _header(self) -> str:
         return "authorization" if self.reverse else "proxy-authorization"
@@ -187,19 +217,45 @@ class ProxyAuth:
             flow.response = Response.make(407, "interpose: proxy authentication required\n",
                                           {"Proxy-Authenticate": f'Basic realm="{REALM}"'})
 
+    def _deny(self, flow: Any) -> None:
+        """Refuse; should even that fail, kill the flow: it never goes on unauthenticated."""
+        try:
+            self._refuse(flow)
+        except Exception:
+            flow.kill()
+
     def http_connect(self, flow: Any) -> None:
         if self.spec is None or self.reverse or not flow.live:
             return
-        if self._valid(parse_basic(flow.request.headers.get("proxy-authorization"))):
-            self.tunnels.add(flow.client_conn)
-        else:
-            self._refuse(flow)
+        try:
+            ok = self._header_valid(flow, "proxy-authorization")
+            if ok:
+                self.tunnels.add(flow.client_conn)
+        except Exception:  # fail closed
+            ok = False
+        if not ok:
+            self._deny(flow)
 
     def requestheaders(self, flow: Any) -> None:
         if self.spec is None or not flow.live or flow.client_conn in self.tunnels:
             return  # flows loaded from a file (-r) did not come through this proxy's door
         header = self._header()
-        if self._valid(parse_basic(flow.request.headers.get(header))):
-            del flow.request.headers[header]
-        else:
-            self._refuse(flow)
+        try:
+            ok = self._header_valid(flow, header)
+            if ok:
+                del flow.request.headers[header]
+        except Exception:  # fail closed
+            ok = False
+        if not ok:
+            self._deny(flow)
+
+    def socks5_login(self, client_conn: Any, user: bytes, password: bytes) -> bool:
+        """RFC 1929 username/password, checked like Basic credentials (as UTF-8); any failure refuses. A
+        client that logged in is not asked again for the requests inside its SOCKS5 tunnel."""
+        try:
+            ok = self.spec is not None and self._valid((user.decode("utf-8"), password.decode("utf-8")))
+        except Exception:  # fail closed
+            return False
+        if ok:
+            self.tunnels.add(client_conn)
+        return ok

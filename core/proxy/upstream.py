@@ -2,13 +2,17 @@
 
 `connect()` fires `serverconnect` first (an addon may still change `server_conn.address`), then dials.
 Failures raise `ServerConnectError` whose message is what a user needs: "connection refused",
-"name does not resolve", "certificate verify failed: ...". `connect_tunnel()` is the CONNECT client on
-its own, for anything that reaches a server through an HTTP proxy (the TUI's WebSocket repeater too).
+"name does not resolve", "certificate verify failed: ...", "invalid host name ...": a name that cannot be
+one (`invalid_host`: an empty or over-long label, over 253 bytes, bad IDNA) is refused before any
+resolver or TLS library sees it. `connect_tunnel()` is the CONNECT client on its own, for anything that
+reaches a server through an HTTP proxy (the TUI's WebSocket repeater too).
 """
 from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -52,6 +56,51 @@ def make_client_tls_context(insecure: bool, cafiles: Iterable[str | None], alpn:
     if alpn:
         ctx.set_alpn_protocols(list(alpn))
     return ctx
+
+
+_LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
+MAX_NAME = 253
+"""The longest DNS name in text form, without its trailing dot (RFC 1035: 255 bytes on the wire)."""
+
+
+def invalid_host(host: str) -> str | None:
+    """Why `host` cannot be a server name, or None when it can: an IP literal (brackets allowed) as is,
+    else a DNS name of labels of 1 to 63 letters, digits, hyphens or underscores, 253 bytes at most
+    (one trailing dot allowed), non-ASCII names through IDNA first. The reason names the host, shortened."""
+    shown = host if len(host) <= 64 else f"{host[:40]}... ({len(host)} characters)"
+    prefix = f"invalid host name {shown!r}"
+    if not host:
+        return "invalid host name: empty"
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+        return None
+    except ValueError:
+        pass
+    if len(host) > 4 * MAX_NAME:
+        return f"{prefix}: longer than {MAX_NAME} bytes"
+    name = host[:-1] if host.endswith(".") else host
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return f"{prefix}: not a valid internationalized name (IDNA)"
+    if len(name) > MAX_NAME:
+        return f"{prefix}: longer than {MAX_NAME} bytes"
+    for label in name.split("."):
+        if not label:
+            return f"{prefix}: empty label"
+        if len(label) > 63:
+            return f"{prefix}: a label longer than 63 bytes"
+        if not _LABEL.fullmatch(label):
+            return f"{prefix}: a label with a character other than a letter, digit, '-' or '_'"
+    return None
+
+
+def check_host(host: str) -> None:
+    """Raise ServerConnectError when `host` cannot be a server name (see `invalid_host`)."""
+    reason = invalid_host(host)
+    if reason is not None:
+        raise ServerConnectError(reason)
 
 
 def describe_os_error(e: OSError, host: str) -> str:
@@ -169,6 +218,14 @@ async def connect(
     host, port = server.address
     dial = server.via or server.address
     opts = ctx.options
+    # Hostile names (a 3,000-byte SNI, an empty label) would make the resolver or the TLS library raise
+    # deep inside: refuse them here with a reason, like any other failure to connect.
+    for name in dict.fromkeys((str(host), str(dial[0]), *((sni,) if sni else ()))):
+        check_host(name)
+    # A client that sent a name no server can have as its TLS SNI gets none of its requests forwarded.
+    client_sni = getattr(getattr(ctx.client_conn, "tls", None), "sni", None)
+    if isinstance(client_sni, str) and (reason := invalid_host(client_sni)) is not None:
+        raise ServerConnectError(f"{reason} (the client's TLS SNI)")
     try:
         async with asyncio.timeout(opts.connect_timeout_s):
             reader, writer = await asyncio.open_connection(dial[0], dial[1], limit=2**20)
