@@ -1,6 +1,7 @@
 """What WebSocket and TCP flows share: a stream of messages, each of which can be held on its own.
 
-`flow.messages` keeps the newest `max_messages` messages (counters keep the totals). Inside a
+`flow.messages` keeps the newest `max_messages` messages, and at most `max_bytes` of their contents
+(the oldest go first; the newest always stays; counters keep the totals). Inside a
 `websocket_message`/`tcp_message` hook, `flow.intercept()` holds that one message: later messages in
 the same direction queue behind it, the other direction keeps flowing. `resume()` sends it on as it
 then is; `drop()` discards it.
@@ -18,6 +19,7 @@ from interpose.model.connection import Client, Server
 from interpose.model.flow import Flow
 
 DEFAULT_MAX_MESSAGES = 10_000
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
 
 class Message:
@@ -29,6 +31,8 @@ class Message:
     else:
         content = Spillable()
     _spill: BodyHandle | None = None
+    _kept = 0
+    """Its size when its flow recorded it: what it counts towards the flow's `max_bytes`."""
 
     def __init__(self, from_client: bool, content: bytes, timestamp: float | None = None) -> None:
         self.from_client = from_client
@@ -82,9 +86,14 @@ class MessageFlow(Flow):
     """Base of `WebSocketFlow` and `TCPFlow`."""
 
     def __init__(self, client_conn: Client, server_conn: Server, live: bool = True,
-                 max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
+                 max_messages: int = DEFAULT_MAX_MESSAGES, max_bytes: int | None = None) -> None:
         super().__init__(client_conn, server_conn, live)
         self.messages: deque[Message] = deque(maxlen=max_messages or None)
+        self.max_bytes = max_bytes
+        """Bytes of content kept in `messages` (the newest always stays); None keeps all."""
+        self.kept_bytes = 0
+        self._evicted_held: list[Message] = []
+        """Held messages that left `messages` while held: still found by `resume()` and `kill()`."""
         self.message_count = 0
         self.bytes_from_client = 0
         self.bytes_from_server = 0
@@ -94,18 +103,37 @@ class MessageFlow(Flow):
         self.on_inject: Callable[[Message], None] | None = None
 
     def add_message(self, msg: Message) -> None:
-        self.messages.append(msg)
+        messages = self.messages
+        if not messages:
+            self.kept_bytes = 0  # `messages` may have been cleared (or replaced) from outside
+        elif len(messages) == messages.maxlen:
+            self._forget(messages[0])  # append() is about to push it out
+        messages.append(msg)
         self.message_count += 1
         msg.seq = self.message_count
+        msg._kept = n = len(msg.content)
         if msg.from_client:
-            self.bytes_from_client += len(msg.content)
+            self.bytes_from_client += n
         else:
-            self.bytes_from_server += len(msg.content)
+            self.bytes_from_server += n
+        self.kept_bytes += n
+        max_bytes = self.max_bytes
+        if max_bytes is not None and self.kept_bytes > max_bytes:
+            while len(messages) > 1 and self.kept_bytes > max_bytes:
+                self._forget(messages.popleft())
+
+    def _forget(self, old: Message) -> None:
+        """`old` leaves `messages` (the oldest, beyond `max_messages` or `max_bytes`)."""
+        self.kept_bytes -= old._kept
+        if self._evicted_held:
+            self._evicted_held = [m for m in self._evicted_held if m.intercepted]
+        if old.intercepted:
+            self._evicted_held.append(old)
 
     @property
     def held_messages(self) -> list[Message]:
         # list() copies the deque in one step: a viewer on another thread may ask while messages arrive.
-        return [m for m in list(self.messages) if m.intercepted]
+        return [m for m in [*self._evicted_held, *list(self.messages)] if m.intercepted]
 
     def intercept(self) -> None:
         if self.hooking is not None:

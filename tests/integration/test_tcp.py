@@ -158,7 +158,7 @@ async def test_hook_order_and_echo(make_proxy, echo_server):
     assert traffic(rec) == [
         "clientconnect", "next_layer:http1", "http_connect", "next_layer:tcp",
         "tcp_start", "serverconnect", "tcp_message", "tcp_message", "tcp_message", "tcp_message",
-        "serverdisconnect", "tcp_end", "clientdisconnect",
+        "tcp_end", "serverdisconnect", "clientdisconnect",  # the end hook first, as with WebSocket
     ]
     (flow,) = flows(rec, "tcp_start")
     assert isinstance(flow, TCPFlow)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+from interpose.model.connection import Server
 from interpose.proxy.layer import LAYERS, Context, Layer, Stream
 from interpose.proxy.layers.tls import TlsLayer, read_client_hello
 from interpose.proxy.tls.clienthello import ClientHello, ClientHelloError
@@ -20,9 +21,13 @@ def _matches(patterns: list[str], host: str, port: int) -> bool:
 
 
 async def detect(ctx: Context, timeout: float | None = PEEK_TIMEOUT_S, default: str = "tcp") -> Layer:
-    """The layer for what the client sends first: TLS, HTTP/1, HTTP/2 prior knowledge, or `default`."""
+    """The layer for what the client sends first: TLS, HTTP/1, HTTP/2 prior knowledge, or `default`.
+
+    Sets `ctx.server_conn` to the tunnel's target (not connected yet), so that `next_layer(layer)` sees
+    `layer.server_conn` and can choose per destination."""
     assert ctx.tunnel is not None
     host, port = ctx.tunnel
+    ctx.server_conn = Server(address=(host, port), via=ctx.mode.address if ctx.mode.kind == "upstream" else None)
     opts = ctx.options
     if _matches(opts.tcp_hosts, host, port):
         return LAYERS["tcp"](ctx)

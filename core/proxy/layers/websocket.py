@@ -4,6 +4,11 @@ The handshake was already done by h11, so each side is a `wsproto.connection.Con
 of its own) with permessage-deflate configured as the server accepted it. Fragments are joined into
 whole messages; each goes through `websocket_message`, where it may be edited, dropped or held.
 Pings and pongs are passed on; a close is passed on and its code and reason recorded.
+
+A message whose fragments add up to more than `websocket_max_message_size` closes both sides with 1009
+(message too big); the fragments read after that are discarded, so memory stays bounded. Nothing is
+sent to a side whose wsproto state no longer allows it (data only while OPEN, a close while OPEN or
+REMOTE_CLOSING). While a message is held, a close or hang-up of either side ends the hold (`relay.Watch`).
 """
 from __future__ import annotations
 
@@ -19,11 +24,20 @@ from wsproto.frame_protocol import CloseReason
 from interpose.model.flow import Error
 from interpose.model.messages import Message
 from interpose.proxy.layer import Layer, Stream
-from interpose.proxy.layers.relay import deliver, side
+from interpose.proxy.layers.relay import Watch, deliver, side
 from interpose.runtime import hooks
+from interpose.runtime.options import parse_size
 from interpose.websocket import WebSocketFlow, WebSocketMessage
 
-_SENDABLE = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
+_CLOSABLE = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
+TOO_BIG = 1009  # CloseReason.MESSAGE_TOO_BIG
+
+
+def sendable(ws: Connection, event: Any) -> bool:
+    """Whether wsproto accepts `event` in the connection's state (it raises otherwise)."""
+    if isinstance(event, CloseConnection):
+        return ws.state in _CLOSABLE
+    return ws.state is ConnectionState.OPEN
 
 
 def extensions(accepted: str | None) -> list[Extension]:
@@ -42,7 +56,7 @@ class _Side:
         self.ws = ws
 
     async def send(self, event: Any) -> None:
-        if self.ws.state in _SENDABLE:
+        if sendable(self.ws, event):
             self.io.write(self.ws.send(event))
             await self.io.drain()
 
@@ -58,6 +72,9 @@ class WebSocketLayer(Layer):
         client = _Side(ctx.client, Connection(ConnectionType.SERVER, extensions(accepted)))
         server = _Side(self.server_stream, Connection(ConnectionType.CLIENT, extensions(accepted)))
         flow = WebSocketFlow(hs, max_messages=ctx.options.max_messages)
+        flow.max_bytes = parse_size(ctx.options.max_message_bytes)
+        self.max_size = parse_size(ctx.options.websocket_max_message_size)
+        self.watch = Watch()
         hs.websocket = flow
 
         def kill() -> None:
@@ -68,13 +85,14 @@ class WebSocketLayer(Layer):
             flow.add_message(msg)
             dst = server if msg.from_client else client
             event = TextMessage(data=msg.text) if msg.is_text else BytesMessage(data=msg.content)
-            if dst.ws.state in _SENDABLE:
+            if sendable(dst.ws, event):
                 dst.io.write(dst.ws.send(event))
 
         flow.on_kill, flow.on_inject = kill, inject
         await ctx.addons.trigger(hooks.WebsocketStartHook(flow))
         try:
-            await asyncio.gather(self._pump(flow, client, server, True), self._pump(flow, server, client, False))
+            await asyncio.gather(self._run_pump(flow, client, server, True),
+                                 self._run_pump(flow, server, client, False))
         finally:
             flow.live = False
             flow.on_kill = flow.on_inject = None
@@ -82,8 +100,17 @@ class WebSocketLayer(Layer):
             flow.error = Error("connection ended without a close frame")
         await ctx.addons.trigger(hooks.WebsocketErrorHook(flow) if flow.error else hooks.WebsocketEndHook(flow))
 
+    async def _run_pump(self, flow: WebSocketFlow, src: _Side, dst: _Side, from_client: bool) -> None:
+        try:
+            await self._pump(flow, src, dst, from_client)
+        finally:
+            self.watch.end(side(from_client))  # nothing more can be sent to this side
+
     async def _pump(self, flow: WebSocketFlow, src: _Side, dst: _Side, from_client: bool) -> None:
         parts: list[bytes] = []
+        size = 0
+        max_size = self.max_size
+        too_big = False
         while True:
             try:
                 data = await src.io.read()
@@ -102,20 +129,33 @@ class WebSocketLayer(Layer):
             src.ws.receive_data(data)
             for event in src.ws.events():
                 if isinstance(event, WsMessage):
+                    if too_big:
+                        continue  # the rest of what the offender sends before it answers our close
                     payload = event.data.encode("utf-8") if isinstance(event.data, str) else bytes(event.data)
                     parts.append(payload)
+                    size += len(payload)
+                    if max_size is not None and size > max_size:
+                        too_big = True
+                        parts.clear()
+                        await self._too_big(flow, src, dst, from_client)
+                        continue
                     if not event.message_finished:
                         continue
                     msg = WebSocketMessage(from_client, b"".join(parts), is_text=isinstance(event, TextMessage))
                     parts.clear()
-                    if await deliver(self.ctx, flow, msg, hooks.WebsocketMessageHook):
+                    size = 0
+                    if await deliver(self.ctx, flow, msg, hooks.WebsocketMessageHook, self.watch, src.io):
                         out = TextMessage(data=msg.text) if msg.is_text else BytesMessage(data=msg.content)
                         await self._send(flow, dst, out)
+                    elif self.watch.broke:
+                        await self._abandon(flow, src, dst)
+                        return
                 elif isinstance(event, Ping):
                     await self._send(flow, dst, Ping(payload=bytes(event.payload)))
                 elif isinstance(event, Pong):
                     await self._send(flow, dst, Pong(payload=bytes(event.payload)))
                 elif isinstance(event, CloseConnection):
+                    self.watch.end(side(from_client))
                     if await self._closed(flow, src, dst, event, from_client):
                         return
                     if src.ws.state is ConnectionState.CLOSED and dst.io.closed:
@@ -125,6 +165,24 @@ class WebSocketLayer(Layer):
                         return
                 if flow.killed:
                     return
+
+    async def _too_big(self, flow: WebSocketFlow, src: _Side, dst: _Side, from_client: bool) -> None:
+        """Close both sides with 1009; the offender's answer (its close) ends this direction as usual."""
+        if flow.error is None:
+            flow.error = Error(f"{side(from_client)} sent a WebSocket message larger than "
+                               f"websocket_max_message_size ({self.max_size} bytes): closed with 1009")
+        if flow.close_code is None:
+            flow.close_code, flow.close_reason, flow.closed_by_client = TOO_BIG, "message too big", False
+        await self._send(flow, src, CloseConnection(code=TOO_BIG, reason="message too big"))
+        await self._send(flow, dst, CloseConnection(code=TOO_BIG, reason="message too big"))
+
+    async def _abandon(self, flow: WebSocketFlow, src: _Side, dst: _Side) -> None:
+        """A peer went away while a message was held: tell whoever is left, and hang up on both."""
+        for s in (src, dst):
+            if not s.io.closed:
+                await self._send(flow, s, CloseConnection(code=CloseReason.GOING_AWAY, reason="peer went away"))
+        src.io.close()
+        dst.io.close()
 
     async def _send(self, flow: WebSocketFlow, dst: _Side, event: Any) -> None:
         try:
