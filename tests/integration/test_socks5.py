@@ -118,10 +118,12 @@ async def test_invalid_names_get_general_failure(make_proxy, origin, name):
     assert out == b"ok /a", err
 
 
-async def test_empty_name_gets_general_failure(make_proxy):
+async def test_empty_name_gets_general_failure(make_proxy, origin):
     proxy = await make_proxy(mode="socks5")
     hello, reply, rest = await socks5(proxy.port, b"\x05\x01\x00", (b"\x05\x01\x00\x03\x00\x00\x50", 10))
     assert reply[:2] == b"\x05\x01" and rest == b""
+    code, out, err = await curl("--socks5-hostname", f"127.0.0.1:{proxy.port}", f"http://localhost:{origin.port}/e")
+    assert out == b"ok /e", err
 
 
 async def test_name_that_does_not_resolve_gets_host_unreachable(make_proxy, origin):
@@ -184,18 +186,23 @@ async def test_login_exchange(make_proxy, origin, spec, user, password, ok):
             assert await reader.readexactly(2) == b"\x05\x02"
             writer.write(login(user, password))
             status = await reader.readexactly(2)
-            if not ok:
+            if ok:
+                assert status == b"\x01\x00"
+                writer.write(domain_request(b"localhost", origin.port))
+                assert (await reader.readexactly(10))[:2] == b"\x05\x00"
+                writer.write(b"GET /raw HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            else:
                 assert status[0] == 1 and status[1] != 0
-                assert await reader.read() == b""
-                return
-            assert status == b"\x01\x00"
-            writer.write(domain_request(b"localhost", origin.port))
-            assert (await reader.readexactly(10))[:2] == b"\x05\x00"
-            writer.write(b"GET /raw HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            out = await reader.read()
+            rest = await reader.read()
     finally:
         writer.close()
-    assert out.startswith(b"HTTP/1.1 200") and out.endswith(b"ok /raw")
+    if ok:
+        assert rest.startswith(b"HTTP/1.1 200") and rest.endswith(b"ok /raw")
+        return
+    assert rest == b"" and origin.received == []  # refused, and the connection closed
+    good = "alice:s3cret" if spec == "alice:s3cret" else "x:y"
+    code, out, err = await curl("-x", f"socks5h://{good}@127.0.0.1:{proxy.port}", f"http://localhost:{origin.port}/a")
+    assert out == b"ok /a", err
 
 
 async def test_htpasswd_login(make_proxy, origin, tmp_path):
