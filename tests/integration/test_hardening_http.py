@@ -302,3 +302,49 @@ async def test_silent_server_mid_streamed_body_ends_the_flow(make_proxy, origin,
 async def test_read_timeout_option_is_declared(make_proxy):
     proxy = await make_proxy()
     assert proxy.master.options.read_timeout_s == 60.0
+
+
+class Refuse:
+    """Answers requests to /refuse at requestheaders, as proxyauth or a replay would."""
+
+    def requestheaders(self, flow: HTTPFlow) -> None:
+        if flow.request.path.startswith("/refuse"):
+            flow.response = Response.make(403, "refused")
+
+
+async def test_http2_answered_request_with_big_body_is_not_read(make_proxy, test_ca, h2_origin):
+    import ssl
+
+    import httpx
+
+    rec = Recorder()
+    proxy = await make_proxy(Refuse(), rec, ssl_verify_upstream_trusted_ca=test_ca.path)
+    verify = ssl.create_default_context(cafile=str(proxy.master.certs.ca_cert_path))
+    async with httpx.AsyncClient(proxy=proxy.url, verify=verify, http2=True, http1=False, trust_env=False,
+                                 timeout=10, limits=httpx.Limits(max_connections=1)) as c:
+        # (httpx sends a whole body before it reads the answer, so each stays within the stream's window.) Six
+        # unread MiB are more than the connection's window: the proxy gives it back for bodies it never reads.
+        for _ in range(6):
+            r = await c.post(https_url(h2_origin.port, "/refuse"), content=b"x" * MiB)
+            assert (r.status_code, r.http_version, r.content) == (403, "HTTP/2", b"refused")
+        r = await c.get(https_url(h2_origin.port, "/echo/fine"))  # the same connection goes on
+        assert r.status_code == 200 and r.http_version == "HTTP/2"
+    refused = [f for f in flows(rec, "response") if f.request.path == "/refuse"]
+    assert [f.request.raw_content for f in refused] == [b""] * 6
+    assert rec.names.count("clientconnect") == 1
+
+
+async def test_replayed_request_with_a_bad_field_errors_and_sends_nothing(make_proxy, origin):
+    from interpose.runtime.builtins.replay import replay
+
+    rec = Recorder()
+    proxy = await make_proxy(rec)
+    await assert_serves(proxy, origin, "/original")
+    (flow,) = flows(rec, "response")
+    flow.request.headers["x-note"] = "a\r\nX-Injected: 1"  # as an edit in the UI or a loaded flow file could
+    new = await replay(proxy.master, flow)
+    assert new.error is not None and "'x-note'" in new.error.msg
+    assert new.response is None
+    assert [name for name, args in rec.calls if args and args[0] is new][-1] == "error"
+    assert [r.path for r in origin.received] == ["/original"]
+    await assert_serves(proxy, origin)

@@ -103,6 +103,23 @@ class H2Endpoint:
         self.streams.pop(s.id, None)
         if not self.streams:
             self.idle.set()
+        # Data nobody will read (a body left unread, a stream reset) still used the connection's window.
+        unread = 0
+        while not s.events.empty():
+            event = s.events.get_nowait()
+            if isinstance(event, h2.events.DataReceived):
+                unread += event.flow_controlled_length
+        self._release_window(s.id, unread)
+
+    def _release_window(self, stream_id: int, n: int) -> None:
+        """Give the connection-level window back for `n` bytes of a stream that is done (h2 skips the stream's
+        own window once it is closed)."""
+        if n and self.terminated is None:
+            try:
+                self.conn.acknowledge_received_data(n, stream_id)
+            except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
+                return
+            self.io.write(self.conn.data_to_send())
 
     async def read_loop(self) -> None:
         """Read frames until the connection ends; every open stream learns how it ended."""
@@ -158,6 +175,8 @@ class H2Endpoint:
             return
         stream = self.streams.get(sid) if sid else None
         if stream is None:
+            if isinstance(event, h2.events.DataReceived):
+                self._release_window(event.stream_id, event.flow_controlled_length)
             return
         s = stream
         if isinstance(event, h2.events.StreamReset):
