@@ -8,7 +8,8 @@ in the decoded body (Content-Encoding undone, then redone) is replaced, as Pytho
 bytes with DOTALL: `\\1` and `\\g<name>` work in an inline REPLACEMENT. A REPLACEMENT of `@path` is
 the content of that file, read each time, used as it is (no backslash processing). Rules apply in
 order. Bodies that stream through (see `stream_large_bodies`) are not buffered, so not modified.
-Flows loaded from a file are left alone.
+Flows loaded from a file are left alone. A body that would decode past the `decode_limit` option
+is left unchanged, with a warning in the log.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from interpose import ctx
-from interpose.http import HTTPFlow, Message
+from interpose.http import BodyTooLarge, HTTPFlow, Message
 
 try:
     from . import _rules  # imported as addons.modify_body
@@ -94,7 +95,11 @@ class ModifyBody:
             if message.raw_content is None or not r.rule.matches(flow):
                 continue
             replacement = r.replacement()
-            body = message.content
+            try:
+                body = message.content
+            except BodyTooLarge as e:  # left as it is: decoding it would cost more memory than allowed
+                ctx.log.warn(f"modify_body: {flow.request.pretty_url}: {e}; body left unchanged")
+                return
             if replacement is None or body is None:
                 continue
             new = r.regex.sub(replacement, body)

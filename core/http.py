@@ -16,11 +16,12 @@ from interpose.model import contenttype, encoding
 from interpose.model.body import BodyHandle, Spillable
 from interpose.model.connection import Client, Server
 from interpose.model.cookies import format_cookie, parse_cookie, parse_set_cookie
+from interpose.model.encoding import BodyTooLarge
 from interpose.model.flow import Flow
 from interpose.model.messages import MessageFlow
 from interpose.model.multidict import Headers, MultiDict
 
-__all__ = ["Headers", "Request", "Response", "HTTPFlow", "Message", "is_websocket_handshake"]
+__all__ = ["BodyTooLarge", "Headers", "Request", "Response", "HTTPFlow", "Message", "is_websocket_handshake"]
 
 StreamSetting = bool | Callable[[bytes], bytes]
 HeaderInput = Headers | dict[str, str] | Iterable[tuple[Any, Any]]
@@ -62,7 +63,13 @@ class Message:
 
     @property
     def content(self) -> bytes | None:
-        """The body decoded per Content-Encoding. Undecodable bodies are returned raw."""
+        """The body decoded per Content-Encoding. Undecodable bodies are returned raw.
+
+        Decoding is capped by the `decode_limit` option (default 32m): a body that would inflate past
+        it raises `BodyTooLarge` (an `InterposeError`) here and in `text`, `decode()`, `encode()`;
+        `raw_content` is always there. The runtime hands the option to the model through
+        `interpose.model.encoding.set_decode_limit`.
+        """
         raw = self.raw_content
         if raw is None:
             return None
@@ -122,6 +129,7 @@ class Message:
 
     @property
     def text(self) -> str | None:
+        """The body as text, per the Content-Type's charset. Raises `BodyTooLarge` like `content`."""
         body = self.content
         if body is None:
             return None

@@ -126,14 +126,14 @@ def flow_row(flow: Any, width: int) -> Markup:
         right_parts: Markup = [("dim", f"{flow.message_count} msgs "),
                                ("text", human_size(flow.bytes_from_client + flow.bytes_from_server))]
         if flow.error is not None:
-            right_parts = [("error", flow.error.msg[:30])]
+            right_parts = [("error", sanitize_segment(flow.error.msg[:30]))]
     else:
         req = flow.request
         middle = ("method", f"{sanitize_segment(req.method[:7]):<7}")
         target = req.pretty_url
         resp = flow.response
         if flow.error is not None and resp is None:
-            right_parts = [("error", flow.error.msg[:30])]
+            right_parts = [("error", sanitize_segment(flow.error.msg[:30]))]
         elif resp is not None:
             right_parts = [(status_attr(resp.status_code), f"{resp.status_code} ")]
             if width >= 100:  # narrow terminals give the content type's columns to the URL

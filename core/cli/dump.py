@@ -1,6 +1,9 @@
 """`interpose-dump`: the proxy without a screen. One line per finished flow on stdout, logs on stderr.
 
-It keeps no finished flow in memory.
+It keeps no finished flow in memory. Everything it prints passes through `interpose.model.printable`:
+control characters a peer sent (ESC, CR/LF, C1, ...) are shown escaped (`^[`, `^J`), never sent to the
+terminal, and cannot split one line into two. A body that would decode past `decode_limit` is shown
+as a line saying so, not decoded.
 """
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from http import HTTPStatus
 from typing import Any, TextIO
 
 from interpose.cli import args as cli
+from interpose.model.encoding import BodyTooLarge
+from interpose.model.printable import sanitize, sanitize_segment
 from interpose.model.units import human_size
 from interpose.runtime.master import Master
 from interpose.runtime.options import Options
@@ -55,7 +60,7 @@ def flow_line(flow: Any) -> str:
     else:
         tail = "(no response)"
     duration = human_duration(end - req.timestamp_start) if end else ""
-    return f"{head} → {tail} {duration}".rstrip()
+    return sanitize_segment(f"{head} → {tail} {duration}".rstrip())
 
 
 class Dumper:
@@ -81,10 +86,15 @@ class Dumper:
             for part in (flow.request, flow.response):
                 if part is None:
                     continue
-                lines.extend(f"    {k}: {v}" for k, v in part.headers.items(multi=True))
+                lines.extend(f"    {sanitize_segment(k)}: {sanitize_segment(v)}"
+                             for k, v in part.headers.items(multi=True))
                 if self.detail >= 3 and part.raw_content:
-                    text = part.text or ""
-                    lines.append("    " + text[:4096].replace("\n", "\n    "))
+                    try:
+                        text = part.text or ""
+                    except BodyTooLarge as e:
+                        lines.append(f"    ({e})")
+                    else:
+                        lines.append("    " + sanitize(text[:4096].replace("\r\n", "\n")).replace("\n", "\n    "))
                 lines.append("")
         print("\n".join(lines), file=self.out, flush=True)
 
@@ -97,7 +107,9 @@ class Dumper:
 
     def log(self, entry: Any) -> None:
         if LEVEL_ORDER.get(entry.level, 1) >= self.log_level:
-            print(f"[{entry.level}] {entry.msg}" if entry.level in ("warn", "error") else entry.msg,
+            # Escaped, and a message's further lines indented: a peer's CR/LF cannot forge a log line.
+            msg = sanitize(str(entry.msg)).replace("\n", "\n    ")
+            print(f"[{entry.level}] {msg}" if entry.level in ("warn", "error") else msg,
                   file=self.err, flush=True)
 
 

@@ -11,6 +11,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from interpose.errors import InterposeError
+
 __all__ = ["FLAGS", "OPERATORS", "REGEX", "Combine", "Leaf", "Predicate", "Rx", "status_is"]
 
 Predicate = Callable[[Any], bool]
@@ -79,14 +81,22 @@ def _content_type(msg: Any) -> str | None:
     return headers.get("content-type") if headers is not None else None
 
 
+def _content(obj: Any) -> object:
+    """A body, or None when there is none or it cannot be read (e.g. too large to decode: no match)."""
+    try:
+        return getattr(obj, "content", None)
+    except InterposeError:
+        return None
+
+
 def _bodies(flow: Any, client: bool, server: bool) -> Iterator[object]:
     if client:
-        yield getattr(_req(flow), "content", None)
+        yield _content(_req(flow))
     if server:
-        yield getattr(_resp(flow), "content", None)
+        yield _content(_resp(flow))
     for m in _messages(flow):
         if client if getattr(m, "from_client", False) else server:
-            yield getattr(m, "content", None)
+            yield _content(m)
 
 
 def _address(flow: Any, attr: str) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Union, get_args, get_origin
 
 from interpose.errors import OptionsError
+from interpose.model import encoding
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*$", re.I)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -256,6 +257,13 @@ def core_options(opts: Options) -> None:
         validate=parse_size)
     add("stream_large_bodies", str | None, "4m", "Bodies above this size stream through instead of being buffered.",
         validate=parse_size)
+    add("decode_limit", str | None, "32m",
+        "Largest decoded body (Content-Encoding undone, each step of a chain too); a body that would inflate "
+        "past it is not decoded: .content/.text raise BodyTooLarge. Unset: no limit.", validate=parse_size)
+    # The flow model cannot see options: it keeps the limit itself (interpose.model.encoding).
+    encoding.set_decode_limit(parse_size(opts.decode_limit))
+    opts.subscribe(lambda updated: encoding.set_decode_limit(parse_size(opts.decode_limit))
+                   if "decode_limit" in updated else None)
     add("header_size_limit", str, "64k", "Largest request head accepted (431 above it).", validate=parse_size)
     add("body_spill_threshold", str | None, "256k",
         "TUI: bodies (and WebSocket/TCP messages) of finished flows at least this big are moved to a private "

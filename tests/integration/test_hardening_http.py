@@ -348,3 +348,19 @@ async def test_replayed_request_with_a_bad_field_errors_and_sends_nothing(make_p
     assert [name for name, args in rec.calls if args and args[0] is new][-1] == "error"
     assert [r.path for r in origin.received] == ["/original"]
     await assert_serves(proxy, origin)
+
+
+async def test_refused_connect_with_a_bad_reason_gets_a_502(make_proxy, origin):
+    class RefuseConnect:
+        def http_connect(self, flow: HTTPFlow) -> None:
+            flow.response = Response.make(403, "no")
+            flow.response.reason = "Forbidden\r\nSet-Cookie: evil=1"
+
+    rec = Recorder()
+    proxy = await make_proxy(RefuseConnect(), rec)
+    raw = await talk(proxy.port, b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+    status, headers, body = parse_response(raw)
+    assert status == 502 and "set-cookie" not in headers and b"reason phrase" in body, raw
+    await rec.wait_for("error")
+    assert "reason phrase" in flows(rec, "error")[0].error.msg
+    await assert_serves(proxy, origin)

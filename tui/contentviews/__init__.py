@@ -19,6 +19,7 @@ from pygments.lexer import Lexer
 from pygments.lexers import CssLexer, HtmlLexer, JavascriptLexer, XmlLexer
 
 from interpose.model.contenttype import media_type
+from interpose.model.encoding import BodyTooLarge
 from interpose.model.units import human_size
 from interpose.tui.contentviews.forms import MultipartError, multipart_lines, parse_urlencoded, table_lines
 from interpose.tui.contentviews.image import image_info, is_image
@@ -43,7 +44,19 @@ from interpose.tui.contentviews.text import (
     tokens_to_lines,
 )
 
-__all__ = ["VIEWS", "Line", "Rendered", "View", "guess", "render", "view_names"]
+__all__ = ["VIEWS", "Line", "Rendered", "View", "decoded_body", "guess", "render", "too_large", "view_names"]
+
+
+def too_large(e: BodyTooLarge) -> str:
+    return f"body too large to decode ({human_size(e.size)}, limit {human_size(e.limit)})"
+
+
+def decoded_body(message: Any) -> tuple[bytes | None, str | None]:
+    """`message.content`, or `(None, "body too large to decode (N, limit M)")` past the decode_limit."""
+    try:
+        return message.content, None
+    except BodyTooLarge as e:
+        return None, too_large(e)
 
 
 @dataclass

@@ -25,51 +25,16 @@ from pygments.token import (
 )
 
 from interpose.model.contenttype import params
+from interpose.model.printable import has_unsafe as has_unsafe
+from interpose.model.printable import sanitize
+from interpose.model.printable import sanitize_segment as sanitize_segment
 
 Segment = tuple[str, str]
 Line = list[Segment]
 
 TAB_SIZE = 8
 
-# --- making text terminal-safe ---------------------------------------------------------------
-
-def _build_unsafe_table() -> dict[int, str]:
-    table: dict[int, str] = {}
-    for c in range(0x20):
-        if c not in (0x09, 0x0A):  # tab is expanded and newline splits lines; both handled by callers
-            table[c] = "^" + chr(c + 0x40)  # caret notation: \x1b → ^[, \r → ^M, \x00 → ^@
-    table[0x7F] = "^?"
-    for c in range(0x80, 0xA0):  # C1 controls: \x9b alone is a CSI on some terminals
-        table[c] = f"\\x{c:02x}"
-    # Line/paragraph separators, bidi embeddings/overrides/isolates and marks reorder or break the screen.
-    for c in (0x2028, 0x2029, 0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A)):
-        table[c] = f"\\u{c:04x}"
-    return table
-
-
-_UNSAFE_TABLE = _build_unsafe_table()
-_UNSAFE_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in _UNSAFE_TABLE) + "]")
-_UNSAFE_OR_TAB_RE = re.compile(_UNSAFE_RE.pattern[:-1] + "\t\n]")
-
-
-def has_unsafe(text: str) -> bool:
-    """True if `text` holds a character that `sanitize` would replace (tab and newline excluded)."""
-    return _UNSAFE_RE.search(text) is not None
-
-
-def sanitize(text: str) -> str:
-    """Make control, C1 and bidi characters visible (`\\x1b` → `^[`); tabs and newlines are kept."""
-    if _UNSAFE_RE.search(text) is None:
-        return text
-    return text.translate(_UNSAFE_TABLE)
-
-
-def sanitize_segment(text: str) -> str:
-    """Like `sanitize`, but also for text that must stay on one line (tabs → spaces, newlines → ^J)."""
-    if _UNSAFE_OR_TAB_RE.search(text) is None:
-        return text
-    return text.replace("\t", " ").replace("\n", "^J").translate(_UNSAFE_TABLE)
-
+# --- making text terminal-safe: one escaping for the dump output and the UI (interpose.model.printable)
 
 def prepare(text: str) -> str:
     """Normalise newlines, neutralise control characters and expand tabs, ready for display or lexing."""

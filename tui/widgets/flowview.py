@@ -28,9 +28,11 @@ def _headers(headers: Any) -> list[Line]:
 
 
 def _body(message: Any, mode: str, query: list[tuple[str, str]] | None = None) -> list[Line]:
-    body = message.content
     if message.raw_content is None and message.stream:
         return [[("dim", "(body streamed through, not kept)")]]
+    body, too_large = contentviews.decoded_body(message)
+    if too_large is not None:
+        return [[("warn", too_large)]]
     rendered = contentviews.render(body, message.headers.get("content-type") or "", mode, query=query, wrap_at=WRAP_AT)
     out: list[Line] = [[("title", f"── {rendered.title} "), ("dim", f"[m: {mode}]")]]
     if rendered.error:
@@ -42,7 +44,7 @@ def _body(message: Any, mode: str, query: list[tuple[str, str]] | None = None) -
 def request_lines(flow: Any, mode: str) -> list[Line]:
     req = flow.request
     lines: list[Line] = [[("method", safe(req.method) + " "), ("url", safe(req.pretty_url) + " "),
-                          ("dim", req.http_version)]]
+                          ("dim", safe(req.http_version))]]
     lines += _headers(req.headers)
     lines.append([])
     q = req.query.items(multi=True) if "?" in req.path else None
@@ -54,16 +56,16 @@ def response_lines(flow: Any, mode: str) -> list[Line]:
     resp = flow.response
     if resp is None:
         if flow.error is not None:
-            return [[("error", f"Error: {flow.error.msg}")]]
+            return [[("error", f"Error: {safe(flow.error.msg)}")]]
         return [[("dim", "(no response yet)")]]
-    lines: list[Line] = [[("dim", resp.http_version + " "),
+    lines: list[Line] = [[("dim", safe(resp.http_version) + " "),
                           (status_attr(resp.status_code),
                            f"{resp.status_code} {safe(reason(resp.status_code, resp.reason))}")]]
     lines += _headers(resp.headers)
     lines.append([])
     lines += _body(resp, mode)
     if flow.error is not None:
-        lines += [[], [("error", f"Error: {flow.error.msg}")]]
+        lines += [[], [("error", f"Error: {safe(flow.error.msg)}")]]
     return lines
 
 
@@ -145,7 +147,7 @@ def detail_lines(flow: Any) -> list[Line]:
                 lines.append([("header_name", f"  {label}: "),
                               ("text", "+" + human_duration(ts - req.timestamp_start))])
     if flow.error is not None:
-        lines += [[], [("error", f"Error: {flow.error.msg}")]]
+        lines += [[], [("error", f"Error: {safe(flow.error.msg)}")]]
     lines += [[], [("dim", f"flow id {flow.id}")]]
     return lines
 

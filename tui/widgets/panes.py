@@ -14,6 +14,17 @@ from interpose.tui.widgets.common import LinesWalker
 LEVEL_ATTR = {"debug": "dim", "info": "text", "warn": "warn", "error": "error"}
 
 
+def safe_markup(markup: Any) -> Any:
+    """urwid text markup with every string made one-line and terminal-safe (attributes kept)."""
+    if isinstance(markup, str):
+        return sanitize_segment(markup)
+    if isinstance(markup, tuple):
+        return (markup[0], safe_markup(markup[1]))
+    if isinstance(markup, list):
+        return [safe_markup(m) for m in markup]
+    return markup
+
+
 class StatusBar(urwid.WidgetWrap):
     """Two lines: what the proxy is doing, then messages or a prompt."""
 
@@ -25,10 +36,10 @@ class StatusBar(urwid.WidgetWrap):
         super().__init__(self.pile)
 
     def set_info(self, markup: Any) -> None:
-        self.info.set_text(markup)
+        self.info.set_text(safe_markup(markup))
 
     def set_message(self, text: Any) -> None:
-        self.message.set_text(text)
+        self.message.set_text(safe_markup(text))
         self.show(self.message)
 
     def show(self, widget: urwid.Widget) -> None:
@@ -107,7 +118,8 @@ class EventLog(urwid.WidgetWrap):
         for e in self.entries:
             stamp = time.strftime("%H:%M:%S", time.localtime(e.timestamp))
             first = e.msg.splitlines()[0] if e.msg else ""
-            lines.append([("dim", f"{stamp} "), (LEVEL_ATTR.get(e.level, "text"), f"{e.level:<5} {first}")])
+            text = sanitize_segment(f"{e.level:<5} {first}")
+            lines.append([("dim", f"{stamp} "), (LEVEL_ATTR.get(e.level, "text"), text)])
         self.walker.lines = lines
         self.walker.focus = max(len(lines) - 1, 0)
         self.walker._modified()

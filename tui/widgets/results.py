@@ -6,6 +6,7 @@ from typing import Any
 
 import urwid
 
+from interpose.tui import contentviews
 from interpose.tui.search import Match
 from interpose.tui.widgets.common import LinesWalker
 
@@ -44,18 +45,23 @@ class SearchResults(urwid.WidgetWrap):
         return self.matches[min(self.walker.focus, len(self.matches) - 1)]
 
 
+def _body_lines(message: Any) -> list[str]:
+    body, too_large = contentviews.decoded_body(message)
+    return [too_large] if too_large is not None else (body or b"").decode("utf-8", "replace").splitlines()
+
+
 def flow_text(flow: Any) -> tuple[list[str], list[str]]:
     """Request and response of a flow as lines of text, for diffing."""
     req = flow.request
     a = [f"{req.method} {req.pretty_url} {req.http_version}"] + [f"{k}: {v}" for k, v in req.headers.items(multi=True)]
-    a += [""] + (req.content or b"").decode("utf-8", "replace").splitlines()
+    a += [""] + _body_lines(req)
     resp = flow.response
     if resp is None:
         b = ["(no response)"] if flow.error is None else [f"(error: {flow.error.msg})"]
     else:
         b = [f"{resp.http_version} {resp.status_code} {resp.reason}"]
         b += [f"{k}: {v}" for k, v in resp.headers.items(multi=True)]
-        b += [""] + (resp.content or b"").decode("utf-8", "replace").splitlines()
+        b += [""] + _body_lines(resp)
     return a, b
 
 

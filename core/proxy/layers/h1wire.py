@@ -134,3 +134,34 @@ def check_request_line(method: bytes, target: bytes, where: str) -> None:
 def check_reason(reason: bytes, where: str) -> None:
     if BAD_VALUE.search(reason):
         raise ServerProtocolError(f"{where}: reason phrase with CR, LF or NUL: {reason!r}")
+
+
+_FOLD_OR_END = re.compile(rb"\n(?:[ \t]|\r?\n)")
+"""The first match in a head: an obs-fold (a line starting with whitespace) or the head's end."""
+_CONTENT_LENGTH_LINE = re.compile(rb"\n(?i:content-length)[ \t]*:([^\r\n]*)")
+
+
+def framing_problem(event: h11.Request, head: bytes) -> str | None:
+    """Why a request head h11 accepted must still be refused (400, then close), or None.
+
+    h11 refuses conflicting Content-Lengths and any Transfer-Encoding but a single `chunked`; it accepts
+    (and an origin behind us may read differently) both framings at once, repeated equal Content-Lengths
+    (merged into one), and obsolete line folding (unfolded). A proxy that passes such a head on lets the
+    bytes one side sees as body become another request at the other side (request smuggling)."""
+    fold = _FOLD_OR_END.search(head)
+    if fold is not None and fold.group()[1:2] in (b" ", b"\t"):
+        return "obsolete line folding in the request head (RFC 9112 §5.2)"
+    te = cl = False
+    for name, _ in event.headers:  # h11 lower-cases names
+        if name == b"transfer-encoding":
+            te = True
+        elif name == b"content-length":
+            cl = True
+    if te and cl:
+        return "both Content-Length and Transfer-Encoding in one request (RFC 9112 §6.3)"
+    if cl:
+        end = fold.start() if fold is not None else len(head)
+        values = _CONTENT_LENGTH_LINE.findall(head, 0, end)
+        if len(values) > 1 or (values and b"," in values[0]):
+            return "duplicate Content-Length (more than one header, or a list)"
+    return None

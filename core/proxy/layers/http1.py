@@ -6,7 +6,6 @@ h11's buffer). Each request becomes an `HTTPFlow` that `HttpExchange` walks thro
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ import h11
 from interpose.errors import ClientProtocolError, ProtocolError, ServerProtocolError
 from interpose.http import Headers, HTTPFlow, Request, Response, is_websocket_handshake
 from interpose.model.connection import Server
+from interpose.model.flow import Error
 from interpose.proxy import upstream
 from interpose.proxy.layer import LAYERS, SPLICE_HIGH_WATER, Context, Layer, Watchdog, choose
 from interpose.proxy.layers import h1wire, tunnel
@@ -28,37 +28,6 @@ MAX_REQUEST_LINE = 8192
 LINGER_S = 2.0
 """After refusing a client that may still be sending, read (and drop) its bytes this long before closing:
 closing with unread input sends a TCP reset, which can destroy the answer before the client reads it."""
-
-
-_FOLD_OR_END = re.compile(rb"\n(?:[ \t]|\r?\n)")
-"""The first match in a head: an obs-fold (a line starting with whitespace) or the head's end."""
-_CONTENT_LENGTH_LINE = re.compile(rb"\n(?i:content-length)[ \t]*:([^\r\n]*)")
-
-
-def framing_problem(event: h11.Request, head: bytes) -> str | None:
-    """Why a request head h11 accepted must still be refused (400, then close), or None.
-
-    h11 refuses conflicting Content-Lengths and any Transfer-Encoding but a single `chunked`; it accepts
-    (and an origin behind us may read differently) both framings at once, repeated equal Content-Lengths
-    (merged into one), and obsolete line folding (unfolded). A proxy that passes such a head on lets the
-    bytes one side sees as body become another request at the other side (request smuggling)."""
-    fold = _FOLD_OR_END.search(head)
-    if fold is not None and fold.group()[1:2] in (b" ", b"\t"):
-        return "obsolete line folding in the request head (RFC 9112 §5.2)"
-    te = cl = False
-    for name, _ in event.headers:  # h11 lower-cases names
-        if name == b"transfer-encoding":
-            te = True
-        elif name == b"content-length":
-            cl = True
-    if te and cl:
-        return "both Content-Length and Transfer-Encoding in one request (RFC 9112 §6.3)"
-    if cl:
-        end = fold.start() if fold is not None else len(head)
-        values = _CONTENT_LENGTH_LINE.findall(head, 0, end)
-        if len(values) > 1 or (values and b"," in values[0]):
-            return "duplicate Content-Length (more than one header, or a list)"
-    return None
 
 
 class Http1Layer(Layer):
@@ -171,7 +140,7 @@ class Http1Layer(Layer):
                 if head_size > self.head_limit:
                     self._refuse(431, f"request headers larger than header_size_limit ({self.head_limit} bytes)")
                     return None
-                problem = framing_problem(event, raw[0] if len(raw) == 1 else b"".join(raw))
+                problem = h1wire.framing_problem(event, raw[0] if len(raw) == 1 else b"".join(raw))
                 if problem is not None:
                     self._refuse(400, problem)
                     return None
@@ -181,7 +150,7 @@ class Http1Layer(Layer):
     def _refuse(self, status: int, msg: str) -> None:
         reason = {400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long",
                   431: "Request Header Fields Too Large", 405: "Method Not Allowed",
-                  501: "Not Implemented"}.get(status, "Error")
+                  501: "Not Implemented", 502: "Bad Gateway"}.get(status, "Error")
         self.ctx.log(f"{self.client_conn.address}: {msg}", "info")
         self.ctx.client.write(h1wire.raw_error(status, reason, msg))
         self._refused = True
@@ -364,7 +333,14 @@ class Http1Layer(Layer):
             if resp is not None:
                 self._method = "CONNECT"
                 resp.headers["connection"] = "close"
-                await self.send_response_head(flow, resp)
+                try:
+                    await self.send_response_head(flow, resp)
+                except ProtocolError as e:  # a field that cannot go on the wire: nothing was sent yet
+                    flow.error = Error(str(e))
+                    self._refuse(502, str(e))
+                    await self.ctx.addons.trigger(hooks.ErrorHook(flow))
+                    flow.live = False
+                    return
                 if resp.raw_content:
                     await self.send_response_data(resp.raw_content)
                 await self.send_response_end()
