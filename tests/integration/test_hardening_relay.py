@@ -433,3 +433,57 @@ async def test_a_held_message_pushed_out_by_max_bytes_can_still_be_resumed():
     assert flow.held_messages == [held] and flow.message_count == 6 and flow.bytes_from_server == 300
     flow.resume()
     assert not held.intercepted and flow.held_messages == []
+
+
+async def test_held_client_message_ends_when_the_server_closes(strict_make_proxy, origin):
+    server = await WsServer(echo=False).start()
+    rec = Recorder()
+    proxy = await strict_make_proxy(rec, intercept="~websocket", intercept_at="messages")
+    bus = proxy.master.bus.subscribe()
+    try:
+        async with ws_client(proxy, server.url) as ws:
+            srv = await server.next_connection()
+            await ws.send("to the server")
+            held = await next_held(bus)
+            await srv.close()
+            await wait_closed(ws)
+            await wait_closed(srv)
+        await rec.wait_for("websocket_error")
+    finally:
+        proxy.master.bus.unsubscribe(bus)
+        await server.stop()
+    (flow,) = flows(rec, "websocket_error")
+    assert flow.error.msg == "server went away while a message was held (it was not sent)"
+    assert held.dropped and not held.intercepted and server.received.empty()
+    await serves_normally(proxy.host, proxy.port, origin)
+
+
+class HoldFlow:
+    """Holds the whole WebSocket flow (not one message) as it starts."""
+
+    def websocket_start(self, flow: WebSocketFlow) -> None:
+        flow.intercept()
+
+
+async def test_held_websocket_flow_ends_when_the_client_hangs_up(strict_make_proxy, origin):
+    server = await WsServer(echo=False).start()
+    rec = Recorder()
+    proxy = await strict_make_proxy(HoldFlow(), rec)
+    bus = proxy.master.bus.subscribe()
+    try:
+        reader, writer, conn = await raw_ws(proxy.host, proxy.port, server.port)
+        srv = await server.next_connection()
+        writer.write(conn.send(BytesMessage(data=b"waits for the flow")))
+        async with asyncio.timeout(10):
+            while not isinstance(event := await bus.get(), FlowIntercepted) or event.message is not None:
+                pass
+        reset(writer)
+        await rec.wait_for("websocket_error")
+        await wait_closed(srv)
+    finally:
+        proxy.master.bus.unsubscribe(bus)
+        await server.stop()
+    (flow,) = flows(rec, "websocket_error")
+    assert flow.error.msg == "client went away while a message was held (it was not sent)"
+    assert not flow.intercepted and flow.messages[-1].dropped and server.received.empty()
+    await serves_normally(proxy.host, proxy.port, origin)

@@ -85,13 +85,15 @@ async def deliver(ctx: Context, flow: MessageFlow, msg: Message, hook: type[hook
     finally:
         flow.hooking = None
     who = side(msg.from_client)
+    broke = False
     if msg.intercepted:
         ctx.bus.publish(FlowIntercepted(flow, "messages", msg))
         if not await _held(msg.wait_for_resume(), watch, src, who, eof_ends):
             msg.drop()
             _gone(flow, watch)
+            broke = True
         ctx.bus.publish(FlowResumed(flow, msg))
-    if flow.intercepted and not msg.dropped:
+    if flow.intercepted and not broke:
         # The whole flow was held (outside a message hook): wait for it too.
         ctx.bus.publish(FlowIntercepted(flow, "messages"))
         if not await _held(flow.wait_for_resume(), watch, src, who, eof_ends):
