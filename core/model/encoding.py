@@ -56,23 +56,28 @@ def decode_limit() -> int | None:
 
 
 def _inflate(data: bytes, wbits: int, limit: int | None, members: bool) -> bytes:
+    # With a limit, output comes in steps of at most 1 MiB, so a bomb is stopped holding ~the limit.
     out: list[bytes] = []
     total = 0
     d = zlib.decompressobj(wbits)
     buf = data
     while True:
-        chunk = d.decompress(buf, 0 if limit is None else limit + 1 - total)
+        step = 0 if limit is None else min(_CHUNK, limit + 1 - total)  # 0: no cap on this call
+        chunk = d.decompress(buf, step)
         total += len(chunk)
         out.append(chunk)
         if limit is not None and total > limit:
             raise _Over
-        if not d.eof:  # all input used and the output under the limit: the stream is cut short
+        if d.eof:
+            rest = d.unused_data
+            if not (members and rest.strip(b"\0")):
+                return b"".join(out)
+            d = zlib.decompressobj(wbits)  # gzip: another member follows
+            buf = rest
+            continue
+        buf = d.unconsumed_tail
+        if (step == 0 or len(chunk) < step) and not buf:  # all input used, no more output, no end
             raise ValueError("incomplete or truncated stream")
-        rest = d.unused_data
-        if not (members and rest.strip(b"\0")):
-            return b"".join(out)
-        d = zlib.decompressobj(wbits)  # gzip: another member follows
-        buf = rest
 
 
 def _decode_gzip(data: bytes, limit: int | None) -> bytes:
