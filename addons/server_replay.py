@@ -97,7 +97,7 @@ class ServerReplay:
         if not opts.server_replay_ignore_port:
             key.append(req.port)
         if not opts.server_replay_ignore_content:
-            key.append(req.content or b"")
+            key.append(req.content_or_raw() or b"")
         for name in opts.server_replay_use_headers:
             key.append((name.lower(), tuple(req.headers.get_all(name))))
         return tuple(key)

@@ -60,7 +60,7 @@ def _snippet(text: str, m: re.Match[str]) -> str:
 
 
 def _body_text(message: Any) -> str:
-    body = message.content if message.raw_content is not None else None
+    body = message.content_or_raw() if message.raw_content is not None else None
     if not body:
         return ""
     return body.decode("utf-8", "replace")

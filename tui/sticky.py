@@ -83,8 +83,8 @@ def rule_from_edit(original: Any, edited: Any, part: str) -> Rule | None:
     set_headers = [(k, v) for low, (k, v) in new.items() if old.get(low) != v and low not in framing]
     remove = [low for low in old if low not in new and low not in framing]
     body = None
-    if (before.content or b"") != (after.content or b""):
-        body = (after.content or b"").decode("utf-8", "surrogateescape")
+    if (before.content_or_raw() or b"") != (after.content_or_raw() or b""):
+        body = (after.content_or_raw() or b"").decode("utf-8", "surrogateescape")
     if not set_headers and not remove and body is None:
         return None
     req = edited.request

@@ -76,7 +76,7 @@ def _request(req: Request) -> dict[str, Any]:
         "headersSize": _head_size(f"{req.method} {req.path} {req.http_version}", req.headers, req.http_version),
         "bodySize": len(raw) if raw is not None else -1,
     }
-    content = req.content
+    content = req.content_or_raw()  # a body too large to decode goes in as it came (base64)
     if content:
         text, b64 = _body(content)
         post: dict[str, Any] = {"mimeType": req.headers.get("content-type") or "", "text": text}
@@ -111,7 +111,7 @@ def _response(flow: HTTPFlow) -> dict[str, Any]:
                              "content": {"size": 0, "mimeType": ""}, "redirectURL": "", "headersSize": -1,
                              "bodySize": -1}
     else:
-        raw, body = resp.raw_content, resp.content
+        raw, body = resp.raw_content, resp.content_or_raw()  # too large to decode: as it came
         content: dict[str, Any] = {"size": len(body) if body is not None else 0,
                                    "mimeType": resp.headers.get("content-type") or ""}
         if raw is not None and body is not None and len(body) != len(raw):

@@ -105,3 +105,24 @@ def test_bodies_larger_than_one_step_decode_whole(name):
     assert encoding.decode(raw, name) == big
     with pytest.raises(BodyTooLarge):
         encoding.decode(raw, name, 2 * 1024 * 1024)
+
+
+def test_code_that_must_go_on_gets_the_raw_body():
+    """Search, HAR export and server_replay's keys use content_or_raw: a bomb gives its encoded bytes."""
+    from interpose.store import har
+
+    encoding.set_decode_limit(10_000)
+    bomb = gzip.compress(b"\0" * 1_000_000)
+    flow = HTTPFlow(Client(address=("127.0.0.1", 1)), Server(address=("example.com", 80)))
+    flow.request = Request.make("POST", "http://example.com/", b"", {"content-encoding": "gzip"})
+    flow.response = Response.make(200, b"", {"content-encoding": "gzip"})
+    flow.request.raw_content = flow.response.raw_content = bomb  # as it came off the wire
+    with pytest.raises(BodyTooLarge):
+        flow.response.content  # noqa: B018  (the read is the point)
+    assert flow.response.content_or_raw() == bomb
+    small = Response.make(200, b"", {"content-encoding": "gzip"})
+    small.raw_content = gzip.compress(b"hello")
+    assert small.content_or_raw() == b"hello"
+    entry = har.export([flow])["log"]["entries"][0]
+    assert entry["response"]["content"]["encoding"] == "base64"
+    assert entry["request"]["postData"]["_encoding"] == "base64"
