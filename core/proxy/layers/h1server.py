@@ -11,7 +11,7 @@ from interpose.errors import ServerProtocolError
 from interpose.http import Headers, HTTPFlow, Response
 from interpose.model.connection import Server
 from interpose.proxy import upstream
-from interpose.proxy.layer import Stream
+from interpose.proxy.layer import Stream, Watchdog
 from interpose.proxy.layers import h1wire
 from interpose.proxy.layers.http import StaleConnection
 
@@ -35,6 +35,7 @@ class H1Server:
         self.uses = 0
         self.read_timeout = read_timeout or None
         """Seconds the server may stay silent while a response is awaited (read_timeout_s)."""
+        self._dog: Watchdog | None = None
         self.streamed = False
         self.bypassed = False
         self._raw_length: int | None = None
@@ -47,6 +48,26 @@ class H1Server:
     def _silent(self) -> ServerProtocolError:
         return ServerProtocolError(f"server sent nothing for {self.read_timeout:g} s (read_timeout_s)", 504)
 
+    async def _read(self, n: int = 65536) -> bytes:
+        """The next bytes from the server, within read_timeout_s. A Watchdog (one timer per connection, moved
+        by attribute writes) keeps this cheap: asyncio.timeout would make a timer per read."""
+        if self.read_timeout is None:
+            return await self.stream.read(n)
+        dog = self._dog
+        if dog is None or dog.task is not asyncio.current_task():  # (HTTP/2 clients use it from several tasks)
+            if dog is not None:
+                dog.close()
+            dog = self._dog = Watchdog()
+        dog.arm(self.read_timeout)
+        try:
+            return await self.stream.read(n)
+        except asyncio.CancelledError:
+            if dog.expired():
+                raise self._silent() from None
+            raise
+        finally:
+            dog.disarm()
+
     async def _event(self) -> object:
         conn = self.conn
         try:
@@ -54,15 +75,11 @@ class H1Server:
                 event = conn.next_event()
                 if event is not h11.NEED_DATA:
                     return event
-                async with asyncio.timeout(self.read_timeout):  # one timer per read that waits, none per event
-                    data = await self.stream.read()
-                conn.receive_data(data)
+                conn.receive_data(await self._read())
         except h11.RemoteProtocolError as e:
             raise ServerProtocolError(f"invalid response from server: {e}") from None
         except ConnectionError as e:
             raise self._lost(e) from None
-        except TimeoutError:
-            raise self._silent() from None
 
     async def send_request_head(self, flow: HTTPFlow) -> None:
         self.stream.write(self._head(flow))
@@ -196,12 +213,9 @@ class H1Server:
             yield first
         while left:
             try:
-                async with asyncio.timeout(self.read_timeout):
-                    chunk = await self.stream.read(min(left, RAW_READ))
+                chunk = await self._read(min(left, RAW_READ))
             except ConnectionError as e:
                 raise self._lost(e) from None
-            except TimeoutError:
-                raise self._silent() from None
             if not chunk:
                 raise ServerProtocolError(f"server closed the connection {left} bytes before the end of the body")
             if len(chunk) > left:
