@@ -59,6 +59,14 @@ async def test_ambiguous_framing_is_refused_and_closed(make_proxy, origin, field
     await assert_serves(proxy, origin)
 
 
+async def test_empty_lines_before_the_request_line_hide_nothing(make_proxy, origin):
+    proxy = await make_proxy()
+    raw = await talk(proxy.port, b"\r\n\r\n" + head(origin, b"Content-Length: 5\r\nContent-Length: 5\r\n", b"hello"))
+    assert parse_response(raw)[0] == 400  # (h11 refuses those empty lines already; framing_problem skips them)
+    assert origin.received == []
+    await assert_serves(proxy, origin)
+
+
 async def test_one_content_length_and_chunked_alone_still_work(make_proxy, origin):
     proxy = await make_proxy()
     raw = await talk(proxy.port, head(origin, b"Content-Length: 5\r\nConnection: close\r\n", b"hello"))

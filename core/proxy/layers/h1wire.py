@@ -148,6 +148,7 @@ def framing_problem(event: h11.Request, head: bytes) -> str | None:
     (and an origin behind us may read differently) both framings at once, repeated equal Content-Lengths
     (merged into one), and obsolete line folding (unfolded). A proxy that passes such a head on lets the
     bytes one side sees as body become another request at the other side (request smuggling)."""
+    head = head.lstrip(b"\r\n")  # (empty lines before a request line are allowed, and would look like its end)
     fold = _FOLD_OR_END.search(head)
     if fold is not None and fold.group()[1:2] in (b" ", b"\t"):
         return "obsolete line folding in the request head (RFC 9112 §5.2)"
