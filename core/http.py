@@ -86,14 +86,6 @@ class Message:
             self._decoded = (raw, decoded)
         return decoded
 
-    def content_or_raw(self) -> bytes | None:
-        """`content`, or the raw (still encoded) body when it is too large to decode: for code that must
-        go on with some bytes (search, replay keys, exports) rather than fail on a bomb."""
-        try:
-            return self.content
-        except BodyTooLarge:
-            return self.raw_content
-
     @content.setter
     def content(self, value: bytes | str | None) -> None:
         if value is None:
@@ -111,6 +103,14 @@ class Message:
         self.raw_content = raw
         self._decoded = None
         self._fix_length()
+
+    def content_or_raw(self) -> bytes | None:
+        """`content`, or the raw (still encoded) body when it is too large to decode: for code that must
+        go on with some bytes (search, replay keys, exports) rather than fail on a bomb."""
+        try:
+            return self.content
+        except BodyTooLarge:
+            return self.raw_content
 
     def _fix_length(self) -> None:
         if self.raw_content is None:
