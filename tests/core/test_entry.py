@@ -133,6 +133,11 @@ async def test_requests_keep_flowing_while_this_loop_is_blocked(core, origin):
     async def close_side() -> None:
         assert side.server is not None
         side.server.close()
+        # Its connection handlers end here, on their own loop, not when that loop is gone.
+        handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         await side.server.wait_closed()
     asyncio.run_coroutine_threadsafe(close_side(), other).result(10)
     other.call_soon_threadsafe(other.stop)
