@@ -204,17 +204,19 @@ class AddonManager:
                         args[0].replacement = ret
                 except Exception as e:
                     self._error(addon, hook.name, e)
-        if self.bus.active:
-            msg = hooks.bus_message(hook)
-            if msg is not None:
-                self.bus.publish(msg)
+        if self.bus.active:  # checked here, not in _announce: no call per hook while nobody listens
+            self._announce(hook)
+
+    def _announce(self, hook: hooks.Hook) -> None:
+        """Tell the bus what `hook` changed, as its typed message (hooks.bus_message), if it changed anything."""
+        msg = hooks.bus_message(hook)
+        if msg is not None:
+            self.bus.publish(msg)
 
     def trigger_sync(self, hook: hooks.Hook) -> None:
         """For hooks fired outside a coroutine (configure, log, done). Async handlers are scheduled."""
-        if self.bus.active:
-            msg = hooks.bus_message(hook)
-            if msg is not None:
-                self.bus.publish(msg)
+        if self.bus.active:  # checked here, not in _announce: no call per hook while nobody listens
+            self._announce(hook)
         if hook.name == "log":
             if self._in_log:
                 return  # a log hook that logs must not recurse

@@ -5,7 +5,7 @@ import os
 from typing import Any
 
 from interpose.errors import InterposeError
-from interpose.tui.actions.registry import action, set_options
+from interpose.tui.actions.registry import action, set_options, through_core
 from interpose.tui.ui import UI
 from interpose.tui.widgets.picker import AddonPicker, OptionsEditor, option_value_text
 
@@ -89,12 +89,4 @@ def options_reset(app: UI, size: Any) -> None:
     cur = app.current
     if isinstance(cur, OptionsEditor) and cur.focused is not None:
         name = cur.focused  # the option under the cursor when the key was pressed
-
-        async def reset() -> None:
-            try:
-                await app.core.reset_option(name)
-            except InterposeError as e:
-                app.notify(str(e), "error")
-            cur.reload()
-            app.redraw_soon()
-        app.spawn(reset())
+        through_core(app, app.core.reset_option(name), then=cur.reload)

@@ -6,7 +6,7 @@ key was pressed in (for paging). A user error it raises ends up in the status ba
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from interpose.errors import InterposeError
@@ -53,9 +53,16 @@ def focused_flow(app: UI) -> Any | None:
 def set_options(app: UI, done: str | None, then: Callable[[], None] | None = None, **values: Any) -> None:
     """Set options through the core (on its thread). Afterwards `then()` runs and `done` goes to the status
     bar; a refused value (nothing changed) goes to the status bar as an error instead."""
-    async def update() -> None:
+    through_core(app, app.core.set_options(**values), done, then)
+
+
+def through_core(app: UI, request: Awaitable[Any], done: str | None = None,
+                 then: Callable[[], None] | None = None) -> None:
+    """Await a `Core` request for the UI: then `then()`, `done` in the status bar and a redraw; a refusal
+    (InterposeError, ValueError) goes to the status bar instead."""
+    async def wait() -> None:
         try:
-            await app.core.set_options(**values)
+            await request
         except (InterposeError, ValueError) as e:
             app.notify(str(e).splitlines()[0], "error")
             return
@@ -65,4 +72,4 @@ def set_options(app: UI, done: str | None, then: Callable[[], None] | None = Non
             app.notify(done)
         app.refresh_status()
         app.redraw_soon()
-    app.spawn(update())
+    app.spawn(wait())
