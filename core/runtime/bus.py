@@ -100,10 +100,6 @@ class OptionsChanged:
     updated: frozenset[str] = field(default_factory=frozenset)
 
 
-MESSAGE_TYPES = (FlowAdded, FlowUpdated, FlowRemoved, MessageAdded, FlowIntercepted, FlowResumed,
-                 LogRecorded, AddonsChanged, OptionsChanged)
-
-
 def _keyed(msg: FlowIntercepted | FlowResumed) -> None:
     if not msg.key:  # frozen: set once, here
         object.__setattr__(msg, "key", held_key(msg.flow, msg.message))

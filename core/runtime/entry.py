@@ -62,13 +62,6 @@ class Core:
         cf = asyncio.run_coroutine_threadsafe(_result(fn, args, kwargs), self.loop)
         return asyncio.wrap_future(cf, loop=caller)
 
-    def call_blocking(self, fn: Callable[..., Any], *args: Any, timeout: float = 10.0, **kwargs: Any) -> Any:
-        """For a caller with no loop of its own (start-up code, tests): wait for the result."""
-        if self._here():
-            raise RuntimeError("call_blocking from the core's own loop would deadlock")
-        cf = asyncio.run_coroutine_threadsafe(_result(fn, args, kwargs), self.loop)
-        return cf.result(timeout)
-
     def _guarded(self, fn: Callable[..., Any], *args: Any) -> None:
         try:
             ret = fn(*args)
