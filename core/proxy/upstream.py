@@ -63,12 +63,16 @@ MAX_NAME = 253
 """The longest DNS name in text form, without its trailing dot (RFC 1035: 255 bytes on the wire)."""
 
 
+def shown_host(host: str) -> str:
+    """`host` for a log line or an error: as is up to 64 characters, else its start and its length."""
+    return host if len(host) <= 64 else f"{host[:40]}... ({len(host)} characters)"
+
+
 def invalid_host(host: str) -> str | None:
     """Why `host` cannot be a server name, or None when it can: an IP literal (brackets allowed) as is,
     else a DNS name of labels of 1 to 63 letters, digits, hyphens or underscores, 253 bytes at most
     (one trailing dot allowed), non-ASCII names through IDNA first. The reason names the host, shortened."""
-    shown = host if len(host) <= 64 else f"{host[:40]}... ({len(host)} characters)"
-    prefix = f"invalid host name {shown!r}"
+    prefix = f"invalid host name {shown_host(host)!r}"
     if not host:
         return "invalid host name: empty"
     try:

@@ -139,6 +139,7 @@ class TlsLayer(Layer):
 
     def _client_handshake_failed(self, host: str, e: BaseException) -> None:
         ctx = self.ctx
+        host = upstream.shown_host(host)  # a client's SNI may be thousands of characters long
         reason = getattr(e, "reason", None) or str(e) or type(e).__name__
         warned = (str(ctx.certs.ca_cert_path), host)
         if warned not in _warned_untrusted:
