@@ -180,6 +180,63 @@ async def test_websocket_fragment_flood_keeps_memory_bounded(dump, origin):
     await serves_normally(dump.host, dump.port, origin)
 
 
+class MuteWsServer:
+    """A WebSocket server that accepts the handshake, then reads and never answers anything, not even a close."""
+
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+
+    async def start(self) -> MuteWsServer:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = WSConnection(ConnectionType.SERVER)
+        try:
+            while data := await reader.read(65536):
+                conn.receive_data(data)
+                for event in conn.events():
+                    if isinstance(event, Request):
+                        writer.write(conn.send(AcceptConnection()))
+        except ConnectionError:
+            pass
+        self.closed.set()
+        writer.close()
+
+    async def stop(self) -> None:
+        self.server.close()
+
+
+async def test_websocket_peers_that_never_answer_the_1009_are_hung_up_on(strict_make_proxy, origin):
+    """After a 1009, peers that keep their sockets open and never close back are read for CLOSE_TIMEOUT_S
+    only, then the proxy hangs up on both: no connection is held open for ever."""
+    from interpose.proxy.layers.websocket import CLOSE_TIMEOUT_S
+
+    server = await MuteWsServer().start()
+    rec = Recorder(["websocket_error"])
+    proxy = await strict_make_proxy(rec, websocket_max_message_size="64k")
+    try:
+        reader, writer, conn = await raw_ws(proxy.host, proxy.port, server.port)
+        writer.write(conn.send(BytesMessage(data=b"q" * 100_000, message_finished=False)))
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        got = b""
+        async with asyncio.timeout(CLOSE_TIMEOUT_S + 10):
+            while data := await reader.read(65536):  # never answers the close frame it is sent
+                got += data
+            await server.closed.wait()
+        elapsed = loop.time() - t0
+        conn.receive_data(got)
+        assert any(getattr(e, "code", None) == 1009 for e in conn.events())
+        assert CLOSE_TIMEOUT_S - 1 < elapsed < CLOSE_TIMEOUT_S + 10, elapsed
+        writer.close()
+    finally:
+        await server.stop()
+    await rec.wait_for("websocket_error")
+    await serves_normally(proxy.host, proxy.port, origin)
+
+
 # == 2. bytes kept per flow ============================================================================
 async def test_tcp_flow_keeps_at_most_max_message_bytes(strict_make_proxy, origin):
     server = await TcpServer().start()

@@ -31,6 +31,8 @@ from interpose.websocket import WebSocketFlow, WebSocketMessage
 
 _CLOSABLE = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
 TOO_BIG = 1009  # CloseReason.MESSAGE_TOO_BIG
+CLOSE_TIMEOUT_S = 5.0
+"""How long a peer closed with 1009 has to answer with its own close before the proxy hangs up on it."""
 
 
 def sendable(ws: Connection, event: Any) -> bool:
@@ -113,7 +115,15 @@ class WebSocketLayer(Layer):
         too_big = False
         while True:
             try:
-                data = await src.io.read()
+                if too_big:  # whatever the offender still sends is dropped, but not for ever
+                    async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                        data = await src.io.read()
+                else:
+                    data = await src.io.read()
+            except TimeoutError:  # neither side answered the close: hang up on both
+                src.io.close()
+                dst.io.close()
+                return
             except (ConnectionError, OSError) as e:
                 data = None
                 if flow.error is None and src.ws.state is not ConnectionState.CLOSED:
