@@ -6,6 +6,10 @@ Failures raise `ServerConnectError` whose message is what a user needs: "connect
 one (`invalid_host`: an empty or over-long label, over 253 bytes, bad IDNA) is refused before any
 resolver or TLS library sees it. `connect_tunnel()` is the CONNECT client on its own, for anything that
 reaches a server through an HTTP proxy (the TUI's WebSocket repeater too).
+
+With `--mode upstream:https://...` the connection to the upstream proxy is TLS itself (verified like any
+server, against its name in the mode's URL): CONNECT goes inside it, and a server's TLS inside the tunnel
+runs over the proxy's TLS with `TlsStream` (sans-io), since asyncio cannot stack a second `start_tls`.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from cryptography import x509
 from interpose.errors import InterposeError
 from interpose.model.connection import Server, TLSInfo
 from interpose.proxy.layer import Context, Stream
+from interpose.proxy.tls.tlsstream import TlsStream
 from interpose.runtime import hooks
 
 
@@ -213,10 +218,43 @@ async def _read_body(conn: h11.Connection, reader: asyncio.StreamReader) -> byte
     return bytes(body[:_REFUSAL_BODY_MAX])
 
 
+def _proxy_tls_failure(e: BaseException, proxy: tuple[str, int]) -> ServerConnectError:
+    """What a failed TLS handshake with an HTTPS upstream proxy says; a plain-HTTP proxy is the usual cause."""
+    name = f"{proxy[0]}:{proxy[1]}"
+    where = f"TLS handshake with the upstream proxy {name} failed"
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return ServerConnectError(f"certificate verify failed: {e.verify_message} (upstream proxy {name})")
+    if isinstance(e, TimeoutError):
+        return ServerConnectError(f"{where}: timed out")
+    reason = (getattr(e, "reason", None) or str(e) or type(e).__name__).lower().replace("_", " ")
+    hint = ""
+    if isinstance(e, (ssl.SSLError, ConnectionError)):
+        hint = " (does it speak plain HTTP? then use --mode upstream:http://...)"
+    return ServerConnectError(f"{where}: {reason}{hint}")
+
+
+async def _proxy_handshake(ctx: Context, writer: asyncio.StreamWriter) -> None:
+    """TLS towards the HTTPS upstream proxy of `--mode upstream:https://...`, on the raw connection."""
+    mode, opts = ctx.mode, ctx.options
+    context = client_tls_context(opts.ssl_insecure, opts.ssl_verify_upstream_trusted_ca, ("http/1.1",))
+    try:
+        async with asyncio.timeout(opts.connect_timeout_s):
+            await writer.start_tls(context, server_hostname=mode.host)
+    except (ssl.SSLError, ssl.CertificateError, OSError, TimeoutError) as e:
+        raise _proxy_tls_failure(e, mode.address) from None
+
+
+def proxy_speaks_tls(ctx: Context, dial: tuple[str, int]) -> bool:
+    """Whether dialling `dial` means reaching the HTTPS upstream proxy (TLS to the proxy itself)."""
+    mode = ctx.mode
+    return mode.kind == "upstream" and mode.scheme == "https" and tuple(dial) == mode.address
+
+
 async def connect(
     ctx: Context, server: Server, tls: bool = False, sni: str | None = None, alpn: tuple[str, ...] = ()
 ) -> Stream:
-    """Open (and announce) a connection to `server.address`, via `server.via` if set."""
+    """Open (and announce) a connection to `server.address`, via `server.via` if set (through TLS to the
+    upstream proxy first when the mode says https)."""
     await ctx.addons.trigger(hooks.ServerConnectHook(server))
     assert server.address is not None
     host, port = server.address
@@ -243,7 +281,12 @@ async def connect(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     server.sockname = writer.get_extra_info("sockname")[:2]
     stream = Stream(reader, writer)
+    proxy_tls = proxy_speaks_tls(ctx, dial)
     try:
+        if proxy_tls:
+            await _proxy_handshake(ctx, writer)
+            if not server.via:  # the proxy is the server (plain HTTP in absolute form): its TLS is the server's
+                _fill_tls(server, writer.get_extra_info("ssl_object"), ctx.mode.host)
         if server.via:
             stream.unread(await connect_tunnel(reader, writer, host, port, server.connect_headers))
         if tls:
@@ -252,8 +295,14 @@ async def connect(
                 raise ServerConnectError("upstream proxy sent data before the TLS handshake")
             server_hostname = sni or host
             async with asyncio.timeout(opts.connect_timeout_s):
-                await writer.start_tls(context, server_hostname=server_hostname)
-            _fill_tls(server, writer.get_extra_info("ssl_object"), server_hostname)
+                if proxy_tls and server.via:  # TLS in TLS: the server's inside the tunnel through the proxy's
+                    inner = TlsStream(stream, context, server_side=False, server_hostname=server_hostname)
+                    await inner.handshake()
+                    stream = inner  # type: ignore[assignment]  # TlsStream offers what Stream does
+                else:
+                    await writer.start_tls(context, server_hostname=server_hostname)
+            sslobj = stream.extra("ssl_object")
+            _fill_tls(server, sslobj if isinstance(sslobj, ssl.SSLObject) else None, server_hostname)
             server.timestamp_tls_setup = time.time()
     except ServerConnectError:
         writer.close()
