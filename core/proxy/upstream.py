@@ -26,6 +26,7 @@ from cryptography import x509
 from interpose.errors import InterposeError
 from interpose.model.connection import Server, TLSInfo
 from interpose.proxy.layer import Context, Stream
+from interpose.proxy.tls import toserver
 from interpose.runtime import hooks
 
 
@@ -226,6 +227,11 @@ async def connect(
     client_sni = getattr(getattr(ctx.client_conn, "tls", None), "sni", None)
     if isinstance(client_sni, str) and (reason := invalid_host(client_sni)) is not None:
         raise ServerConnectError(f"{reason} (the client's TLS SNI)")
+    if tls:
+        try:
+            context = toserver.context_for(opts, sni or host, alpn)
+        except toserver.ClientCertError as e:
+            raise ServerConnectError(str(e)) from None
     try:
         async with asyncio.timeout(opts.connect_timeout_s):
             reader, writer = await asyncio.open_connection(dial[0], dial[1], limit=2**20)
@@ -243,12 +249,11 @@ async def connect(
         if server.via:
             stream.unread(await connect_tunnel(reader, writer, host, port, server.connect_headers))
         if tls:
-            context = client_tls_context(opts.ssl_insecure, opts.ssl_verify_upstream_trusted_ca, alpn)
             if stream.pending:
                 raise ServerConnectError("upstream proxy sent data before the TLS handshake")
             server_hostname = sni or host
             async with asyncio.timeout(opts.connect_timeout_s):
-                await writer.start_tls(context, server_hostname=server_hostname)
+                await toserver.start_tls(writer, context, server_hostname, port)
             _fill_tls(server, writer.get_extra_info("ssl_object"), server_hostname)
             server.timestamp_tls_setup = time.time()
     except ServerConnectError:
@@ -256,7 +261,7 @@ async def connect(
         raise
     except (ssl.SSLError, ssl.CertificateError) as e:
         writer.close()
-        error = ServerConnectError(_describe_tls_error(e))
+        error = ServerConnectError(toserver.describe_error(e, opts) or _describe_tls_error(e))
         said = f"{getattr(e, 'reason', '') or ''} {e}".lower().replace("_", " ")
         error.alpn_refused = "no application protocol" in said or isinstance(e, ssl.SSLEOFError)
         raise error from None
@@ -270,6 +275,7 @@ async def connect(
 
 
 async def disconnect(ctx: Context, server: Server, stream: Stream) -> None:
+    toserver.remember_stream(stream)  # TLS 1.3 session tickets arrive after the handshake
     stream.close()
     if server.timestamp_end is None:
         server.timestamp_end = time.time()
