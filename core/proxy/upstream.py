@@ -30,6 +30,7 @@ from cryptography import x509
 from interpose.errors import InterposeError
 from interpose.model.connection import Server, TLSInfo
 from interpose.proxy.layer import Context, Stream
+from interpose.proxy.tls import toserver
 from interpose.proxy.tls.tlsstream import TlsStream
 from interpose.runtime import hooks
 
@@ -268,6 +269,11 @@ async def connect(
     client_sni = getattr(getattr(ctx.client_conn, "tls", None), "sni", None)
     if isinstance(client_sni, str) and (reason := invalid_host(client_sni)) is not None:
         raise ServerConnectError(f"{reason} (the client's TLS SNI)")
+    if tls:
+        try:
+            context = toserver.context_for(opts, sni or host, alpn)
+        except toserver.ClientCertError as e:
+            raise ServerConnectError(str(e)) from None
     try:
         async with asyncio.timeout(opts.connect_timeout_s):
             reader, writer = await asyncio.open_connection(dial[0], dial[1], limit=2**20)
@@ -290,7 +296,6 @@ async def connect(
         if server.via:
             stream.unread(await connect_tunnel(reader, writer, host, port, server.connect_headers))
         if tls:
-            context = client_tls_context(opts.ssl_insecure, opts.ssl_verify_upstream_trusted_ca, alpn)
             if stream.pending:
                 raise ServerConnectError("upstream proxy sent data before the TLS handshake")
             server_hostname = sni or host
@@ -299,8 +304,9 @@ async def connect(
                     inner = TlsStream(stream, context, server_side=False, server_hostname=server_hostname)
                     await inner.handshake()
                     stream = inner  # type: ignore[assignment]  # TlsStream offers what Stream does
+                    toserver.remember_stream(inner)
                 else:
-                    await writer.start_tls(context, server_hostname=server_hostname)
+                    await toserver.start_tls(writer, context, server_hostname, port)
             sslobj = stream.extra("ssl_object")
             _fill_tls(server, sslobj if isinstance(sslobj, ssl.SSLObject) else None, server_hostname)
             server.timestamp_tls_setup = time.time()
@@ -309,7 +315,7 @@ async def connect(
         raise
     except (ssl.SSLError, ssl.CertificateError) as e:
         writer.close()
-        error = ServerConnectError(_describe_tls_error(e))
+        error = ServerConnectError(toserver.describe_error(e, opts) or _describe_tls_error(e))
         said = f"{getattr(e, 'reason', '') or ''} {e}".lower().replace("_", " ")
         error.alpn_refused = "no application protocol" in said or isinstance(e, ssl.SSLEOFError)
         raise error from None
@@ -323,6 +329,7 @@ async def connect(
 
 
 async def disconnect(ctx: Context, server: Server, stream: Stream) -> None:
+    toserver.remember_stream(stream)  # TLS 1.3 session tickets arrive after the handshake
     stream.close()
     if server.timestamp_end is None:
         server.timestamp_end = time.time()

@@ -21,6 +21,7 @@ from interpose.proxy.modes import Mode
 from interpose.proxy.proxyauth import ProxyAuth
 from interpose.proxy.server import ProxyServer
 from interpose.proxy.tls.certs import CertStore
+from interpose.proxy.tls.config import TlsOptions
 from interpose.runtime import hooks
 from interpose.runtime.addonmanager import AddonManager
 from interpose.runtime.builtins.intercept import Intercept
@@ -59,8 +60,8 @@ class Master:
         ctx.options = options
         ctx.log = self.log
         self.readfile = ReadFile(self.load_flows, self.add_log)
-        self.addons.add(ProxyAuth(), ScriptLoader(self.addons), Intercept(), SaveStream(log=self.add_log),
-                        self.readfile, configure=False)
+        self.addons.add(ProxyAuth(), TlsOptions(), ScriptLoader(self.addons), Intercept(),
+                        SaveStream(log=self.add_log), self.readfile, configure=False)
 
     async def replay(self, flow: Any) -> Any:
         """Replay an HTTP request as a new flow (through every hook)."""

@@ -286,3 +286,23 @@ def core_options(opts: Options) -> None:
     add("idle_timeout_s", float, 300.0, "Seconds an idle client connection is kept open.")
     add("read_timeout_s", float, 60.0,
         "Seconds a server may stay silent while the proxy waits for its response (head or body).")
+    _tls_options(add)
+
+
+TLS_VERSIONS = ("UNBOUNDED", "SSL3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3")
+
+
+def _tls_options(add: Callable[..., None]) -> None:
+    """The TLS options of issue 19 (docs/tls.md); the proxy checks them together (interpose.proxy.tls.config)."""
+    add("certs", Sequence[str], [],
+        "Serve this certificate (key + chain in one PEM) for matching hosts: [DOMAIN=]PATH, DOMAIN may be "
+        "*.example.com or * (repeatable).")
+    add("upstream_cert", bool, True, "Copy the real server certificate's names (SANs, CN) into the forged one.")
+    add("client_certs", str | None, None,
+        "Client certificate to present to servers that ask: a PEM (key + certificate) or a directory of HOST.pem.")
+    add("tls_version_client_min", str, "TLS1_2", "Lowest TLS version accepted from clients.", choices=TLS_VERSIONS)
+    add("tls_version_client_max", str, "UNBOUNDED", "Highest TLS version accepted from clients.", choices=TLS_VERSIONS)
+    add("tls_version_server_min", str, "TLS1_2", "Lowest TLS version spoken to servers.", choices=TLS_VERSIONS)
+    add("tls_version_server_max", str, "UNBOUNDED", "Highest TLS version spoken to servers.", choices=TLS_VERSIONS)
+    add("allow_hosts", Sequence[str], [],
+        "Regexes of host:port: intercept only these, pass the rest through untouched (not with ignore_hosts).")

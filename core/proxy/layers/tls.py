@@ -14,12 +14,19 @@ import ipaddress
 import ssl
 import time
 
+from interpose.http import HTTPFlow, Request
 from interpose.model.connection import Server, TLSInfo
+from interpose.model.flow import Error
 from interpose.proxy import upstream
 from interpose.proxy.layer import LAYERS, Context, Layer, choose
 from interpose.proxy.layers.pool import get_pool
+from interpose.proxy.tls import customcerts
 from interpose.proxy.tls.clienthello import ClientHello, ClientHelloError, parse_client_hello
+from interpose.proxy.tls.names import forged_names
+from interpose.proxy.tls.pemfiles import PemError
 from interpose.proxy.tls.tlsstream import TlsStream
+from interpose.proxy.tls.versions import describe_version_error
+from interpose.runtime import hooks
 
 HANDSHAKE_TIMEOUT_S = 15.0
 PEEK_TIMEOUT_S = 1.0
@@ -83,6 +90,7 @@ class TlsLayer(Layer):
         # server is offered nothing either.
         server_alpn = tuple(p for p in hello.alpn if p in ("h2", "http/1.1"))
         server_sni_sent = None if _is_ip(server_sni) else server_sni
+        server_der: bytes | None = None
         try:
             try:
                 stream = await upstream.connect(ctx, server, tls=True, sni=server_sni_sent, alpn=server_alpn)
@@ -97,6 +105,9 @@ class TlsLayer(Layer):
             # (the pool tries again for that request and meets the same failure).
             server.error = str(e)
         else:
+            sslobj = stream.extra("ssl_object")
+            if isinstance(sslobj, ssl.SSLObject):
+                server_der = sslobj.getpeercert(binary_form=True)
             assert server.address is not None
             key = (server.address, server.via, True)
             await pool.adopt(key, server, stream)
@@ -109,13 +120,17 @@ class TlsLayer(Layer):
         else:
             client_alpn = None
         cert_host = sni or host
-        context = ctx.certs.ssl_context(cert_host, alpn=(client_alpn,) if client_alpn else ())
+        try:
+            context = self._client_context(cert_host, (client_alpn,) if client_alpn else (), server_der)
+        except PemError as e:  # a --certs file that changed on disk since it was checked
+            await self._client_handshake_failed(cert_host, e)
+            return
         tls = TlsStream(ctx.client, context, server_side=True)
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
                 await tls.handshake()
         except (ssl.SSLError, ConnectionError, TimeoutError) as e:
-            self._client_handshake_failed(cert_host, e)
+            await self._client_handshake_failed(cert_host, e)
             return
         sslobj = tls.sslobj
         cipher = sslobj.cipher()
@@ -137,17 +152,51 @@ class TlsLayer(Layer):
         chosen = await choose(nxt)
         await chosen.run()
 
-    def _client_handshake_failed(self, host: str, e: BaseException) -> None:
+    def _client_context(self, cert_host: str, alpn: tuple[str, ...], der: bytes | None) -> ssl.SSLContext:
+        """What the client is served: a `--certs` certificate matching its host, else a leaf minted for it
+        (carrying the real server certificate's names with `upstream_cert`)."""
+        opts, certs = self.ctx.options, self.ctx.certs
+        versions = (opts.tls_version_client_min, opts.tls_version_client_max)
+        if opts.certs:
+            custom = customcerts.lookup(tuple(opts.certs), cert_host)
+            if custom is not None:
+                return custom.context(alpn, versions)
+        host, organization = cert_host, None
+        sans: tuple[str, ...] = ()
+        if opts.upstream_cert and der:
+            host, sans, organization = forged_names(cert_host, der)
+        return certs.ssl_context(host, sans, alpn=alpn, organization=organization, versions=versions)
+
+    async def _client_handshake_failed(self, host: str, e: BaseException) -> None:
         ctx = self.ctx
         host = upstream.shown_host(host)  # a client's SNI may be thousands of characters long
         reason = getattr(e, "reason", None) or str(e) or type(e).__name__
+        versions = (ctx.options.tls_version_client_min, ctx.options.tls_version_client_max)
+        version_problem = describe_version_error(str(reason), versions, "client")
+        message = f"client TLS handshake for {host} failed: {version_problem or reason}"
         warned = (str(ctx.certs.ca_cert_path), host)
-        if warned not in _warned_untrusted:
+        if version_problem:
+            ctx.log(message, "warn")
+        elif warned not in _warned_untrusted:
             _warned_untrusted.add(warned)
             ctx.log(
-                f"client TLS handshake for {host} failed: {reason}. If the client does not trust interpose's CA, "
-                f"install {ctx.certs.ca_cert_path} (see the README).",
+                f"{message}. If the client does not trust interpose's CA, install {ctx.certs.ca_cert_path} "
+                f"(see the README).",
                 "warn",
             )
         else:
-            ctx.log(f"client TLS handshake for {host} failed: {reason}", "debug")
+            ctx.log(message, "debug")
+        await error_flow(ctx, message)
+
+
+async def error_flow(ctx: Context, message: str) -> None:
+    """Show a failed client handshake as a flow: the tunnel's CONNECT (or, without one, the address the client
+    reached) with `message` as its error; the `error` hook fires for it."""
+    host, port = ctx.tunnel or ("", 0)
+    flow = HTTPFlow(ctx.client_conn, ctx.server_conn or Server(address=(host, port)), mode=ctx.mode.kind)
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    flow.request = Request("CONNECT", "", host, port, "", "HTTP/1.1", [], b"", authority=authority)
+    flow.request.timestamp_start = time.time()
+    flow.error = Error(message)
+    flow.live = False
+    await ctx.addons.trigger(hooks.ErrorHook(flow))
