@@ -38,6 +38,15 @@ def _parse_size(value: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
+def _host_name(value: str) -> None:
+    """A DNS name (letters, digits, dots, dashes): the onboarding page's host."""
+    if not _HOST.match(value):
+        raise OptionsError(f"invalid host name {value!r}")
+
+
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+
+
 @dataclass
 class Option:
     name: str
@@ -280,6 +289,10 @@ def core_options(opts: Options) -> None:
     add("websocket_max_message_size", str | None, "16m",
         "Largest WebSocket message (all its fragments); a bigger one closes both sides with 1009. Unset: no limit.",
         validate=parse_size)
+    # onboarding (tui-onboard): the page at http://interpose.it/ through the proxy
+    add("onboarding", bool, True, "Answer requests to onboarding_host through the proxy with the CA install page.")
+    add("onboarding_host", str, "interpose.it", "Host of the onboarding page (http:// and https:// through the proxy).",
+        validate=_host_name)
     add("keep_host_header", bool, False, "reverse mode: forward the client's Host header unchanged.")
     add("connect_timeout_s", float, 10.0, "Seconds to wait for a server connection.")
     add("header_read_timeout_s", float, 60.0, "Seconds a client may take to send a request head.")
