@@ -56,6 +56,8 @@ class Flow:
         self.error: Error | None = None
         self.intercepted: bool = False
         self.marked: bool = False
+        self.comment: str = ""
+        """The user's note on this flow (`;` in the TUI, `flow.comment`), shown in the list and searchable."""
         self.is_replay: str | None = None
         self.metadata: dict[str, Any] = {}
         self.live = live

@@ -1,5 +1,4 @@
 """One flow ⇄ one JSON-ready dict: the record format of flow files (docs/flowfile.md lists every field).
-
 `dump(flow)` never fails for a flow the proxy made; `load(obj)` checks every field it reads and raises
 `BadRecord` naming the field (e.g. `request.port: expected an integer`), so a damaged file is reported,
 never half-loaded into a broken flow. Bytes are stored as `{"text": ...}` when they are UTF-8, else as
@@ -289,13 +288,15 @@ def _response_in(o: _Obj) -> Response:
 # -- flows ------------------------------------------------------------------------------------------------------
 def _common_out(f: Flow) -> dict[str, Any]:
     return {"id": f.id, "timestamp_created": f.timestamp_created, "marked": f.marked, "is_replay": f.is_replay,
-            "metadata": json_metadata(f.metadata), "error": _error_out(f.error)}
+            "metadata": json_metadata(f.metadata), "error": _error_out(f.error),
+            **({"comment": f.comment} if f.comment else {})}
 
 
 def _common_in(f: Flow, o: _Obj) -> None:
     f.id = o.text("id")
     f.timestamp_created = o.number("timestamp_created")
     f.marked = o.flag("marked", False)
+    f.comment = o.text("comment", "")
     f.is_replay = o.text("is_replay", None, null=True)
     meta = o.raw("metadata", {})
     if not isinstance(meta, dict):

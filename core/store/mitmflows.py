@@ -257,7 +257,7 @@ def _common(flow: Flow, d: _D) -> None:
                      for k, v in meta.items()}
     comment = d.text("comment", "")
     if comment:
-        flow.comment = comment  # type: ignore[attr-defined]  # read by the ~comment filter
+        flow.comment = comment
     err = d.sub("error", None)
     if err is not None:
         ts = err.number("timestamp", None)
