@@ -178,7 +178,7 @@ def query_lines(query: str) -> list[Line]:
     """A GraphQL document pretty-printed into markup lines."""
     f = _Formatter()
     try:
-        return f.run(tokens(query))
+        return f.run(tokens(query)) or [[("dim", "(empty query)")]]
     except _Full:
         return [*f.lines, [("warn", f"… stopped after {MAX_LINES:,} lines")]]
 
@@ -202,6 +202,12 @@ def is_graphql_json(doc: Any) -> bool:
         if fields is None or type(fields.get("query")) is not str:
             return False
     return True
+
+
+def _is_request(item: Any) -> bool:
+    """An object with a "query" string, or with "extensions" (a persisted query sends only its hash)."""
+    fields = _fields(item)
+    return fields is not None and (type(fields.get("query")) is str or "extensions" in fields)
 
 
 def json_or_graphql(body: bytes, content_type: str) -> tuple[str, Any]:
@@ -251,7 +257,7 @@ def graphql_view(body: bytes, content_type: str = "", doc: Any = None) -> tuple[
             raise GraphQLError("no GraphQL query")
         return "GraphQL query", query_lines(text)
     items = doc if type(doc) is list else [doc]
-    if not items or any(_fields(i) is None for i in items):
+    if not items or any(not _is_request(i) for i in items):
         raise GraphQLError("JSON, but not a GraphQL request (an object with \"query\", or a list of them)")
     lines: list[Line] = []
     for n, item in enumerate(items, 1):

@@ -214,7 +214,8 @@ class _Printer:
 
     def field(self, f: Field, depth: int) -> None:
         pad = ("text", "  " * depth)
-        head = [pad, ("syntax_key", str(f.number)), ("dim", f" {WIRE_NAMES[f.wire]}")]
+        head: Line = [pad] if depth else []
+        head += [("syntax_key", str(f.number)), ("dim", f" {WIRE_NAMES[f.wire]}")]
         v = f.value
         if f.wire == SGROUP:
             assert isinstance(v, list)
