@@ -373,7 +373,7 @@ def _run(view: str, inp: ViewInput, error: str | None) -> Rendered:
         return Rendered(view, title, lines, error)
     except Exception as e:  # noqa: BLE001 - never let a body break the UI; fall back and say why
         reason = str(e) if isinstance(e, ViewError) else f"{VIEWS[view].label} view failed: {type(e).__name__}: {e}"
-    fallback = "hex" if is_binary(inp.body) else "raw"
+    fallback = "hex" if view in ("protobuf", "grpc", "msgpack") or is_binary(inp.body) else "raw"
     if fallback == view:  # pragma: no cover - raw and hex don't fail on bytes
         return Rendered(view, VIEWS[view].label, [[("error", reason)]], reason)
     try:

@@ -9,13 +9,15 @@ it does not understand passes through as text. Output stops after `MAX_LINES` li
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from interpose.tui.contentviews.json import json_lines, looks_like_json
 from interpose.tui.contentviews.json import parse as parse_json
 from interpose.tui.contentviews.text import Line, decode, sanitize_segment
 
-MAX_LINES = 200_000
+MAX_LINES = 50_000
+"""Real queries are a few hundred lines; formatting costs about 10 µs a token."""
 
 _TOKEN = re.compile(r'''
     (?P<ws>[\s,\ufeff]+)
@@ -40,18 +42,28 @@ class GraphQLError(ValueError):
     """The body holds no GraphQL query."""
 
 
-def tokens(text: str) -> list[tuple[str, str]]:
-    """(kind, text) for every token but whitespace; commas are kept (as "punct") only inside brackets."""
-    out: list[tuple[str, str]] = []
+def tokens(text: str) -> Iterator[tuple[str, str]]:
+    """(kind, text) for every token but whitespace; a run of whitespace with commas is one ("comma", ",")."""
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup or "other"
         tok = m.group()
         if kind == "ws":
             if "," in tok:
-                out.append(("comma", ","))
+                yield ("comma", ",")
             continue
-        out.append((kind, tok))
-    return out
+        yield (kind, tok)
+
+
+def _with_next(toks: Iterator[tuple[str, str]]) -> Iterator[tuple[str, str, str]]:
+    """(kind, text, the next token's text or "" when it is a comment or there is none); lazily, so that a
+    huge query stops costing once MAX_LINES lines are out."""
+    cur = next(toks, None)
+    for nxt in toks:
+        assert cur is not None
+        yield cur[0], cur[1], "" if nxt[0] == "comment" else nxt[1]
+        cur = nxt
+    if cur is not None:
+        yield cur[0], cur[1], ""
 
 
 class _Formatter:
@@ -81,13 +93,12 @@ class _Formatter:
         self.cur.append((attr, sanitize_segment(text)))
         self.space = True
 
-    def run(self, toks: list[tuple[str, str]]) -> list[Line]:
+    def run(self, toks: Iterator[tuple[str, str]]) -> list[Line]:
         prev: tuple[str, str] = ("", "")
         prev2: tuple[str, str] = ("", "")
-        for i, (kind, tok) in enumerate(toks):
+        for kind, tok, nxt in _with_next(toks):
             top = self.stack[-1] if self.stack else ""
             inline = any(s in ("(", "[", "obj") for s in self.stack)
-            nxt = next((t for k, t in toks[i + 1:i + 2] if k != "comment"), "")
             if kind == "comma":
                 if inline:
                     self.emit("syntax_punct", ",", space=False)
@@ -178,7 +189,7 @@ def query_lines(query: str) -> list[Line]:
     """A GraphQL document pretty-printed into markup lines."""
     f = _Formatter()
     try:
-        return f.run(tokens(query))
+        return f.run(tokens(query)) or [[("dim", "(empty query)")]]
     except _Full:
         return [*f.lines, [("warn", f"… stopped after {MAX_LINES:,} lines")]]
 
@@ -202,6 +213,12 @@ def is_graphql_json(doc: Any) -> bool:
         if fields is None or type(fields.get("query")) is not str:
             return False
     return True
+
+
+def _is_request(item: Any) -> bool:
+    """An object with a "query" string, or with "extensions" (a persisted query sends only its hash)."""
+    fields = _fields(item)
+    return fields is not None and (type(fields.get("query")) is str or "extensions" in fields)
 
 
 def json_or_graphql(body: bytes, content_type: str) -> tuple[str, Any]:
@@ -251,7 +268,7 @@ def graphql_view(body: bytes, content_type: str = "", doc: Any = None) -> tuple[
             raise GraphQLError("no GraphQL query")
         return "GraphQL query", query_lines(text)
     items = doc if type(doc) is list else [doc]
-    if not items or any(_fields(i) is None for i in items):
+    if not items or any(not _is_request(i) for i in items):
         raise GraphQLError("JSON, but not a GraphQL request (an object with \"query\", or a list of them)")
     lines: list[Line] = []
     for n, item in enumerate(items, 1):

@@ -126,6 +126,8 @@ def grpc_view(body: bytes, content_type: str = "", headers: Any = None) -> tuple
         lines += [[("text", "  "), *ln] for ln in msg_lines]
     if problem:
         lines.append([("warn", problem)])
+    if not lines:
+        lines.append([("dim", "(no messages)")])
     kind = "gRPC-Web" if web else "gRPC"
     extra = f", {compressed} compressed" if compressed else ""
     return f"{kind} ({count} message{'' if count == 1 else 's'}{extra})", lines

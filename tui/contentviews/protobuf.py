@@ -32,6 +32,8 @@ BYTES_SHOWN = 256
 """Bytes of a field shown in hex; the hex view has the whole body."""
 PACKED_SHOWN = 64
 """Values of a packed field shown."""
+PACKED_TRIED = 64 * 1024
+"""Bytes fields up to this size are also read as packed varints (a pure-Python loop over every byte)."""
 
 VARINT, I64, LEN, SGROUP, EGROUP, I32 = 0, 1, 2, 3, 4, 5
 WIRE_NAMES = {VARINT: "varint", I64: "i64", LEN: "len", SGROUP: "group", I32: "i32"}
@@ -214,7 +216,8 @@ class _Printer:
 
     def field(self, f: Field, depth: int) -> None:
         pad = ("text", "  " * depth)
-        head = [pad, ("syntax_key", str(f.number)), ("dim", f" {WIRE_NAMES[f.wire]}")]
+        head: Line = [pad] if depth else []
+        head += [("syntax_key", str(f.number)), ("dim", f" {WIRE_NAMES[f.wire]}")]
         v = f.value
         if f.wire == SGROUP:
             assert isinstance(v, list)
@@ -264,7 +267,7 @@ class _Printer:
         more = f" … {len(data) - BYTES_SHOWN} more" if len(data) > BYTES_SHOWN else ""
         self.add([*head, ("dim", f" bytes ({len(data)})"), ("syntax_punct", ": "), ("text", shown), ("dim", more)])
         sub = ("text", pad[1] + "    ")
-        varints = packed_varints(data)
+        varints = packed_varints(data) if len(data) <= PACKED_TRIED else None
         if varints is not None and len(varints) > 1:
             listed = ", ".join(map(str, varints[:PACKED_SHOWN]))
             rest = f", … {len(varints) - PACKED_SHOWN} more" if len(varints) > PACKED_SHOWN else ""
