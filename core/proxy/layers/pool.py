@@ -54,12 +54,15 @@ class ServerPool:
             self.busy.add(h)
             return self._use(flow, h.server, h)
         address, via, tls = key
+        mode = self.ctx.mode
         server = flow.server_conn if flow.server_conn.timestamp_tcp_setup is None else Server()
         server.address, server.via = address, via
         self.ctx.server_conn = server
         flow.server_conn = server
         alpn = ("h2", "http/1.1") if tls and not absolute else ("http/1.1",) if tls else ()
         stream = await upstream.connect(self.ctx, server, tls=tls, sni=flow.request.host, alpn=alpn)
+        if not tls and mode.h2c and address == mode.address:
+            server.alpn = "h2"  # reverse:h2c://: HTTP/2 in clear text, with prior knowledge
         conn = await self.adopt(key, server, stream, absolute)
         if not isinstance(conn, H1Server):
             return self._use(flow, server, conn.exchange())
