@@ -125,7 +125,7 @@ async def test_reverse_h2c_to_a_server_that_speaks_only_http1_is_a_502(make_prox
     for _ in range(2):
         code, out, err = await curl("-s", "-w", "\n%{http_code}", f"{proxy.url}/x")
         assert code == 0, err
-        assert out.endswith(b"\n502"), out
+        assert out.endswith(b"\n502") and b"HTTP/2 server: connection closed by peer" in out, out
     http1_proxy = await make_proxy(mode=f"reverse:{origin.url}")
     code, out, err = await curl(f"{http1_proxy.url}/x")
     assert (code, out) == (0, b"ok /x"), err

@@ -156,6 +156,10 @@ async def test_upstream_auth_over_an_https_upstream(make_proxy, https_upstream, 
     code, out, err = await curl("-si", "-x", without.url, f"{origin.url}/a")
     assert code == 0, err
     assert out.startswith(b"HTTP/1.1 407"), out[:200]
+    code, out, err = await curl("-s", "-w", "\n%{http_code}", "--cacert", ca_of(without), "-x", without.url,
+                                https_url(h1_origin.port, "/t"))
+    body, status = out.rsplit(b"\n", 1)
+    assert status == b"502" and b"upstream proxy refused CONNECT: 407" in body, out
 
     with_auth = await make_proxy(mode=mode, ssl_verify_upstream_trusted_ca=bundle, scripts=[script("upstream_auth")])
     with_auth.options.set("upstream_auth=user:pass")
