@@ -166,15 +166,22 @@ async def test_http_tls_and_tcp_over_ipv4(net, make_proxy, test_ca):
         code, out, err = await in_client(net, "curl", "-sS", "--cacert", ca, "--resolve",
                                          f"localhost:{tls.port}:{SERVER_V4}", f"https://localhost:{tls.port}/tls")
         assert (code, out) == (0, b"ok /tls"), err
+        # The server closes after the first answer: the second request on the client's connection needs a
+        # new server connection, again verified under the SNI (not the bare IP address).
+        code, out, err = await in_client(net, "curl", "-sS", "--cacert", ca, "--resolve",
+                                         f"localhost:{tls.port}:{SERVER_V4}", f"https://localhost:{tls.port}/close",
+                                         f"https://localhost:{tls.port}/again")
+        assert code == 0 and out.endswith(b"ok /again"), (out, err)
         code, out, err = await in_client(net, sys.executable, "-c", TCP_CLIENT, SERVER_V4, str(echo_port))
         assert (code, out.strip()) == (0, b"echo:\x00\x01binary hello"), err
-        await rec.wait_for("response", 2)
+        await rec.wait_for("response", 4)
         await rec.wait_for("tcp_end")
     finally:
         for s in (plain, tls):
             await s.stop()
         echo.close()
-    plain_flow, tls_flow = flows(rec)
+    plain_flow, tls_flow, closing, again = flows(rec)
+    assert again.server_conn is not closing.server_conn and again.server_conn.tls.sni == "localhost"
     assert plain_flow.request.url == f"http://{SERVER_V4}:{plain.port}/plain"
     assert plain_flow.request.headers["host"] == f"{SERVER_V4}:{plain.port}"
     assert plain_flow.client_conn.address[0] == CLIENT_V4
