@@ -41,7 +41,7 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     a("--version", action=_Version, help="print the version and exit")
     a("--listen-host", metavar="H", help="bind address (default 127.0.0.1)")
     a("-p", "--listen-port", metavar="N", type=int, help="port; 0 picks a free one (default 8080)")
-    a("--mode", metavar="M", help="regular, upstream:URL, reverse:URL or socks5 (default regular)")
+    a("--mode", metavar="M", help="regular, upstream:URL, reverse:URL, socks5 or transparent (default regular)")
     a("-s", "--script", metavar="PATH", action="append", default=[], dest="scripts",
       help="load an addon script (repeatable); reloaded when it changes")
     a("--set", metavar="NAME=VALUE", action="append", default=[], dest="setoptions",

@@ -16,6 +16,7 @@ from interpose.model.connection import Client
 from interpose.proxy.layer import EAGER, LAYERS, Context, Layer, Stream, choose
 from interpose.proxy.layers import tunnel
 from interpose.proxy.modes import Mode
+from interpose.proxy.transparent import NoOriginalDestination, original_destination
 from interpose.runtime import hooks
 from interpose.runtime.addonmanager import AddonManager
 from interpose.runtime.bus import EventBus
@@ -107,12 +108,19 @@ class ProxyServer:
         root = RootLayer(ctx)
         await self.addons.trigger(hooks.ClientConnectHook(root))
         try:
-            if self.mode.kind == "reverse":
+            kind = self.mode.kind
+            if kind == "reverse":
                 # The client talks to us as if we were the server: TLS or plain, HTTP/1 or HTTP/2.
-                ctx.tunnel, ctx.tunnel_scheme = self.mode.address, self.mode.scheme
-                first = await tunnel.detect(ctx, timeout=self.options.idle_timeout_s, default="http1")
-            else:
-                first = LAYERS["socks5" if self.mode.kind == "socks5" else "http1"](ctx)
+                ctx.tunnel, ctx.tunnel_scheme = self.mode.address, self.mode.request_scheme
+                first: Layer | None = await tunnel.detect(ctx, timeout=self.options.idle_timeout_s, default="http1")
+            elif kind == "transparent":
+                first = await self._transparent(ctx, sock, sockname)
+            elif kind == "socks5":
+                first = LAYERS["socks5"](ctx)
+            else:  # HTTP/1, or HTTP/2 with prior knowledge (h2c)
+                first = await tunnel.detect_plain(ctx, timeout=self.options.idle_timeout_s)
+            if first is None:
+                return
             root.layer = await choose(first)
             await root.layer.run()
         except asyncio.CancelledError:
@@ -133,3 +141,13 @@ class ProxyServer:
             stream.close()
             client_conn.timestamp_end = time.time()
             await asyncio.shield(self.addons.trigger(hooks.ClientDisconnectHook(root)))
+
+    async def _transparent(self, ctx: Context, sock: Any, sockname: tuple[Any, ...]) -> Layer | None:
+        """Transparent mode: the layer for a redirected connection, as inside a CONNECT tunnel to where the
+        client was going; None (and a log line saying why) for a socket that was not redirected."""
+        try:
+            ctx.tunnel = original_destination(sock, sockname)
+        except NoOriginalDestination as e:
+            self.log(f"{ctx.client_conn.address}: transparent mode: {e}; connection closed", "warn")
+            return None
+        return await tunnel.detect(ctx)

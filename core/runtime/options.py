@@ -247,7 +247,8 @@ def core_options(opts: Options) -> None:
     add = opts.add_option
     add("listen_host", str, "127.0.0.1", "Address to bind the proxy to.")
     add("listen_port", int, 8080, "Port to bind the proxy to; 0 picks a free one.")
-    add("mode", str, "regular", "regular, upstream:URL, reverse:URL or socks5.")
+    add("mode", str, "regular", "regular, upstream:URL (http:// or https://), "
+        "reverse:URL (http://, https:// or h2c://), socks5 or transparent (Linux).")
     add("scripts", Sequence[str], [], "Addon scripts to load (hot-reloaded on change).")
     add("confdir", str, "~/.interpose", "Where the CA and settings live.")
     add("ssl_insecure", bool, False, "Do not verify upstream TLS certificates.")

@@ -156,6 +156,10 @@ async def test_upstream_auth_over_an_https_upstream(make_proxy, https_upstream, 
     code, out, err = await curl("-si", "-x", without.url, f"{origin.url}/a")
     assert code == 0, err
     assert out.startswith(b"HTTP/1.1 407"), out[:200]
+    code, out, err = await curl("-s", "-w", "\n%{http_code}", "--cacert", ca_of(without), "-x", without.url,
+                                https_url(h1_origin.port, "/t"))
+    body, status = out.rsplit(b"\n", 1)
+    assert status == b"502" and b"upstream proxy refused CONNECT: 407" in body, out
 
     with_auth = await make_proxy(mode=mode, ssl_verify_upstream_trusted_ca=bundle, scripts=[script("upstream_auth")])
     with_auth.options.set("upstream_auth=user:pass")
@@ -197,3 +201,17 @@ async def test_plain_http_upstream_where_tls_was_expected_is_a_502_with_the_reas
     body, status = out.rsplit(b"\n", 1)
     assert status == b"502" and b"plain HTTP" in body, out
     assert origin.received == []
+
+
+async def test_ignored_hosts_are_relayed_untouched_through_the_https_upstream(make_proxy, https_upstream, h1_origin):
+    back_rec, back, term, bundle = await https_upstream()
+    front_rec = Recorder(["response", "http_connect"])
+    front = await make_proxy(front_rec, mode=f"upstream:https://127.0.0.1:{term.port}", ignore_hosts=["localhost"],
+                             ssl_verify_upstream_trusted_ca=bundle)
+    # The front passes the client's TLS through (over its own TLS to the terminator): the certificate the
+    # client sees is the back proxy's forgery, from the CA both proxies here share.
+    code, out, err = await curl("--cacert", ca_of(back), "-x", front.url, https_url(h1_origin.port, "/pass"))
+    assert (code, out) == (0, b"ok /pass"), err
+    await back_rec.wait_for("response")
+    assert flows(front_rec) == []
+    assert [f.request.path for f in flows(back_rec)] == ["/pass"]

@@ -12,6 +12,8 @@ from interpose.proxy.tls.clienthello import ClientHello, ClientHelloError
 
 # Tokens an HTTP/1 request may start with; anything else in a tunnel is TLS or opaque TCP.
 _HTTP_METHOD = re.compile(rb"^[A-Z]{3,12} ")
+H2_PREFACE_START = b"PRI * HT"
+"""Enough of HTTP/2's connection preface (`PRI * HTTP/2.0`) to tell it from an HTTP/1 request."""
 PEEK_TIMEOUT_S = 1.0
 """Server-speaks-first protocols send nothing: after this long the tunnel is treated as raw TCP."""
 
@@ -57,11 +59,26 @@ async def detect(ctx: Context, timeout: float | None = PEEK_TIMEOUT_S, default: 
             if isinstance(layer, TlsLayer):
                 layer.hello = hello
         return layer
-    if head.startswith(b"PRI * HT"):
+    if head.startswith(H2_PREFACE_START):
         return LAYERS["http2"](ctx)
     if _HTTP_METHOD.match(head):
         return LAYERS["http1"](ctx)
     return LAYERS[default](ctx)
+
+
+async def detect_plain(ctx: Context, timeout: float | None) -> Layer | None:
+    """The first layer of a regular or upstream-mode connection: HTTP/1, or HTTP/2 when the client starts
+    with the connection preface (h2c with prior knowledge, absolute URLs in `:scheme`/`:authority`).
+    None when the client sent nothing within `timeout` (the idle timeout): the connection just ends."""
+    head = await ctx.client.peek(len(H2_PREFACE_START), timeout=timeout)
+    while head and len(head) < len(H2_PREFACE_START) and H2_PREFACE_START.startswith(head):
+        more = await ctx.client.peek(len(head) + 1, timeout=timeout)  # the preface, cut short: wait for more
+        if len(more) == len(head):
+            break
+        head = more
+    if not head and not ctx.client.at_eof():
+        return None
+    return LAYERS["http2" if head.startswith(H2_PREFACE_START) else "http1"](ctx)
 
 
 async def _pump(src: Stream, dst: Stream) -> None:
