@@ -22,7 +22,15 @@ import certifi
 
 from interpose.errors import InterposeError
 from interpose.proxy.tls.pemfiles import PemError, load_bundle
-from interpose.proxy.tls.versions import Versions, apply_keylog, apply_versions, describe_version_error, keylog_file
+from interpose.proxy.tls.versions import (
+    DEFAULT_MAX,
+    DEFAULT_MIN,
+    Versions,
+    apply_keylog,
+    apply_versions,
+    describe_version_error,
+    keylog_file,
+)
 
 SESSIONS_PER_CONTEXT = 1024
 SessionKey = tuple[str, int]
@@ -54,6 +62,10 @@ def _on_message(conn: Any, direction: str, version: int, content_type: int, msg_
         conn.interpose_cert_requested = True
 
 
+class HandshakeEnded(ssl.SSLError):
+    """The server hung up during the handshake while version limits were set (the message names them)."""
+
+
 class ClientCertRequired(ssl.SSLError):
     """The server asked for a client certificate, the proxy had none to give, and the handshake failed."""
 
@@ -71,6 +83,7 @@ class ResumingContext(ssl.SSLContext):
 
     sessions: OrderedDict[SessionKey, ssl.SSLSession]
     attempts: list[_Attempt]
+    interpose_versions: Versions
     """`start_tls` calls waiting for their TLS object, oldest first: the event loop (asyncio's or uvloop's)
     makes it in a callback, in the order the calls were made, and in no task's context."""
 
@@ -172,6 +185,7 @@ def _context(insecure: bool, extra_ca: str | None, alpn: tuple[str, ...], client
             reason = getattr(e, "reason", None) or e
             raise ClientCertError(f"client_certs: cannot use {client_cert}: {reason}") from None
     apply_versions(ctx, versions)
+    ctx.interpose_versions = versions
     apply_keylog(ctx, keylog)
     return ctx
 
@@ -188,6 +202,13 @@ async def start_tls(writer: asyncio.StreamWriter, context: ssl.SSLContext, serve
         if getattr(attempt.sslobj, "interpose_cert_requested", False) and not isinstance(
                 e, ssl.SSLCertVerificationError):
             raise ClientCertRequired(f"{CERT_REQUIRED_MESSAGE} ({describe_os(e)})") from None
+        versions = getattr(context, "interpose_versions", None)
+        ended = isinstance(e, ssl.SSLEOFError) or not isinstance(e, ssl.SSLError)
+        if ended and versions is not None and versions != (DEFAULT_MIN, DEFAULT_MAX):
+            # A server that hangs up on a ClientHello it cannot answer: say which options may be why.
+            raise HandshakeEnded(
+                f"the server ended the TLS handshake ({describe_os(e)}); the limits tls_version_server_min="
+                f"{versions[0]}, tls_version_server_max={versions[1]} may exclude every version it speaks") from None
         raise
     finally:
         if attempts is not None and attempt in attempts:  # failed before the TLS object was made
@@ -240,7 +261,7 @@ _CERT_ALERTS = ("CERTIFICATE_REQUIRED", "HANDSHAKE_FAILURE", "BAD_CERTIFICATE", 
 
 def describe_error(e: BaseException, options: Any) -> str | None:
     """A clearer reason for TLS failures the options explain (version limits, client certificates), else None."""
-    if isinstance(e, ClientCertRequired):
+    if isinstance(e, (ClientCertRequired, HandshakeEnded)):
         return str(e)
     if not isinstance(e, ssl.SSLError) or isinstance(e, ssl.SSLCertVerificationError):
         return None
