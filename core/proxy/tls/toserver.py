@@ -12,7 +12,6 @@ session is offered on the next connection to the same place and saved again when
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import os
 import ssl
 from collections import OrderedDict
@@ -23,14 +22,56 @@ import certifi
 
 from interpose.errors import InterposeError
 from interpose.proxy.tls.pemfiles import PemError, load_bundle
-from interpose.proxy.tls.versions import Versions, apply_keylog, apply_versions, describe_version_error, keylog_file
+from interpose.proxy.tls.versions import (
+    DEFAULT_MAX,
+    DEFAULT_MIN,
+    Versions,
+    apply_keylog,
+    apply_versions,
+    describe_version_error,
+    keylog_file,
+)
 
 SESSIONS_PER_CONTEXT = 1024
 SessionKey = tuple[str, int]
 
-_resume_for: contextvars.ContextVar[SessionKey | None] = contextvars.ContextVar("interpose_resume_for", default=None)
-"""The place the next `wrap_bio` in this task connects to: set around `start_tls`, which builds the TLS object
-in a callback that runs in a copy of the task's context."""
+
+
+class _Attempt:
+    """One `start_tls` in progress: where it goes, and the TLS object `wrap_bio` made for it."""
+
+    __slots__ = ("hostname", "key", "sslobj")
+
+    def __init__(self, hostname: str, key: SessionKey) -> None:
+        self.hostname = hostname
+        self.key = key
+        self.sslobj: ssl.SSLObject | None = None
+
+
+_CONTENT_HANDSHAKE = 22
+_CERTIFICATE_REQUEST = 13
+try:  # the C-level message callback: raw numbers, without ssl.py's per-message enum conversions
+    _set_msg_callback: Any = ssl._ssl._SSLContext._msg_callback.__set__  # type: ignore[attr-defined]
+except AttributeError:  # pragma: no cover - an ssl module without it: no hint, nothing else changes
+    _set_msg_callback = None
+
+
+def _on_message(conn: Any, direction: str, version: int, content_type: int, msg_type: int, data: bytes) -> None:
+    """Notes on the TLS object that the server asked for a client certificate (set only on contexts without one)."""
+    if msg_type == _CERTIFICATE_REQUEST and content_type == _CONTENT_HANDSHAKE and direction == "read" and conn:
+        conn.interpose_cert_requested = True
+
+
+class HandshakeEnded(ssl.SSLError):
+    """The server hung up during the handshake while version limits were set (the message names them)."""
+
+
+class ClientCertRequired(ssl.SSLError):
+    """The server asked for a client certificate, the proxy had none to give, and the handshake failed."""
+
+
+CERT_REQUIRED_MESSAGE = ("the server requires a client certificate (it asked for one and the proxy had none to "
+                         "present); set the option client_certs")
 
 
 class ClientCertError(InterposeError):
@@ -41,15 +82,25 @@ class ResumingContext(ssl.SSLContext):
     """A client-side context that offers the session it saved for the place being connected to."""
 
     sessions: OrderedDict[SessionKey, ssl.SSLSession]
+    attempts: list[_Attempt]
+    interpose_versions: Versions
+    """`start_tls` calls waiting for their TLS object, oldest first: the event loop (asyncio's or uvloop's)
+    makes it in a callback, in the order the calls were made, and in no task's context."""
 
     def wrap_bio(self, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, server_side: bool = False,
                  server_hostname: str | bytes | None = None, session: ssl.SSLSession | None = None) -> ssl.SSLObject:
-        key = None if server_side else _resume_for.get()
-        if session is None and key is not None:
-            session = self.sessions.get(key)
+        attempt = None
+        if not server_side:
+            attempt = next((a for a in self.attempts if a.hostname == server_hostname), None)
+        if attempt is not None:
+            self.attempts.remove(attempt)
+            if session is None:
+                session = self.sessions.get(attempt.key)
         obj = super().wrap_bio(incoming, outgoing, server_side=server_side, server_hostname=server_hostname,
                                session=session)
-        obj.interpose_session_key = key  # type: ignore[attr-defined]
+        obj.interpose_session_key = attempt.key if attempt is not None else None  # type: ignore[attr-defined]
+        if attempt is not None:
+            attempt.sslobj = obj
         return obj
 
     def remember(self, key: SessionKey, session: ssl.SSLSession) -> None:
@@ -115,6 +166,7 @@ def _context(insecure: bool, extra_ca: str | None, alpn: tuple[str, ...], client
              versions: Versions, keylog: str | None) -> ResumingContext:
     ctx = ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.sessions = OrderedDict()
+    ctx.attempts = []
     if insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -124,6 +176,8 @@ def _context(insecure: bool, extra_ca: str | None, alpn: tuple[str, ...], client
             ctx.load_verify_locations(cafile=extra_ca)
     if alpn:
         ctx.set_alpn_protocols(list(alpn))
+    if not client_cert and _set_msg_callback is not None:
+        _set_msg_callback(ctx, _on_message)  # to say why, when a server wants a certificate
     if client_cert:
         try:
             ctx.load_cert_chain(client_cert)
@@ -131,18 +185,49 @@ def _context(insecure: bool, extra_ca: str | None, alpn: tuple[str, ...], client
             reason = getattr(e, "reason", None) or e
             raise ClientCertError(f"client_certs: cannot use {client_cert}: {reason}") from None
     apply_versions(ctx, versions)
+    ctx.interpose_versions = versions
     apply_keylog(ctx, keylog)
     return ctx
 
 
 async def start_tls(writer: asyncio.StreamWriter, context: ssl.SSLContext, server_hostname: str, port: int) -> None:
     """`writer.start_tls`, offering the session saved for (server_hostname, port) and saving the new one."""
-    token = _resume_for.set((server_hostname, port))
+    attempt = _Attempt(server_hostname, (server_hostname, port))
+    attempts = getattr(context, "attempts", None)
+    if attempts is not None:
+        attempts.append(attempt)
     try:
         await writer.start_tls(context, server_hostname=server_hostname)
+    except (ssl.SSLError, OSError) as e:
+        if getattr(attempt.sslobj, "interpose_cert_requested", False) and not isinstance(
+                e, ssl.SSLCertVerificationError):
+            raise ClientCertRequired(f"{CERT_REQUIRED_MESSAGE} ({describe_os(e)})") from None
+        versions = getattr(context, "interpose_versions", None)
+        ended = isinstance(e, ssl.SSLEOFError) or not isinstance(e, ssl.SSLError)
+        if ended and versions is not None and versions != (DEFAULT_MIN, DEFAULT_MAX):
+            # A server that hangs up on a ClientHello it cannot answer: say which options may be why.
+            raise HandshakeEnded(
+                f"the server ended the TLS handshake ({describe_os(e)}); the limits tls_version_server_min="
+                f"{versions[0]}, tls_version_server_max={versions[1]} may exclude every version it speaks") from None
+        raise
     finally:
-        _resume_for.reset(token)
+        if attempts is not None and attempt in attempts:  # failed before the TLS object was made
+            attempts.remove(attempt)
     remember(writer.get_extra_info("ssl_object"))
+
+
+def describe_os(e: OSError) -> str:
+    return str(getattr(e, "reason", None) or e.strerror or e or type(e).__name__)
+
+
+def refused_client(stream: Any) -> str | None:
+    """When a server hangs up on a connection after asking for a client certificate the proxy did not have
+    (TLS 1.3 servers say no only after the handshake): the reason to give instead of "connection closed"."""
+    try:
+        sslobj = stream.extra("ssl_object")
+    except Exception:  # noqa: BLE001 - a closed transport
+        return None
+    return CERT_REQUIRED_MESSAGE if getattr(sslobj, "interpose_cert_requested", False) else None
 
 
 def remember(sslobj: Any) -> None:
@@ -176,6 +261,8 @@ _CERT_ALERTS = ("CERTIFICATE_REQUIRED", "HANDSHAKE_FAILURE", "BAD_CERTIFICATE", 
 
 def describe_error(e: BaseException, options: Any) -> str | None:
     """A clearer reason for TLS failures the options explain (version limits, client certificates), else None."""
+    if isinstance(e, (ClientCertRequired, HandshakeEnded)):
+        return str(e)
     if not isinstance(e, ssl.SSLError) or isinstance(e, ssl.SSLCertVerificationError):
         return None
     reason = str(e.reason or e)
