@@ -26,6 +26,7 @@ from interpose.runtime.addonmanager import AddonManager
 from interpose.runtime.builtins.intercept import Intercept
 from interpose.runtime.builtins.readfile import ReadFile, hook_sequence
 from interpose.runtime.builtins.save import SaveStream
+from interpose.runtime.builtins.session import SessionRecorder
 from interpose.runtime.bus import EventBus
 from interpose.runtime.log import Log, LogEntry
 from interpose.runtime.options import Options, core_options
@@ -59,8 +60,10 @@ class Master:
         ctx.options = options
         ctx.log = self.log
         self.readfile = ReadFile(self.load_flows, self.add_log)
+        self.session = SessionRecorder(self.bus, self.add_log)
+        """`--session`: records flows and options into a session file (`session.save`, `session.record`)."""
         self.addons.add(ProxyAuth(), ScriptLoader(self.addons), Intercept(), SaveStream(log=self.add_log),
-                        self.readfile, configure=False)
+                        self.readfile, self.session, configure=False)
 
     async def replay(self, flow: Any) -> Any:
         """Replay an HTTP request as a new flow (through every hook)."""

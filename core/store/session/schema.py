@@ -12,6 +12,8 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from interpose.errors import FlowFileError
+
 APPLICATION_ID = 0x49505345
 """`PRAGMA application_id` of every session file ("IPSE")."""
 VERSION = 2
@@ -19,7 +21,7 @@ VERSION = 2
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-class SessionError(Exception):
+class SessionError(FlowFileError):
     """A file that cannot be used as a session: the message says which file and why, in one sentence."""
 
 

@@ -108,6 +108,8 @@ class Session:
             db = _connect(path, False)
             db.execute("PRAGMA synchronous = NORMAL")
             self._writer = Writer(path, db, on_error)
+            self._writer.submit("meta", "pid", str(os.getpid()))
+            self._writer.submit("meta", "clean", "0")  # set to 1 by close(): 0 on a file left by a crash
 
     @property
     def failed(self) -> str | None:
@@ -202,6 +204,8 @@ class Session:
             return
         self._closed = True
         if self._writer is not None:
+            if self._writer.failed is None:
+                self._writer.submit("meta", "clean", "1")
             self._writer.close()
         with self._lock:
             self._read.close()
@@ -225,6 +229,11 @@ class Session:
     def count(self) -> int:
         with self._lock:
             return int(self._read.execute("SELECT count(*) FROM flows WHERE deleted = 0").fetchone()[0])
+
+    def top_seq(self) -> int:
+        """The newest change recorded (what `changes()` takes to see only later ones)."""
+        with self._lock:
+            return int(self._read.execute("SELECT max(seq) FROM flows").fetchone()[0] or 0)
 
     def data_version(self) -> int:
         """Changes when another connection committed (the cheap test a follower polls)."""

@@ -146,5 +146,7 @@ class Writer:
             return 0
         if kind == "state":
             db.execute("INSERT OR REPLACE INTO workspace VALUES (?, ?)", (item[1], item[2]))
+        elif kind == "meta":
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (item[1], item[2]))
         return 0
 
