@@ -34,6 +34,7 @@ from interpose.runtime.options import Options
 from interpose.store.spill import BodySpill
 from interpose.store.view import FlowStore
 from interpose.tui import actions, keymap
+from interpose.tui import session as tui_session
 from interpose.tui.format import shown_flow
 from interpose.tui.palette import PALETTE
 from interpose.tui.repeater.view import RepeaterView
@@ -316,6 +317,9 @@ class TopWidget(urwid.WidgetWrap):
 
 async def run(opts: Options) -> int:
     master = Master(opts)
+    notes = tui_session.prepare(opts, master)
+    for note in notes:
+        print(f"interpose: {note}", file=sys.stderr, flush=True)
     sticky = StickyRules(opts.confdir)
     master.add_addon(sticky)
     core = CoreThread(master)
@@ -325,6 +329,7 @@ async def run(opts: Options) -> int:
     app.spawn(app.consume(master.bus.subscribe()))  # subscribed on this loop before the core starts
     host, port = await loop.run_in_executor(None, core.start)
     app.address = (host, port)
+    tui_session.restore_view(app)
     print(f"proxy listening at {host}:{port}", file=sys.stderr, flush=True)
     cli.on_signals(app.quit.set)
     screen = urwid.display.raw.Screen()
@@ -335,8 +340,11 @@ async def run(opts: Options) -> int:
     app.loop = main_loop
     app.refresh_status()
     main_loop.start()
+    if notes:
+        app.notify(notes[0], "warn")
     try:
         await app.quit.wait()
+        tui_session.save_view(app)
     finally:
         main_loop.stop()
         for t in list(app.tasks):

@@ -56,6 +56,7 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     a("-i", "--intercept", metavar="FILTER", help="intercept flows matching a filter expression")
     a("-w", "--save", metavar="FILE", dest="save_stream_file", help="write finished flows to FILE (+FILE appends)")
     a("-r", "--read", metavar="FILE", dest="rfile", help="load flows from a flow file or .har at start")
+    a("--session", metavar="FILE", help="record into (and reopen) a session file")
     a("--keepserving", action="store_true", default=None, help="keep serving after the flows of -r are processed")
     a("-q", "--quiet", action="store_true", default=None, help="print nothing per flow")
     return p
@@ -67,7 +68,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
     core_options(opts)
     direct: dict[str, Any] = {}
     for name in ("listen_host", "listen_port", "mode", "confdir", "ssl_insecure", "intercept",
-                 "save_stream_file", "rfile", "keepserving", "quiet"):
+                 "save_stream_file", "rfile", "session", "keepserving", "quiet"):
         value = getattr(args, name)
         if value is not None:
             direct[name] = value
@@ -93,6 +94,10 @@ def options_from_args(args: argparse.Namespace) -> Options:
         read, write = (os.path.abspath(os.path.expanduser(p.lstrip("+"))) for p in (opts.rfile, opts.save_stream_file))
         if read == write:
             raise OptionsError(f"-r and -w name the same file ({opts.rfile}); write to another file")
+    if opts.rfile and opts.session:
+        read, rec = (os.path.abspath(os.path.expanduser(p.lstrip("+"))) for p in (opts.rfile, opts.session))
+        if read == rec:
+            raise OptionsError(f"-r and --session name the same file ({opts.rfile}); to reopen it, use --session alone")
     opts.update(scripts=list(args.scripts))
     return opts
 

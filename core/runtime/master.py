@@ -28,6 +28,7 @@ from interpose.runtime.builtins.intercept import Intercept
 from interpose.runtime.builtins.onboarding import Onboarding
 from interpose.runtime.builtins.readfile import ReadFile, hook_sequence
 from interpose.runtime.builtins.save import SaveStream
+from interpose.runtime.builtins.session import SessionRecorder
 from interpose.runtime.bus import EventBus
 from interpose.runtime.log import Log, LogEntry
 from interpose.runtime.options import Options, core_options
@@ -61,8 +62,10 @@ class Master:
         ctx.options = options
         ctx.log = self.log
         self.readfile = ReadFile(self.load_flows, self.add_log)
+        self.session = SessionRecorder(self.bus, self.add_log)
+        """`--session`: records flows and options into a session file (`session.save`, `session.record`)."""
         self.addons.add(ProxyAuth(), TlsOptions(), ScriptLoader(self.addons), Onboarding(self._ca_files), Intercept(),
-                        SaveStream(log=self.add_log), self.readfile, configure=False)
+                        SaveStream(log=self.add_log), self.readfile, self.session, configure=False)
 
     def _ca_files(self) -> tuple[str, bytes, bytes] | None:
         """The CA certificate to give clients: its file, PEM and DER (the onboarding page serves them)."""

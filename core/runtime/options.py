@@ -260,6 +260,8 @@ def core_options(opts: Options) -> None:
         "Stages the intercept filter holds flows at: requestheaders, request, responseheaders, response, messages.")
     add("save_stream_file", str | None, None, "Write every finished flow to this file (+FILE appends).")
     add("rfile", str | None, None, "Load flows from this flow file or .har at start.")
+    add("session", str | None, None, "Record every flow and the workspace into this session file (reopened if it "
+        "exists); the TUI without it records into a temporary session under CONFDIR/sessions.")
     add("keepserving", bool, False, "interpose-dump: keep serving after the flows of -r are processed.")
     add("quiet", bool, False, "interpose-dump: print nothing per flow.")
     add("flow_detail", int, 1, "interpose-dump: 0 prints nothing, 1 one line per flow, 2 adds headers, 3 adds bodies.")

@@ -1,0 +1,152 @@
+"""The writer thread of a session: takes snapshots off a queue and commits them in batches.
+
+It commits at least every `COMMIT_S` seconds, or sooner when a batch holds `BATCH_BYTES` of bodies, so a
+process that is killed loses at most that much of what it finished. A write that fails (disk full, the
+file gone) stops recording: `failed` says why, `on_error` hears it once, the proxy carries on.
+"""
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from interpose.store.session import rows
+
+COMMIT_S = 0.25
+"""Longest a finished flow waits in memory before it is committed."""
+BATCH_BYTES = 64 << 20
+"""A batch is committed early once it holds this many bytes of bodies and messages."""
+
+_UPSERT = (f"INSERT INTO flows ({', '.join(rows.COLUMNS)}, seq) VALUES ({', '.join('?' * len(rows.COLUMNS))}, ?) "
+           f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in rows.COLUMNS[1:])}, "
+           "seq = excluded.seq, deleted = 0 RETURNING rowid")
+
+
+def index(db: sqlite3.Connection, rowid: int, snap: rows.Snapshot) -> None:
+    db.execute("DELETE FROM search WHERE rowid = ?", (rowid,))
+    db.execute("INSERT INTO search (rowid, url, headers, body, messages, comment) VALUES (?, ?, ?, ?, ?, ?)",
+               (rowid, *rows.search_text(snap)))
+
+
+
+class Writer:
+    def __init__(self, path: str, db: sqlite3.Connection, on_error: Callable[[str], None] | None) -> None:
+        self.path = path
+        self.on_error = on_error
+        self.failed: str | None = None
+        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._write = db
+        self._seq = db.execute("SELECT max(seq) FROM flows").fetchone()[0] or 0
+        self._thread = threading.Thread(target=self._writer, name="interpose-session", daemon=True)
+        self._thread.start()
+
+    def submit(self, *item: Any) -> None:
+        self._queue.put(item)
+
+    def sync(self, timeout: float) -> bool:
+        done = threading.Event()
+        self._queue.put(("sync", done))
+        return done.wait(timeout) and self.failed is None
+
+    def close(self, timeout: float = 60.0) -> None:
+        self._queue.put(("close",))
+        self._thread.join(timeout)
+
+    # -- the thread ------------------------------------------------------------------------------
+    def _writer(self) -> None:
+        db = self._write
+        try:
+            while True:
+                item = self._queue.get()
+                if item[0] == "close":
+                    break
+                if self.failed is not None:
+                    self._release(item)
+                    continue
+                deadline = time.monotonic() + COMMIT_S
+                size = 0
+                waiting: list[threading.Event] = []
+                closing = False
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    while True:
+                        if item[0] == "close":
+                            closing = True
+                            break
+                        if item[0] == "sync":
+                            waiting.append(item[1])
+                            break
+                        size += self._apply(db, item)
+                        left = deadline - time.monotonic()
+                        if left <= 0 or size >= BATCH_BYTES:
+                            break
+                        try:
+                            item = self._queue.get(timeout=left)
+                        except queue.Empty:
+                            break
+                    db.execute("COMMIT")
+                except Exception as e:  # disk full, file removed, ...: recording stops, the proxy does not
+                    self._fail(db, e)
+                for ev in waiting:
+                    ev.set()
+                if closing:
+                    break
+        finally:
+            self._drain()
+            db.close()
+
+    def _release(self, item: tuple[Any, ...]) -> None:
+        if item[0] == "sync":
+            item[1].set()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._release(self._queue.get_nowait())
+            except queue.Empty:
+                return
+
+    def _fail(self, db: sqlite3.Connection, e: BaseException) -> None:
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        self.failed = f"recording into {self.path} stopped: {e}; the proxy carries on without recording"
+        if self.on_error is not None:
+            self.on_error(self.failed)
+
+    def _apply(self, db: sqlite3.Connection, item: tuple[Any, ...]) -> int:
+        kind = item[0]
+        self._seq += 1
+        if kind == "flow":
+            snap: rows.Snapshot = item[1]
+            rowid = db.execute(_UPSERT, (*snap.columns, self._seq)).fetchone()[0]
+            db.execute("DELETE FROM bodies WHERE flow = ?", (rowid,))
+            db.execute("DELETE FROM messages WHERE flow = ?", (rowid,))
+            size = 0
+            for part, data in snap.bodies:
+                db.executemany("INSERT INTO bodies VALUES (?, ?, ?, ?)",
+                               ((rowid, part, i, c) for i, c in enumerate(rows.chunks(data))))
+                size += len(data)
+            db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           ((rowid, *m) for m in snap.messages))
+            size += sum(len(m[6]) for m in snap.messages)
+            index(db, rowid, snap)
+            return size
+        if kind == "delete":
+            row = db.execute("UPDATE flows SET deleted = 1, seq = ? WHERE id = ? RETURNING rowid",
+                             (self._seq, item[1])).fetchone()
+            if row is not None:
+                for table in ("bodies", "messages"):
+                    db.execute(f"DELETE FROM {table} WHERE flow = ?", (row[0],))
+                db.execute("DELETE FROM search WHERE rowid = ?", (row[0],))
+            return 0
+        if kind == "state":
+            db.execute("INSERT OR REPLACE INTO workspace VALUES (?, ?)", (item[1], item[2]))
+        elif kind == "meta":
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (item[1], item[2]))
+        return 0
+
