@@ -11,13 +11,13 @@ from typing import Any
 
 import urwid
 
+from interpose.tui.widgets.lineedit import LineEdit, one_line
+
 HELP = "enter: edit cell   a: add row   d: delete row   tab: other column   q: save   esc: cancel"
 
 
-class _Cell(urwid.Edit):
-    def __init__(self, text: str) -> None:
-        super().__init__("", text)
-        self.set_edit_pos(len(text))
+class _Cell(LineEdit):
+    """The cell being edited: its old text starts selected (typing replaces it), with the readline keys."""
 
 
 class GridEditor(urwid.WidgetWrap):
@@ -56,6 +56,14 @@ class GridEditor(urwid.WidgetWrap):
         self.walker[:] = widgets
         if self.data:
             self.walker.set_focus(min(self.row, len(self.data) - 1))
+
+    def paste(self, text: str) -> bool:
+        """A paste goes into the cell being edited (line breaks as spaces); with none, it is refused."""
+        if self.editing is None:
+            return False
+        self.editing.insert_text(one_line(text))
+        self._build()
+        return True
 
     def keypress(self, size: Any, key: str) -> str | None:
         if self.editing is not None:
