@@ -19,6 +19,9 @@ HELP = "enter: edit cell   a: add row   d: delete row   tab: other column   q: s
 class _Cell(LineEdit):
     """The cell being edited: its old text starts selected (typing replaces it), with the readline keys."""
 
+    def __init__(self, text: str) -> None:
+        super().__init__("", text)
+
 
 class GridEditor(urwid.WidgetWrap):
     context = "grid"
