@@ -152,6 +152,7 @@ class App:
         self.prompt = Prompt(label, initial, done, history, select=select)
         self.statusbar.show(self.prompt)
         self.frame.focus_position = "footer"
+        self.redraw_soon()  # asked from a task (after a refusal), the prompt shows at once too
 
     def ask_key(self, label: str, on_key: Any) -> None:
         """A question answered by one key press; `on_key(key)` gets None for Esc."""
@@ -173,6 +174,11 @@ class App:
             return
         if self.prompt is None:
             self.notify(f"paste ignored ({len(text):,} characters): no text field has the focus", "warn")
+
+    def set_address(self, address: tuple[str, int]) -> None:
+        """Where the proxy listens now (after a re-bind)."""
+        self.address = (str(address[0]), int(address[1]))
+        self.refresh_status()
 
     def refresh_status(self) -> None:
         opts = self.master.options

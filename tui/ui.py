@@ -101,6 +101,8 @@ class UI(Protocol):
     def ask_key(self, label: str, on_key: Answer) -> None:
         """A question answered by one key press; `on_key(key)` gets None for Esc."""
     def refresh_status(self) -> None: ...
+    def set_address(self, address: tuple[str, int]) -> None:
+        """Where the proxy listens now (after a re-bind): the status bar shows it."""
 
     # -- drawing and tasks -------------------------------------------------------------------
     def redraw(self) -> None:

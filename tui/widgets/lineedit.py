@@ -168,7 +168,7 @@ class LineEdit(urwid.Edit):
         maxcol = size[0]
         cap, first = self._window(maxcol)
         shown = "".join(c if c.isprintable() else "?" for c in self._edit_text[first:first + maxcol - cap])
-        markup = [self.caption_markup or "", ("highlight" if self.selected else "text", shown or "")]
+        markup = [self.caption_markup or "", ("focus", shown) if self.selected and shown else shown]
         canvas = urwid.CompositeCanvas(urwid.Text(markup, wrap="clip").render((maxcol,)))
         if focus:
             canvas.cursor = (cap + self._edit_pos - first, 0)
