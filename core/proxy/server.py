@@ -72,6 +72,16 @@ class ProxyServer:
         """A listener whose connections this server serves (OSError when it cannot bind)."""
         return await asyncio.start_server(self._handle, host, port, limit=2**20, backlog=1024)
 
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    def close_listener(self) -> None:
+        """Stop accepting (to open the port again at another address); connections carry on."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
     def swap(self, server: asyncio.Server | None, mode: Mode) -> tuple[str, int]:
         """Serve new connections from `server` (None: the current listener) in `mode`. The old listener
         stops accepting; connections it accepted carry on in the mode they began in."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import os
 from collections.abc import Iterable
@@ -41,6 +42,11 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def _cannot_listen(host: str, port: int, e: OSError) -> OptionsError:
+    reason = os.strerror(e.errno) if e.errno else str(e)  # the same words whatever the event loop
+    return OptionsError(f"cannot listen at {host}:{port}: {reason}")
 
 
 class Master:
@@ -134,6 +140,7 @@ class Master:
         except BaseException:
             if server is not None:
                 server.close()
+                await self._reopen()
             raise
         finally:
             self._rebinding = False
@@ -142,11 +149,32 @@ class Master:
         return self._swap(server, mode)
 
     async def _listen(self, host: str, port: int) -> asyncio.Server:
+        """A new listener. Its port may be the one the proxy listens on now, at another address
+        (127.0.0.1 → 0.0.0.0): the system refuses the second socket then, so the old listener is closed
+        first, and opened again if the new one fails."""
         try:
             return await self.server.listen(host, port)
         except OSError as e:
-            reason = os.strerror(e.errno) if e.errno else str(e)  # the same words whatever the event loop
-            raise OptionsError(f"cannot listen at {host}:{port}: {reason}") from None
+            if not (e.errno == errno.EADDRINUSE and port and self.server.address
+                    and port == self.server.address[1]):
+                raise _cannot_listen(host, port, e) from None
+        self.server.close_listener()
+        await asyncio.sleep(0)  # some loops (uvloop) release the socket on their next turn
+        try:
+            return await self.server.listen(host, port)
+        except OSError as e:
+            await self._reopen()
+            raise _cannot_listen(host, port, e) from None
+
+    async def _reopen(self) -> None:
+        """After a failed move: listen where the proxy listened before."""
+        if self.server.listening:
+            return
+        host, port = self.server.address or self._bound
+        try:
+            self.server.swap(await self.server.listen(host, port), self.server.mode)
+        except OSError as e:
+            self.log.error(f"{_cannot_listen(host, port, e)}: the proxy no longer listens")
 
     def _swap(self, server: asyncio.Server | None, mode: Mode) -> tuple[str, int]:
         host, port = self.server.swap(server, mode)

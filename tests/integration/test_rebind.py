@@ -133,3 +133,35 @@ async def test_an_addon_assigning_the_port_is_followed(proxy, origin):
     assert (await c.get(f"{origin.url}/json")).startswith(b"HTTP/1.1 200")
     c.close()
     assert await refused(proxy.port)
+
+
+async def test_the_same_port_moves_to_another_address(proxy, origin):
+    kept = await KeepAlive.open(proxy.port)
+    assert (await kept.get(f"{origin.url}/json")).startswith(b"HTTP/1.1 200")
+    await proxy.master.set_options(listen_port=proxy.port)  # the port as a number, not 0 any more
+    host, port = await proxy.master.set_options(listen_host="0.0.0.0")  # the system refuses a second socket
+    assert (host, port) == ("0.0.0.0", proxy.port) and proxy.options.listen_host == "0.0.0.0"
+    fresh = await KeepAlive.open(proxy.port)
+    assert (await fresh.get(f"{origin.url}/json?new")).startswith(b"HTTP/1.1 200")
+    assert (await kept.get(f"{origin.url}/json?kept")).startswith(b"HTTP/1.1 200")
+    kept.close()
+    fresh.close()
+
+
+async def test_a_failed_move_listens_where_it_did(proxy, origin):
+    await proxy.master.set_options(listen_port=proxy.port)
+    with pytest.raises(OptionsError, match="cannot listen at 192.0.2.1"):  # an address this host does not have
+        await proxy.master.set_options(listen_host="192.0.2.1")
+    other = socket.socket()  # someone else has the port at another loopback address
+    other.bind(("127.0.0.2", proxy.port))
+    other.listen()
+    try:
+        # 0.0.0.0 is refused even once the proxy's own listener is closed: it listens at 127.0.0.1 again
+        with pytest.raises(OptionsError, match=rf"cannot listen at 0\.0\.0\.0:{proxy.port}: Address already in use"):
+            await proxy.master.set_options(listen_host="0.0.0.0")
+    finally:
+        other.close()
+    assert proxy.options.listen_host == "127.0.0.1" and proxy.master.server.listening
+    c = await KeepAlive.open(proxy.port)
+    assert (await c.get(f"{origin.url}/json")).startswith(b"HTTP/1.1 200")
+    c.close()

@@ -150,7 +150,7 @@ class LineEdit(urwid.Edit):
     # -- drawing: only the window around the cursor --------------------------------------------
     def _window(self, maxcol: int) -> tuple[int, int]:
         """(caption width, offset of the first character shown), the cursor kept in view."""
-        cap = min(urwid.util.calc_width(self.caption, 0, len(self.caption)), max(maxcol - 2, 0))
+        cap = min(urwid.calc_width(self.caption, 0, len(self.caption)), max(maxcol - 2, 0))
         room = max(maxcol - cap - 1, 0)  # the cursor may sit one past the last character
         pos = self._edit_pos
         if len(self._edit_text) <= room:
