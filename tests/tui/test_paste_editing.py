@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 import httpx
 
+from interpose.tui.paste import Paste, PasteScreen
+from interpose.tui.widgets.grid import GridEditor
+from interpose.tui.widgets.lineedit import LineEdit, paste_into
 from tests.tui.pty_harness import Terminal
 
 FILTER = "Filter (up/down: history):"
@@ -150,3 +154,53 @@ async def test_paste_into_the_body_editor_keeps_its_lines(tmp_path, origin):
             assert origin.received[-1].body == b"line one\nline two\n"
     finally:
         await term.stop()
+
+
+# -- the pieces, without a terminal ------------------------------------------------------------------------
+
+def _parse(screen: PasteScreen, *reads: bytes) -> list[Any]:
+    keys: list[Any] = []
+    for data in reads:  # as urwid's get_available_raw_input hands each read on
+        codes, screen._partial_codes = [*screen._partial_codes, *data], []
+        screen.parse_input(None, lambda k, raw: keys.extend(k), codes)
+    return keys
+
+
+def test_a_paste_split_over_reads_is_one_key_and_keys_around_it_stay_keys():
+    screen = PasteScreen()
+    keys = _parse(screen, b"x\x1b[20", b"0~one\rtw", b"o\x1b[2", b"01~y")
+    # urwid keeps an incomplete escape sequence for the next read; the paste is cut out around it
+    pastes = [k for k in keys if isinstance(k, Paste)]
+    assert [p.text for p in pastes] == ["one\ntwo"]
+    assert [k for k in keys if not isinstance(k, Paste)] == ["x", "y"]
+    assert keys.index(pastes[0]) == 1
+
+
+def test_a_paste_of_escape_sequences_runs_none_of_them():
+    keys = _parse(PasteScreen(), b"\x1b[200~\x1b[A\x1bOP\x03q\x1b[201~")
+    assert len(keys) == 1 and isinstance(keys[0], Paste) and keys[0] == "paste"
+    assert keys[0].text == "\x1b[A\x1bOP\x03q"
+
+
+def test_line_edit_draws_the_window_around_the_cursor():
+    e = LineEdit(("key", "F: "), "")
+    e.paste("a" * 50_000 + "\n" + "b" * 50_000 + "END")
+    assert "a b" in e.edit_text and "\n" not in e.edit_text
+    canvas = e.render((20,), focus=True)
+    assert canvas.text[0].decode().startswith("F: ") and canvas.text[0].decode().rstrip().endswith("END")
+    assert canvas.cursor == (19, 0)
+    e.keypress((20,), "home")
+    assert e.render((20,), focus=True).text[0].decode() == "F: " + "a" * 17
+    e.keypress((20,), "meta f")
+    assert e.edit_pos == 50_000
+
+
+def test_a_paste_goes_into_the_grid_cell_being_edited_only():
+    done: asyncio.Future[Any] = asyncio.Future(loop=asyncio.new_event_loop())
+    grid = GridEditor("Headers", [("Host", "a")], done)
+    assert not paste_into(grid, "x")  # no cell is edited
+    grid.keypress((60, 10), "tab")
+    grid.keypress((60, 10), "enter")
+    assert paste_into(grid, "one\ntwo")  # the selected old value is replaced
+    grid.keypress((60, 10), "enter")
+    assert grid.data == [["Host", "one two"]]
