@@ -268,7 +268,7 @@ def _check_filter(expr: str) -> None:
     try:
         flowfilter.parse(expr)
     except flowfilter.FilterError as e:
-        raise OptionsError(f"invalid filter {expr!r}: {str(e).splitlines()[0]}") from None
+        raise OptionsError(f"invalid filter: {str(e).splitlines()[0]}") from None
 
 
 def core_options(opts: Options) -> None:
