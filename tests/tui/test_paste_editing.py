@@ -208,7 +208,8 @@ def test_a_paste_goes_into_the_grid_cell_being_edited_only():
 
 async def test_a_bad_intercept_filter_says_why_and_keeps_the_text(term):
     await term.press("i", *"~u /x & ~bogus", "enter")
-    await term.wait_for("Intercept filter (option intercept: invalid filter: unknown operator ~bogus (at offset 8)): ~u /x & ~bogus")
+    await term.wait_for("Intercept filter (option intercept: invalid filter: unknown operator ~bogus (at offset 8)): "
+                        "~u /x & ~bogus")
     assert "intercept:" not in term.text().splitlines()[-2]  # nothing shown as if in effect
     await term.press("ctrl w", "backspace", "backspace", "enter")
     await term.wait_for("intercept: ~u /x @ request,response")
