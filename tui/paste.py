@@ -48,8 +48,11 @@ class PasteScreen(urwid.display.raw.Screen):
         self.flush()
 
     def _stop(self) -> None:
-        self.write(DISABLE)
-        self.flush()
+        try:
+            self.write(DISABLE)
+            self.flush()
+        except OSError:
+            pass  # a terminal that hung up has nothing to turn off; urwid's own restore says what went wrong
         super()._stop()
 
     def parse_input(self, event_loop: Any, callback: Callable[[list[Any], list[int]], Any] | None,
