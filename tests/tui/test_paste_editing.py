@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 from typing import Any
 
 import httpx
@@ -213,3 +214,25 @@ async def test_a_bad_intercept_filter_says_why_and_keeps_the_text(term):
     assert "intercept:" not in term.text().splitlines()[-2]  # nothing shown as if in effect
     await term.press("ctrl w", "backspace", "backspace", "enter")
     await term.wait_for("intercept: ~u /x @ request,response")
+
+
+async def _written_after(term: Terminal, mark: int, seq: bytes) -> int:
+    """Wait until the app wrote `seq` after offset `mark` of its output; where it did."""
+    async with asyncio.timeout(15):
+        while (i := bytes(term.raw).find(seq, mark)) < 0:
+            term._changed.clear()
+            await term._changed.wait()
+    return i
+
+
+async def test_bracketed_paste_is_off_while_suspended_and_on_again_after(term):
+    await term.wait_for_raw(rb"\x1b\[\?2004h")
+    mark = len(term.raw)
+    term.proc.send_signal(signal.SIGTSTP)  # what ctrl z sends
+    off = await _written_after(term, mark, b"\x1b[?2004l")
+    term.proc.send_signal(signal.SIGCONT)
+    await _written_after(term, off, b"\x1b[?2004h")
+    await term.press("f")
+    await term.wait_for(FILTER)
+    await term.paste("~u after")
+    await term.wait_for(FILTER + " ~u after")
