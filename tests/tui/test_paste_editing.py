@@ -236,3 +236,20 @@ async def test_bracketed_paste_is_off_while_suspended_and_on_again_after(term):
     await term.wait_for(FILTER)
     await term.paste("~u after")
     await term.wait_for(FILTER + " ~u after")
+
+
+async def test_a_paste_into_the_repeater_is_sent_as_pasted(term, origin):
+    async with httpx.AsyncClient(proxy=term.url, timeout=30) as client:
+        await client.post(f"{origin.url}/echo/r", content=b"a=1")
+    await term.wait_for("flows: 1/1")
+    await term.press("R")
+    await term.wait_for("a=1")
+    await term.paste("&b=2\r&c=3")  # the cursor waits at the end of the body; the line break stays one
+    await term.wait_for("&c=3")
+    await term.press("ctrl s")
+    await term.wait_for("Response 1/1")
+    async with asyncio.timeout(10):
+        while len(origin.received) < 2:
+            origin.arrived.clear()
+            await origin.arrived.wait()
+    assert origin.received[-1].body == b"a=1&b=2\n&c=3"
