@@ -185,7 +185,12 @@ class Master:
         """An addon (or anything else) assigned a listener option directly: follow it, as set_options
         would, or put the old value back and log why."""
         if self._started and not self._rebinding and updated & set(LISTENER):
-            asyncio.get_running_loop().create_task(self._follow_listener_options())
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # set off the core's loop (a script at the prompt, a test): not followed
+                self.log.warn("listen_host, listen_port and mode take effect when set on the core's loop")
+                return
+            loop.create_task(self._follow_listener_options())
 
     async def _follow_listener_options(self) -> None:
         opts, server = self.options, self.server
