@@ -63,6 +63,7 @@ class Master:
         self._tick_task: asyncio.Task[None] | None = None
         self._started = False
         self._rebinding = False
+        self._following: set[asyncio.Task[None]] = set()
         self._bound = ("", 0)
         """The listen_host and listen_port the listener was opened with."""
         options.subscribe(self._listener_options_changed)
@@ -190,7 +191,9 @@ class Master:
             except RuntimeError:  # set off the core's loop (a script at the prompt, a test): not followed
                 self.log.warn("listen_host, listen_port and mode take effect when set on the core's loop")
                 return
-            loop.create_task(self._follow_listener_options())
+            task = loop.create_task(self._follow_listener_options())
+            self._following.add(task)  # held until done: the loop keeps only a weak reference
+            task.add_done_callback(self._following.discard)
 
     async def _follow_listener_options(self) -> None:
         opts, server = self.options, self.server
