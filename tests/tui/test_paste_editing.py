@@ -253,3 +253,9 @@ async def test_a_paste_into_the_repeater_is_sent_as_pasted(term, origin):
             origin.arrived.clear()
             await origin.arrived.wait()
     assert origin.received[-1].body == b"a=1&b=2\n&c=3"
+
+
+def test_a_long_question_leaves_room_for_the_answer():
+    e = LineEdit(("key", "URL (port must be a number: '80echo'): "), "http://127.0.0.1:80echo/x", select=False)
+    line = e.render((40,), focus=True).text[0].decode()
+    assert line.startswith("URL (port must be a…") and line.rstrip().endswith("80echo/x")

@@ -150,7 +150,8 @@ class LineEdit(urwid.Edit):
     # -- drawing: only the window around the cursor --------------------------------------------
     def _window(self, maxcol: int) -> tuple[int, int]:
         """(caption width, offset of the first character shown), the cursor kept in view."""
-        cap = min(urwid.calc_width(self.caption, 0, len(self.caption)), max(maxcol - 2, 0))
+        # A long caption (a question with the reason of a refusal) leaves the text at least 20 columns.
+        cap = min(urwid.calc_width(self.caption, 0, len(self.caption)), max(maxcol - 20, maxcol // 2))
         room = max(maxcol - cap - 1, 0)  # the cursor may sit one past the last character
         pos = self._edit_pos
         if len(self._edit_text) <= room:
@@ -168,8 +169,13 @@ class LineEdit(urwid.Edit):
         maxcol = size[0]
         cap, first = self._window(maxcol)
         shown = "".join(c if c.isprintable() else "?" for c in self._edit_text[first:first + maxcol - cap])
-        markup = [self.caption_markup or "", ("focus", shown) if self.selected and shown else shown]
-        canvas = urwid.CompositeCanvas(urwid.Text(markup, wrap="clip").render((maxcol,)))
+        text = urwid.Text(("focus", shown) if self.selected and shown else shown, wrap="clip")
+        if cap:
+            caption = urwid.Text(self.caption_markup, wrap="ellipsis").render((cap,))
+            canvas = urwid.CanvasJoin([(caption, None, False, cap), (text.render((maxcol - cap,)), None, True,
+                                                                     maxcol - cap)])
+        else:
+            canvas = urwid.CompositeCanvas(text.render((maxcol,)))
         if focus:
             canvas.cursor = (cap + self._edit_pos - first, 0)
         return canvas
