@@ -18,8 +18,10 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,7 +93,8 @@ async def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     origin = await Origin().start()
     term = Terminal(cols=120, rows=35)
-    await term.start("--confdir", os.path.join(ROOT, "bench", ".paste-confdir"))
+    confdir = tempfile.mkdtemp(prefix="interpose-paste-")
+    await term.start("--confdir", confdir)
     traffic = Traffic(term.url, f"{origin.url}/json")
     try:
         async with httpx.AsyncClient(proxy=term.url) as client:
@@ -115,6 +118,7 @@ async def main() -> None:
             traffic.task.cancel()
         await term.stop()
         await origin.stop()
+        shutil.rmtree(confdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
