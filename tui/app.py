@@ -209,6 +209,7 @@ class App:
         while True:
             events = [await q.get(), *q.drain()]
             self.apply(events)
+            events.clear()  # while waiting for the next ones, hold no flow the store has let go
             self.redraw()
 
     def apply(self, events: list[Any]) -> None:

@@ -49,6 +49,10 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     a("--confdir", metavar="DIR", help="where the CA and settings live (default ~/.interpose)")
     a("--ssl-insecure", action="store_true", default=None, help="do not verify upstream TLS certificates")
     a("--ignore-hosts", metavar="REGEX", action="append", default=[], help="pass TLS through for matching host:port")
+    a("--allow-hosts", metavar="REGEX", action="append", default=[],
+      help="intercept only matching host:port, pass the rest through (repeatable)")
+    a("--certs", metavar="[DOMAIN=]PEM", action="append", default=[],
+      help="serve this certificate (key + chain in one PEM) for matching hosts (repeatable)")
     a("-i", "--intercept", metavar="FILTER", help="intercept flows matching a filter expression")
     a("-w", "--save", metavar="FILE", dest="save_stream_file", help="write finished flows to FILE (+FILE appends)")
     a("-r", "--read", metavar="FILE", dest="rfile", help="load flows from a flow file or .har at start")
@@ -67,8 +71,9 @@ def options_from_args(args: argparse.Namespace) -> Options:
         value = getattr(args, name)
         if value is not None:
             direct[name] = value
-    if args.ignore_hosts:
-        direct["ignore_hosts"] = args.ignore_hosts
+    for name in ("ignore_hosts", "allow_hosts", "certs"):
+        if getattr(args, name):
+            direct[name] = getattr(args, name)
     opts.update(**direct)
     opts.set(*args.setoptions, defer=True)
     Mode.parse(opts.mode)

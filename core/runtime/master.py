@@ -22,9 +22,11 @@ from interpose.proxy.modes import Mode
 from interpose.proxy.proxyauth import ProxyAuth
 from interpose.proxy.server import ProxyServer
 from interpose.proxy.tls.certs import CertStore
+from interpose.proxy.tls.config import TlsOptions
 from interpose.runtime import hooks
 from interpose.runtime.addonmanager import AddonManager
 from interpose.runtime.builtins.intercept import Intercept
+from interpose.runtime.builtins.onboarding import Onboarding
 from interpose.runtime.builtins.readfile import ReadFile, hook_sequence
 from interpose.runtime.builtins.save import SaveStream
 from interpose.runtime.bus import EventBus
@@ -72,8 +74,17 @@ class Master:
         ctx.options = options
         ctx.log = self.log
         self.readfile = ReadFile(self.load_flows, self.add_log)
-        self.addons.add(ProxyAuth(), ScriptLoader(self.addons), Intercept(), SaveStream(log=self.add_log),
-                        self.readfile, configure=False)
+        self.addons.add(ProxyAuth(), TlsOptions(), ScriptLoader(self.addons), Onboarding(self._ca_files), Intercept(),
+                        SaveStream(log=self.add_log), self.readfile, configure=False)
+
+    def _ca_files(self) -> tuple[str, bytes, bytes] | None:
+        """The CA certificate to give clients: its file, PEM and DER (the onboarding page serves them)."""
+        if self.certs is None:
+            return None
+        from cryptography.hazmat.primitives import serialization
+
+        der = self.certs.ca_cert.public_bytes(serialization.Encoding.DER)
+        return self.certs.ca_cert_path, self.certs.ca_cert_pem, der
 
     async def replay(self, flow: Any) -> Any:
         """Replay an HTTP request as a new flow (through every hook)."""

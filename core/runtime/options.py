@@ -40,6 +40,15 @@ def _parse_size(value: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
+def _host_name(value: str) -> None:
+    """A DNS name (letters, digits, dots, dashes): the onboarding page's host."""
+    if not _HOST.match(value):
+        raise OptionsError(f"invalid host name {value!r}")
+
+
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+
+
 @dataclass
 class Option:
     name: str
@@ -320,9 +329,33 @@ def core_options(opts: Options) -> None:
     add("websocket_max_message_size", str | None, "16m",
         "Largest WebSocket message (all its fragments); a bigger one closes both sides with 1009. Unset: no limit.",
         validate=parse_size)
+    # onboarding (tui-onboard): the page at http://interpose.it/ through the proxy
+    add("onboarding", bool, True, "Answer requests to onboarding_host through the proxy with the CA install page.")
+    add("onboarding_host", str, "interpose.it", "Host of the onboarding page (http:// and https:// through the proxy).",
+        validate=_host_name)
     add("keep_host_header", bool, False, "reverse mode: forward the client's Host header unchanged.")
     add("connect_timeout_s", float, 10.0, "Seconds to wait for a server connection.")
     add("header_read_timeout_s", float, 60.0, "Seconds a client may take to send a request head.")
     add("idle_timeout_s", float, 300.0, "Seconds an idle client connection is kept open.")
     add("read_timeout_s", float, 60.0,
         "Seconds a server may stay silent while the proxy waits for its response (head or body).")
+    _tls_options(add)
+
+
+TLS_VERSIONS = ("UNBOUNDED", "SSL3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3")
+
+
+def _tls_options(add: Callable[..., None]) -> None:
+    """The TLS options of issue 19 (docs/tls.md); the proxy checks them together (interpose.proxy.tls.config)."""
+    add("certs", Sequence[str], [],
+        "Serve this certificate (key + chain in one PEM) for matching hosts: [DOMAIN=]PATH, DOMAIN may be "
+        "*.example.com or * (repeatable).")
+    add("upstream_cert", bool, True, "Copy the real server certificate's names (SANs, CN) into the forged one.")
+    add("client_certs", str | None, None,
+        "Client certificate to present to servers that ask: a PEM (key + certificate) or a directory of HOST.pem.")
+    add("tls_version_client_min", str, "TLS1_2", "Lowest TLS version accepted from clients.", choices=TLS_VERSIONS)
+    add("tls_version_client_max", str, "UNBOUNDED", "Highest TLS version accepted from clients.", choices=TLS_VERSIONS)
+    add("tls_version_server_min", str, "TLS1_2", "Lowest TLS version spoken to servers.", choices=TLS_VERSIONS)
+    add("tls_version_server_max", str, "UNBOUNDED", "Highest TLS version spoken to servers.", choices=TLS_VERSIONS)
+    add("allow_hosts", Sequence[str], [],
+        "Regexes of host:port: intercept only these, pass the rest through untouched (not with ignore_hosts).")

@@ -171,8 +171,9 @@ class H1Server:
                 raise ServerProtocolError(f"unexpected event in response body: {event!r}")
 
     def spliceable(self) -> int | None:
-        """The length of the response body when it can be spliced to the client (see HttpExchange)."""
-        return self._raw_length
+        """The length of the response body when it can be spliced to the client (see HttpExchange): not
+        through a TlsStream (TLS inside an HTTPS upstream proxy's TLS), which has no transport to splice from."""
+        return self._raw_length if hasattr(self.stream, "splice") else None
 
     async def splice_body(self, sink: Any) -> None:
         """Pass the body of known length straight from the socket to `sink` (a BodySink), bypassing h11 and

@@ -32,7 +32,8 @@ class ServerPool:
         req, mode = flow.request, self.ctx.mode
         if mode.kind == "upstream":
             if req.scheme == "http" and self.ctx.tunnel is None:
-                return (mode.address, None, mode.scheme == "https"), True
+                # (an https:// upstream proxy's own TLS is `upstream.connect`'s business, not the request's)
+                return (mode.address, None, False), True
             return ((req.host, req.port), mode.address, req.scheme == "https"), False
         return ((req.host, req.port), None, req.scheme == "https"), False
 

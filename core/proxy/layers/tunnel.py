@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 from interpose.model.connection import Server
 from interpose.proxy.layer import LAYERS, Context, Layer, Stream
@@ -18,6 +19,16 @@ PEEK_TIMEOUT_S = 1.0
 def _matches(patterns: list[str], host: str, port: int) -> bool:
     hostport = f"{host}:{port}"
     return any(re.search(p, hostport, re.I) for p in patterns)
+
+
+def passes_through(opts: Any, host: str, port: int, sni: str | None) -> bool:
+    """Whether TLS to host:port (or the SNI) is relayed untouched: ignore_hosts matches it, or allow_hosts is
+    set and matches neither."""
+    def hit(patterns: list[str]) -> bool:
+        return _matches(patterns, host, port) or (sni is not None and _matches(patterns, sni, port))
+
+    allow: list[str] = opts.allow_hosts
+    return hit(opts.ignore_hosts) or (bool(allow) and not hit(allow))
 
 
 async def detect(ctx: Context, timeout: float | None = PEEK_TIMEOUT_S, default: str = "tcp") -> Layer:
@@ -38,8 +49,7 @@ async def detect(ctx: Context, timeout: float | None = PEEK_TIMEOUT_S, default: 
         except ClientHelloError:
             hello = None
         sni = hello.sni if hello else None
-        ignored = (_matches(opts.ignore_hosts, host, port)
-                   or (sni is not None and _matches(opts.ignore_hosts, sni, port)))
+        ignored = passes_through(opts, host, port, sni)
         # Bytes that look like TLS but are no ClientHello go to the TLS layer too, which says so and hangs up.
         layer = LAYERS["passthrough" if ignored else "tls"](ctx)
         if hello is not None:

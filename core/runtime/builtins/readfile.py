@@ -102,34 +102,71 @@ def is_har(path: str) -> bool:
     return stripped.startswith(b"{") and flowfile.FORMAT.encode() not in head.split(b"\n", 1)[0] and b'"log"' in head
 
 
+def foreign(path: str) -> str | None:
+    """"mitmproxy" for one of mitmproxy's flow files (sniffed from the first bytes), else None. Raises
+    FlowFileError for a Python pickle: it is never loaded (loading one can run code)."""
+    from interpose.store import mitmfile  # only when -r or a load needs it (startup)
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return None
+    kind = mitmfile.sniff(head)
+    if kind == "pickle":
+        raise FlowFileError(f"{path}: a Python pickle, not a flow file; interpose does not load pickles "
+                            "(loading one can run code)")
+    return kind
+
+
 def check(path: str) -> list[Flow] | None:
-    """Raise FlowFileError unless `path` is a readable flow file or HAR file. A HAR file is read whole
-    here, and its flows returned so that it need not be parsed twice."""
-    from interpose.store import flowfile, har  # only when -r or a load needs them (startup)
+    """Raise FlowFileError unless `path` is a readable flow file, HAR file or mitmproxy flow file. A HAR
+    file is read whole here, and its flows returned so that it need not be parsed twice."""
+    from interpose.store import flowfile, har, mitmfile  # only when -r or a load needs them (startup)
 
     if is_har(path):
         return list(har.read(path))
+    if foreign(path) == "mitmproxy":
+        mitmfile.check(path)
+        return None
     flowfile.check(path)
     return None
 
 
 def read(path: str) -> Iterator[Flow]:
-    """Every flow in a flow file (streamed) or HAR file. FlowFileError at the first damage."""
-    from interpose.store import flowfile, har  # only when -r or a load needs them (startup)
+    """Every flow in a flow file or mitmproxy flow file (streamed) or HAR file. FlowFileError at the
+    first damage."""
+    from interpose.store import flowfile, har, mitmfile  # only when -r or a load needs them (startup)
 
     if is_har(path):
         yield from har.read(path)
+    elif foreign(path) == "mitmproxy":
+        yield from mitmfile.Reader(path)
     else:
         yield from flowfile.read_flows(path)
 
 
 def load(path: str) -> tuple[list[Flow], str | None]:
-    """Every complete flow of a flow file or HAR file, and a warning when the file is damaged part-way.
-    Raises FlowFileError when the file cannot be read at all."""
-    from interpose.store import flowfile, har  # only when -r or a load needs them (startup)
+    """Every complete flow of a flow file, HAR file or mitmproxy flow file, and a warning when the file is
+    damaged part-way. Raises FlowFileError when the file cannot be read at all."""
+    from interpose.store import flowfile, har, mitmfile  # only when -r or a load needs them (startup)
 
     if is_har(path):
         return list(har.read(path)), None
+    if foreign(path) == "mitmproxy":
+        mitmfile.check(path)
+        reader = mitmfile.Reader(path)
+        flows: list[Flow] = []
+        warning = None
+        try:
+            for flow in reader:
+                flows.append(flow)
+        except FlowFileError as e:
+            warning = f"{e}; loaded the {len(flows)} flows before it"
+        if reader.skipped:
+            skipped = f"skipped {reader.skipped} UDP/DNS flows (interpose has no such flows)"
+            warning = f"{warning}; {skipped}" if warning else skipped
+        return flows, warning
     return flowfile.load(path)
 
 
