@@ -37,10 +37,12 @@ from interpose.tui import actions, keymap
 from interpose.tui import session as tui_session
 from interpose.tui.format import shown_flow
 from interpose.tui.palette import PALETTE
+from interpose.tui.paste import Paste, PasteScreen
 from interpose.tui.repeater.view import RepeaterView
 from interpose.tui.sticky import StickyRules
 from interpose.tui.widgets.flowlist import FlowListBox
 from interpose.tui.widgets.flowview import FlowView
+from interpose.tui.widgets.lineedit import paste_into
 from interpose.tui.widgets.panes import EventLog, Prompt, StatusBar, help_widget
 
 
@@ -138,17 +140,20 @@ class App:
             self.statusbar.set_message((level, text))
         self.redraw_soon()
 
-    def ask(self, label: str, on_done: Any, initial: str = "", history: list[str] | None = None) -> None:
-        """A one-line prompt; `on_done(text)` gets None when cancelled. Up/down walk `history`."""
+    def ask(self, label: str, on_done: Any, initial: str = "", history: list[str] | None = None,
+            select: bool = True) -> None:
+        """A one-line prompt; `on_done(text)` gets None when cancelled. Up/down walk `history`. The `initial`
+        text starts selected (typing replaces it) unless `select` is False."""
         def done(text: str | None) -> None:
             self.prompt = None
             self.statusbar.set_message("")
             self.frame.focus_position = "body"
             on_done(text)
             self.refresh_status()
-        self.prompt = Prompt(label, initial, done, history)
+        self.prompt = Prompt(label, initial, done, history, select=select)
         self.statusbar.show(self.prompt)
         self.frame.focus_position = "footer"
+        self.redraw_soon()  # asked from a task (after a refusal), the prompt shows at once too
 
     def ask_key(self, label: str, on_key: Any) -> None:
         """A question answered by one key press; `on_key(key)` gets None for Esc."""
@@ -160,6 +165,21 @@ class App:
             prompt.on_done(None if key == "esc" else key)
             return None
         prompt.keypress = keypress  # type: ignore[method-assign]
+        prompt.paste = lambda text: False  # type: ignore[method-assign]  # a one-key answer takes no text
+
+    def paste(self, text: str) -> None:
+        """A bracketed paste: into the prompt or the focused editor, as text in one go; else ignored."""
+        target = self.prompt if self.prompt is not None else None if self.overlay is not None else self.current
+        if target is not None and paste_into(target, text):
+            self.redraw_soon()
+            return
+        if self.prompt is None:
+            self.notify(f"paste ignored ({len(text):,} characters): no text field has the focus", "warn")
+
+    def set_address(self, address: tuple[str, int]) -> None:
+        """Where the proxy listens now (after a re-bind)."""
+        self.address = (str(address[0]), int(address[1]))
+        self.refresh_status()
 
     def refresh_status(self) -> None:
         opts = self.master.options
@@ -303,6 +323,9 @@ class TopWidget(urwid.WidgetWrap):
     # the top widget, a Frame, gets (maxcol, maxrow).
     def keypress(self, size: tuple[int, int], key: str) -> str | None:  # type: ignore[override]
         app = self.app
+        if isinstance(key, Paste):
+            app.paste(key.text)
+            return None
         if app.prompt is not None:
             return self._w.keypress(size, key)
         rest = app.keypress(size, key)
@@ -332,7 +355,7 @@ async def run(opts: Options) -> int:
     tui_session.restore_view(app)
     print(f"proxy listening at {host}:{port}", file=sys.stderr, flush=True)
     cli.on_signals(app.quit.set)
-    screen = urwid.display.raw.Screen()
+    screen = PasteScreen()
     screen.set_terminal_properties(colors=256)
     screen.tty_signal_keys(start="undefined", stop="undefined")  # ctrl s and ctrl q are ours, not XON/XOFF
     main_loop = urwid.MainLoop(app.top, PALETTE, screen=screen, handle_mouse=False,

@@ -105,7 +105,7 @@ BINDINGS: list[Binding] = [
     Binding("picker", ("enter",), "picker.toggle", "load or unload the addon (or load a path)"),
     Binding("options", ("j", "down"), "cursor.down", "next option"),
     Binding("options", ("k", "up"), "cursor.up", "previous option"),
-    Binding("options", ("enter",), "options.edit", "edit the option"),
+    Binding("options", ("enter",), "options.edit", "edit the option (a boolean toggles; a list: one item per row)"),
     Binding("options", ("r",), "options.reset", "reset the option to its default"),
     # search results and diff
     Binding("search", ("j", "down"), "cursor.down", "next match"),

@@ -64,11 +64,36 @@ class ProxyServer:
         self.mode = Mode.parse(self.options.mode)
         for kind in EAGER:
             LAYERS[kind]  # noqa: B018  (load the common layers now, not on the first connection)
-        self._server = await asyncio.start_server(
-            self._handle, self.options.listen_host, self.options.listen_port, limit=2**20, backlog=1024
-        )
+        self._server = await self.listen(self.options.listen_host, self.options.listen_port)
         sock = self._server.sockets[0]
         self.address = sock.getsockname()[:2]
+        return self.address
+
+    async def listen(self, host: str, port: int) -> asyncio.Server:
+        """A listener whose connections this server serves (OSError when it cannot bind)."""
+        return await asyncio.start_server(self._handle, host, port, limit=2**20, backlog=1024)
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    def close_listener(self) -> None:
+        """Stop accepting (to open the port again at another address); connections carry on."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def swap(self, server: asyncio.Server | None, mode: Mode) -> tuple[str, int]:
+        """Serve new connections from `server` (None: the current listener) in `mode`. The old listener
+        stops accepting; connections it accepted carry on in the mode they began in."""
+        old = self._server
+        if server is not None:
+            self._server = server
+            self.address = server.sockets[0].getsockname()[:2]
+        self.mode = mode
+        if old is not None and server is not None and old is not server:
+            old.close()  # closes the listening socket only; the connections' tasks live on in self._tasks
+        assert self.address is not None
         return self.address
 
     async def stop(self) -> None:

@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union, get_args, get_origin
 
+from interpose import flowfilter
 from interpose.errors import OptionsError
 from interpose.model import encoding
+from interpose.proxy.modes import Mode
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*$", re.I)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -85,6 +87,12 @@ class Option:
             value = list(value)
             if not all(isinstance(v, str) for v in value):
                 raise OptionsError(f"option {self.name} expects a list of strings")
+            if self.validate is not None:
+                for item in value:
+                    try:
+                        self.validate(item)
+                    except OptionsError as e:
+                        raise OptionsError(f"option {self.name}: {e}") from None
             return value
         t = self.base_type
         if t is bool:
@@ -220,6 +228,12 @@ class Options:
 
     def set(self, *specs: str, defer: bool = False) -> None:
         """Apply `NAME=VALUE` texts. With `defer`, unknown names wait for an addon to declare them."""
+        self.update(**self.parse_specs(*specs, defer=defer))
+
+    def parse_specs(self, *specs: str, defer: bool = False) -> dict[str, Any]:
+        """The typed values of `NAME=VALUE` texts, as `--set` reads them (a list option's items add up),
+        not yet checked nor applied: `update` does that. The one way from text to a value, for `--set`
+        and the terminal UI's options editor alike."""
         values: dict[str, Any] = {}
         for spec in specs:
             name, sep, text = spec.partition("=")
@@ -233,7 +247,7 @@ class Options:
                 raise OptionsError(f"unknown option {name!r}")
             opt = self._options[name]
             values[name] = opt.parse(text, values.get(name, opt.value if not opt.is_list else []))
-        self.update(**values)
+        return values
 
     def unknown_deferred(self) -> list[str]:
         return sorted(self._deferred)
@@ -242,20 +256,46 @@ class Options:
         self.update(**{name: self.option(name).default})
 
 
+def _check_port(port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise OptionsError(f"a port is a number from 0 to 65535, not {port}")
+
+
+def _check_host(host: str) -> None:
+    if not host.strip() or any(c.isspace() for c in host):
+        raise OptionsError(f"not a host name or address: {host!r}")
+
+
+def _check_regex(text: str) -> None:
+    try:
+        re.compile(text)
+    except re.error as e:
+        raise OptionsError(f"invalid regular expression {text!r}: {e}") from None
+
+
+def _check_filter(expr: str) -> None:
+    try:
+        flowfilter.parse(expr)
+    except flowfilter.FilterError as e:
+        raise OptionsError(f"invalid filter: {str(e).splitlines()[0]}") from None
+
+
 def core_options(opts: Options) -> None:
     """Declare every option the core itself uses."""
     add = opts.add_option
-    add("listen_host", str, "127.0.0.1", "Address to bind the proxy to.")
-    add("listen_port", int, 8080, "Port to bind the proxy to; 0 picks a free one.")
+    # listen_host, listen_port and mode re-bind the listener when changed at run time (Master.set_options).
+    add("listen_host", str, "127.0.0.1", "Address to bind the proxy to.", validate=_check_host)
+    add("listen_port", int, 8080, "Port to bind the proxy to; 0 picks a free one.", validate=_check_port)
     add("mode", str, "regular", "regular, upstream:URL (http:// or https://), "
-        "reverse:URL (http://, https:// or h2c://), socks5 or transparent (Linux).")
+        "reverse:URL (http://, https:// or h2c://), socks5 or transparent (Linux).", validate=Mode.parse)
     add("scripts", Sequence[str], [], "Addon scripts to load (hot-reloaded on change).")
     add("confdir", str, "~/.interpose", "Where the CA and settings live.")
     add("ssl_insecure", bool, False, "Do not verify upstream TLS certificates.")
     add("ssl_verify_upstream_trusted_ca", str | None, None, "Extra PEM bundle trusted for upstream verification.")
-    add("ignore_hosts", Sequence[str], [], "Regexes of host:port whose TLS passes through untouched.")
-    add("tcp_hosts", Sequence[str], [], "Regexes of host:port relayed as raw TCP flows.")
-    add("intercept", str | None, None, "Intercept flows matching this filter expression.")
+    add("ignore_hosts", Sequence[str], [], "Regexes of host:port whose TLS passes through untouched.",
+        validate=_check_regex)
+    add("tcp_hosts", Sequence[str], [], "Regexes of host:port relayed as raw TCP flows.", validate=_check_regex)
+    add("intercept", str | None, None, "Intercept flows matching this filter expression.", validate=_check_filter)
     add("intercept_at", str, "request,response",
         "Stages the intercept filter holds flows at: requestheaders, request, responseheaders, response, messages.")
     add("save_stream_file", str | None, None, "Write every finished flow to this file (+FILE appends).")
