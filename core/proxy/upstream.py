@@ -263,12 +263,13 @@ async def connect(
     opts = ctx.options
     # Hostile names (a 3,000-byte SNI, an empty label) would make the resolver or the TLS library raise
     # deep inside: refuse them here with a reason, like any other failure to connect.
-    for name in dict.fromkeys((str(host), str(dial[0]), *((sni,) if sni else ()))):
+    for name in dict.fromkeys((str(host), str(dial[0]))):
         check_host(name)
     # A client that sent a name no server can have as its TLS SNI gets none of its requests forwarded.
     client_sni = getattr(getattr(ctx.client_conn, "tls", None), "sni", None)
-    if isinstance(client_sni, str) and (reason := invalid_host(client_sni)) is not None:
-        raise ServerConnectError(f"{reason} (the client's TLS SNI)")
+    for name in dict.fromkeys(n for n in (sni, client_sni) if isinstance(n, str) and n):
+        if (reason := invalid_host(name)) is not None:
+            raise ServerConnectError(f"{reason} (the client's TLS SNI)")
     if tls:
         try:
             context = toserver.context_for(opts, sni or host, alpn)
