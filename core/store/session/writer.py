@@ -21,9 +21,10 @@ COMMIT_S = 0.25
 BATCH_BYTES = 64 << 20
 """A batch is committed early once it holds this many bytes of bodies and messages."""
 
-_UPSERT = (f"INSERT INTO flows ({', '.join(rows.COLUMNS)}, seq) VALUES ({', '.join('?' * len(rows.COLUMNS))}, ?) "
-           f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in rows.COLUMNS[1:])}, "
-           "seq = excluded.seq, deleted = 0 RETURNING rowid")
+_INSERT = (f"INSERT INTO flows ({', '.join(rows.COLUMNS)}, seq) VALUES ({', '.join('?' * len(rows.COLUMNS))}, ?) "
+           "ON CONFLICT (id) DO NOTHING RETURNING rowid")
+_UPDATE = (f"UPDATE flows SET {', '.join(f'{c} = ?' for c in rows.COLUMNS[1:])}, seq = ?, deleted = 0 "
+           "WHERE id = ? RETURNING rowid")
 
 
 IDLE_S = 0.5
@@ -185,17 +186,25 @@ class Writer:
         self._seq += 1
         if kind == "flow":
             snap: rows.Snapshot = item[1]
-            rowid = db.execute(_UPSERT, (*snap.columns, self._seq)).fetchone()[0]
-            db.execute("DELETE FROM bodies WHERE flow = ?", (rowid,))
-            db.execute("DELETE FROM messages WHERE flow = ?", (rowid,))
+            row = db.execute(_INSERT, (*snap.columns, self._seq)).fetchone()
+            if row is not None:  # a new flow: nothing of it to replace
+                rowid = row[0]
+            else:
+                rowid = db.execute(_UPDATE, (*snap.columns[1:], self._seq, snap.id)).fetchone()[0]
+                db.execute("DELETE FROM bodies WHERE flow = ?", (rowid,))
+                db.execute("DELETE FROM messages WHERE flow = ?", (rowid,))
             size = 0
             for part, data in snap.bodies:
-                db.executemany("INSERT INTO bodies VALUES (?, ?, ?, ?)",
-                               ((rowid, part, i, c) for i, c in enumerate(rows.chunks(data))))
+                if len(data) <= rows.CHUNK:
+                    db.execute("INSERT INTO bodies VALUES (?, ?, 0, ?)", (rowid, part, data))
+                else:
+                    db.executemany("INSERT INTO bodies VALUES (?, ?, ?, ?)",
+                                   ((rowid, part, i, c) for i, c in enumerate(rows.chunks(data))))
                 size += len(data)
-            db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           ((rowid, *m) for m in snap.messages))
-            size += sum(len(m[6]) for m in snap.messages)
+            if snap.messages:
+                db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               ((rowid, *m) for m in snap.messages))
+                size += sum(len(m[6]) for m in snap.messages)
             if rowid <= self._indexed:
                 index_rows(db, rowid - 1, 1)  # a flow already indexed that changed: at once
             self._top = max(self._top, rowid)
