@@ -187,3 +187,4 @@ async def test_options_are_restored_on_reopen_and_flags_given_now_win(make_proxy
 async def test_r_and_session_naming_one_file_is_refused(tmp_path):
     code, _, err = await run_dump("-p", "0", "-r", str(tmp_path / "s"), "--session", str(tmp_path / "s"))
     assert code == 2 and "-r and --session name the same file" in err
+
