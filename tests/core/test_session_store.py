@@ -236,3 +236,41 @@ def test_a_failed_write_stops_recording_with_a_message(tmp_path):
     assert s.failed and "stopped" in s.failed and heard == [s.failed]
     s.put(make_http_flow())  # ignored, no error
     s.close()
+
+
+def test_queries_page_sort_mark_and_search_in_sql(tmp_path):
+    from interpose.store.order import ORDERS
+    from interpose.store.session import query
+
+    path = str(tmp_path / "q.session")
+    flows = []
+    for i in range(60):
+        f = make_http_flow()
+        f.id = f"flow-{i:03d}"
+        f.timestamp_created += i
+        f.response.raw_content = b"y" * ((i * 37) % 50)
+        f.request.path = f"/item/{i}" + ("/needle" if i % 7 == 0 else "")
+        f.marked = i % 5 == 0
+        flows.append(f)
+    s = Session.open(path)
+    for f in flows:
+        s.put(f)
+    assert s.sync()
+    r = Session.open(path, readonly=True)
+    try:
+        for order in ORDERS:
+            for reverse in (False, True):
+                want = [f.id for f in sorted(flows, key=ORDERS[order])]
+                if reverse:  # the list reverses the whole order, ties included
+                    want = [f.id for f in sorted(flows, key=ORDERS[order], reverse=True)]
+                got = query.ids(r, order, reverse, limit=1000)
+                assert [ORDERS[order](next(f for f in flows if f.id == x)) for x in got] == \
+                    [ORDERS[order](next(f for f in flows if f.id == x)) for x in want], order
+        assert query.ids(r, offset=10, limit=5) == [f.id for f in flows[10:15]]
+        assert query.count(r, marked_only=True) == 12
+        assert query.ids(r, marked_only=True, limit=3) == ["flow-000", "flow-005", "flow-010"]
+        needles = [f.id for f in flows if "needle" in f.request.path]
+        assert query.ids(r, text="needle", limit=100) == needles and query.count(r, text="needle") == len(needles)
+    finally:
+        r.close()
+        s.close()

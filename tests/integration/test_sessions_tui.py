@@ -89,3 +89,45 @@ async def test_a_crash_leaves_the_session_behind_and_it_reopens_with_its_flows_m
         assert "/bytes/10" not in term.text()  # the view filter came back with the session
     finally:
         await term.stop()
+
+
+async def test_sticky_rules_and_kept_responses_come_back_with_the_session(tmp_path):
+    from interpose.runtime.master import Master
+    from interpose.runtime.options import Options, core_options
+    from interpose.tui import session as tui_session
+    from interpose.tui.app import App
+    from interpose.tui.sticky import Rule, StickyRules
+
+    path = str(tmp_path / "work.session")
+
+    async def app_with(confdir: str) -> App:
+        opts = Options()
+        core_options(opts)
+        opts.update(listen_port=0, confdir=confdir, session=path)
+        master = Master(opts)
+        sticky = StickyRules(confdir)
+        master.add_addon(sticky)
+        await master.start()
+        app = App(master)
+        app.sticky = sticky
+        tui_session.restore_view(app)
+        return app
+
+    first = await app_with(str(tmp_path / "conf1"))
+    kept = Rule("~u /api", "saved_response", status_code=200, reason="OK", headers=[("x", "1")], body_b64="aGk=")
+    first.sticky.add(Rule("~u /x", "request", set_headers=[("a", "b")]))
+    first.sticky.add(kept)
+    tui_session.save_view(first)
+    await first.master.shutdown()
+
+    # Another confdir, whose sticky-rules.json has a rule of its own: it is still read, the session's join it.
+    other = tmp_path / "conf2"
+    StickyRules(str(other)).add(Rule("~u /own", "response", remove_headers=["server"]))
+    second = await app_with(str(other))
+    try:
+        filters = [r.filter for r in second.sticky.rules]
+        assert filters == ["~u /own", "~u /x", "~u /api"]
+        restored = second.sticky.rules[2]
+        assert restored.part == "saved_response" and restored.make_response().content == b"hi"
+    finally:
+        await second.master.shutdown()

@@ -297,11 +297,15 @@ class ReadFile:
             version = -1
             while True:
                 await asyncio.sleep(FOLLOW_S)
-                now = s.data_version()
-                if now == version:
-                    continue
-                version = now
-                top, flows, _deleted = s.changes(top)
+                try:
+                    now = s.data_version()
+                    if now == version:
+                        continue
+                    version = now
+                    top, flows, _deleted = s.changes(top)
+                except Exception as e:  # the file was removed or damaged meanwhile: stop following, say why
+                    self._log(f"stopped following {path}: {e}", "warn")
+                    return
                 new = [f for f in flows if f.id not in seen]
                 seen.update(f.id for f in new)
                 if new:

@@ -65,7 +65,8 @@ def _messages(flow: MessageFlow | None) -> list[Message]:
     return list(flow.messages) if flow is not None else []
 
 
-def snapshot(flow: Flow) -> Snapshot:
+def snapshot(flow: Flow, search: bool = False) -> Snapshot:
+    """With `search`, also what the search index needs (the writer indexes later, from the stored rows)."""
     http = _http(flow)
     if http is not None and flow is not http:
         flow = http  # a WebSocket is stored with its handshake flow
@@ -86,9 +87,10 @@ def snapshot(flow: Flow) -> Snapshot:
             raw = part.raw_content if part is not None else None
             if raw is not None:
                 bodies.append((name, raw))
-                assert part is not None
-                search_bodies.append((raw, part.headers.get("content-encoding"), part.content_type))
-        heads = _heads(http)
+                if search:
+                    assert part is not None
+                    search_bodies.append((raw, part.headers.get("content-encoding"), part.content_type))
+        heads = _heads(http) if search else ""
         mflow = http.websocket
     else:
         addr = flow.server_conn.address
@@ -97,13 +99,12 @@ def snapshot(flow: Flow) -> Snapshot:
         mflow = flow if isinstance(flow, TCPFlow) else None
     msgs = [(i, int(m.from_client), m.type if isinstance(m, WebSocketMessage) else None, m.timestamp,
              int(m.dropped), int(m.injected), m.content) for i, m in enumerate(_messages(mflow))]
-    text_msgs = [m[6] for m in msgs if m[2] != "binary"]
+    text_msgs = [m[6] for m in msgs if m[2] != "binary"] if search else []
     req_size = len(http.request.raw_content or b"") if http is not None else (mflow.bytes_from_client if mflow else 0)
     duration = ORDERS["duration"](flow)
-    columns = tuple(clean(c) for c in (
-        flow.id, flow.type, flow.timestamp_created, method, host, port, url, status, req_size, ORDERS["size"](flow),
-        ctype, None if duration == float("inf") else duration, flow.error.msg if flow.error else None,
-        int(flow.marked), comment, text))
+    columns = (flow.id, flow.type, flow.timestamp_created, clean(method), clean(host), port, clean(url), status,
+               req_size, ORDERS["size"](flow), clean(ctype), None if duration == float("inf") else duration,
+               clean(flow.error.msg) if flow.error else None, int(flow.marked), clean(comment), text)
     return Snapshot(flow.id, flow.type, text, columns, bodies, msgs, (url, heads, search_bodies, text_msgs, comment))
 
 

@@ -25,33 +25,15 @@ from interpose.model.flow import Flow
 from interpose.store import flowcodec
 from interpose.store.session import rows, schema
 from interpose.store.session.schema import SessionError
-from interpose.store.session.writer import COMMIT_S, Writer, index
+from interpose.store.session.writer import COMMIT_S, Writer, index_rows, read_bodies, read_messages
 
 __all__ = ["COMMIT_S", "Session", "check_file", "is_session_file"]
 
 
 def _reindex(db: sqlite3.Connection) -> None:
     """Fill the search index from the flows (a migration from a session without one)."""
-    for rowid, record, comment in db.execute("SELECT rowid, record, comment FROM flows WHERE deleted = 0").fetchall():
-        bodies = _bodies(db, rowid)
-        msgs = _messages(db, rowid)
-        try:
-            flow = rows.restore(record, comment, 0, bodies, msgs)
-        except flowcodec.BadRecord:
-            continue
-        index(db, rowid, rows.snapshot(flow))
-
-
-def _bodies(db: sqlite3.Connection, rowid: int) -> dict[str, bytes]:
-    parts: dict[str, list[bytes]] = {}
-    for part, data in db.execute("SELECT part, data FROM bodies WHERE flow = ? ORDER BY part, chunk", (rowid,)):
-        parts.setdefault(part, []).append(data)
-    return {k: b"".join(v) for k, v in parts.items()}
-
-
-def _messages(db: sqlite3.Connection, rowid: int) -> list[tuple[int, str | None, float, int, int, bytes]]:
-    return db.execute("SELECT from_client, kind, timestamp, dropped, injected, content FROM messages "
-                      "WHERE flow = ? ORDER BY n", (rowid,)).fetchall()
+    top = index_rows(db, 0)
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('indexed', ?)", (str(top),))
 
 
 def _damaged(name: str, e: BaseException, readonly: bool = False) -> SessionError:
@@ -176,10 +158,11 @@ class Session:
         if (w := self._recording()) is not None:
             w.submit("state", key, json.dumps(value))
 
-    def sync(self, timeout: float = 30.0) -> bool:
-        """Wait until everything queued so far is committed. False when recording failed or timed out."""
+    def sync(self, timeout: float = 30.0, index: bool = True) -> bool:
+        """Wait until everything queued so far is committed (with `index`, searchable too: the writer indexes
+        new flows when traffic pauses). False when recording failed or timed out."""
         w = self._recording()
-        return w.sync(timeout) if w is not None else self.failed is None
+        return w.sync(timeout, index) if w is not None else self.failed is None
 
     def save(self, dest: str) -> None:
         """Copy the session, everything queued included, to `dest` (SQLite's backup API). SessionError if not."""
@@ -241,7 +224,7 @@ class Session:
             return int(self._read.execute("PRAGMA data_version").fetchone()[0])
 
     def _load(self, rowid: int, record: str, comment: str, marked: int) -> Flow:
-        return rows.restore(record, comment, marked, _bodies(self._read, rowid), _messages(self._read, rowid))
+        return rows.restore(record, comment, marked, read_bodies(self._read, rowid), read_messages(self._read, rowid))
 
     def flows(self) -> Iterator[Flow]:
         """Every flow not deleted, in the order they were first recorded. Rows that cannot be read (a damaged
