@@ -98,7 +98,10 @@ class Master:
         self.certs = CertStore.from_confdir(os.path.expanduser(self.options.confdir))
         self.server.certs = self.certs
         address = await self.server.start()
-        if not _loopback(address[0]) and not self.options.proxyauth:
+        if not _loopback(address[0]) and str(self.options.mode).strip().lower() == "transparent":
+            self.log.warn(f"listening on {address[0]} in transparent mode: anyone who can reach port {address[1]} "
+                          "can use this proxy (firewall it to the clients' interface)")
+        elif not _loopback(address[0]) and not self.options.proxyauth:
             self.log.warn(f"listening on {address[0]} without proxyauth: anyone who can reach port {address[1]} "
                           "can use this proxy (set --set proxyauth=user:pass)")
         self._tick_task = asyncio.create_task(self._ticker())
