@@ -166,6 +166,9 @@ class ProxyAuth:
     def configure(self, options: Any, updated: set[str]) -> None:
         if "mode" in updated:
             self.reverse = str(options.mode).startswith("reverse")
+        if options.proxyauth and str(options.mode).strip().lower() == "transparent":
+            raise OptionsError("proxyauth does not work in transparent mode: its clients do not know there is a "
+                               "proxy to authenticate to (firewall the port instead)")
         if "proxyauth" not in updated:
             return
         spec = options.proxyauth

@@ -126,7 +126,10 @@ class Master:
         self.server.certs = self.certs
         address = await self.server.start()
         self._bound = (self.options.listen_host, self.options.listen_port)
-        if not _loopback(address[0]) and not self.options.proxyauth:
+        if not _loopback(address[0]) and str(self.options.mode).strip().lower() == "transparent":
+            self.log.warn(f"listening on {address[0]} in transparent mode: anyone who can reach port {address[1]} "
+                          "can use this proxy (firewall it to the clients' interface)")
+        elif not _loopback(address[0]) and not self.options.proxyauth:
             self.log.warn(f"listening on {address[0]} without proxyauth: anyone who can reach port {address[1]} "
                           "can use this proxy (set --set proxyauth=user:pass)")
         self._tick_task = asyncio.create_task(self._ticker())

@@ -36,3 +36,14 @@ def test_other_sockets_are_refused_with_a_reason():
             original_destination(a, ())
     with pytest.raises(NoOriginalDestination, match="no socket"):
         original_destination(None, ())
+
+
+async def test_proxyauth_is_refused_in_transparent_mode(make_proxy):
+    from interpose.errors import OptionsError
+
+    with pytest.raises(OptionsError, match="transparent mode"):
+        await make_proxy(mode="transparent", proxyauth="user:pass")
+    proxy = await make_proxy(mode="transparent")
+    with pytest.raises(OptionsError, match="transparent mode"):
+        proxy.options.update(proxyauth="user:pass")
+    assert not proxy.options.proxyauth

@@ -229,7 +229,7 @@ async def test_a_connection_that_was_not_redirected_is_refused_with_a_reason(net
         code, out, err = await in_client(net, "curl", "-sS", f"http://{GW_V4}:{proxy.port}/loop")
         assert code != 0
         warnings = [a[0].msg for n, a in rec.calls
-                    if n == "log" and a[0].level == "warn" and "transparent mode:" in a[0].msg]
+                    if n == "log" and a[0].level == "warn" and "): transparent mode: " in a[0].msg]
         assert len(warnings) == 2, warnings
         assert all("not through" in w and "redirect" in w and "connection closed" in w for w in warnings)
         # The proxy keeps serving redirected clients.

@@ -76,8 +76,9 @@ class ServerPool:
         as the first connection did (`TlsLayer`)."""
         req, ctx = flow.request, self.ctx
         client_sni = getattr(ctx.client_conn.tls, "sni", None)
-        if client_sni and ctx.mode.kind != "reverse" and ctx.tunnel == (req.host, req.port):
-            return str(client_sni)
+        if (isinstance(client_sni, str) and ctx.mode.kind != "reverse" and ctx.tunnel == (req.host, req.port)
+                and upstream.invalid_host(client_sni) is None):  # (a hostile SNI is refused by connect, saying so)
+            return client_sni
         return req.host
 
     def _use(self, flow: HTTPFlow, server: Server, side: H1Server | H2ServerStream) -> H1Server | H2ServerStream:
