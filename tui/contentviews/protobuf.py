@@ -223,7 +223,7 @@ class _Printer:
             assert isinstance(v, list)
             self.add([*head, ("syntax_punct", " {")])
             self.fields(v, depth + 1)
-            self.add([pad, ("syntax_punct", "}")])
+            self.add([pad, ("syntax_punct", "}")] if depth else [("syntax_punct", "}")])
         elif f.wire == VARINT:
             assert isinstance(v, int)
             self.add([*head, ("syntax_punct", ": "), ("syntax_number", str(v)), *_varint_notes(v)])
@@ -246,7 +246,7 @@ class _Printer:
         if nested:
             self.add([*head, ("dim", f" message ({len(data)} bytes)"), ("syntax_punct", " {")])
             self.fields(nested, depth + 1)
-            self.add([pad, ("syntax_punct", "}")])
+            self.add([pad, ("syntax_punct", "}")] if depth else [("syntax_punct", "}")])
         elif text is not None:
             self.string(head, text)
         else:
