@@ -308,3 +308,33 @@ async def test_h2_server_that_stops_answering_times_out_with_504(make_proxy, tes
         assert flow.server_conn.alpn == "h2" and "server sent nothing for 0.5 s" in flow.error.msg
         ok = await client.get(https_url(h2_origin.port, "/after"))
         assert ok.status_code == 200 and ok.text == "ok /after"
+
+
+async def test_grpc_call_gets_its_trailers_through_the_proxy(make_proxy, test_ca):
+    """A real grpcio client and server through interception: the server's HTTP/2 trailers (grpc-status)
+    reach the client, so the call succeeds, and the flow keeps them in response.trailers."""
+    import grpc
+
+    server = grpc.aio.server()
+
+    async def echo(request: bytes, context: object) -> bytes:
+        return b"echo:" + request
+
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.Echo", {
+        "Say": grpc.unary_unary_rpc_method_handler(echo)}),))
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials(
+        [(test_ca.leaf.key_pem, test_ca.leaf.chain_pem)]))
+    await server.start()
+    rec = Recorder()
+    proxy = await make_proxy(rec, ssl_verify_upstream_trusted_ca=test_ca.path)
+    try:
+        creds = grpc.ssl_channel_credentials(root_certificates=open(ca_of(proxy), "rb").read())
+        async with grpc.aio.secure_channel(f"localhost:{port}", creds,
+                                           options=[("grpc.http_proxy", proxy.url)]) as channel:
+            reply = await asyncio.wait_for(channel.unary_unary("/t.Echo/Say")(b"hi"), 30)
+        assert reply == b"echo:hi"
+        await rec.wait_for("response")
+        [flow] = flows(rec)
+        assert flow.response.trailers is not None and flow.response.trailers["grpc-status"] == "0"
+    finally:
+        await server.stop(None)

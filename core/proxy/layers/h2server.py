@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import h2.events
 
 from interpose.errors import ServerProtocolError
-from interpose.http import HTTPFlow, Response
+from interpose.http import Headers, HTTPFlow, Response
 from interpose.model.connection import Server
 from interpose.proxy.layer import Stream
 from interpose.proxy.layers import h1wire, h2conn
@@ -53,6 +53,8 @@ class H2ServerStream(WholeRequest):
         self.s: H2Stream | None = None
         self.request_ended = False
         self.response_ended = False
+        self.trailers: Headers | None = None
+        """The response's trailers (gRPC's grpc-status travels there), once the body has been read."""
 
     async def _next(self) -> object:
         assert self.s is not None
@@ -128,6 +130,10 @@ class H2ServerStream(WholeRequest):
                     self.ep.ack(self.s, event.flow_controlled_length)
                     if event.data:
                         yield event.data
+                    if event.stream_ended is not None:
+                        self.response_ended = True
+                elif isinstance(event, h2.events.TrailersReceived):
+                    self.trailers = h2conn.split_pseudo(event.headers)[1]
                     if event.stream_ended is not None:
                         self.response_ended = True
                 elif isinstance(event, h2.events.StreamEnded):

@@ -313,6 +313,9 @@ class HttpExchange:
             if self.body_limit is not None and seen > self.body_limit:
                 raise ServerProtocolError(f"response body exceeds body_size_limit ({self.body_limit} bytes)")
             yield chunk
+        trailers = getattr(server, "trailers", None)  # HTTP/2 servers' (gRPC's status is there)
+        if trailers is not None and self.flow.response is not None:
+            self.flow.response.trailers = trailers
 
     async def _buffer_response(self, server: ServerSide) -> None:
         resp = self.flow.response

@@ -115,6 +115,7 @@ class H2ClientStream(WholeResponse):
         self.response_ended = False
         self.method = "GET"
         self._started = False
+        self._response: Response | None = None
 
     async def request_body(self) -> AsyncIterator[bytes]:
         try:
@@ -144,6 +145,7 @@ class H2ClientStream(WholeResponse):
         h1wire.check_fields(regular, "cannot send this response to the client")  # h2 would send CR/LF as is
         fields = [(b":status", str(response.status_code).encode())] + regular
         self._started = True
+        self._response = response
         end = self.method == "HEAD" or response.status_code in h1wire.NO_BODY_STATUS
         try:
             await self.ep.send_headers(self.s, fields, end=end)
@@ -163,8 +165,17 @@ class H2ClientStream(WholeResponse):
     async def send_response_end(self) -> None:
         if not self.response_ended:
             self.response_ended = True
+            trailers = self._response.trailers if self._response is not None else None
             try:
-                await self.ep.end(self.s)
+                fields = [(k.lower(), v) for k, v in trailers.fields if not k.startswith(b":")] if trailers else []
+                try:
+                    h1wire.check_fields(fields, "cannot send these trailers to the client")
+                except ProtocolError:
+                    fields = []  # the body has gone out already: end the stream without them
+                if fields:  # gRPC's status: the stream ends with them
+                    await self.ep.send_headers(self.s, fields, end=True)
+                else:
+                    await self.ep.end(self.s)
             except StreamGone as e:
                 raise ClientGone(f"client {e}") from None
 
