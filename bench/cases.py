@@ -120,9 +120,9 @@ def wrk(b: Bench, port: int, seconds: float) -> dict[str, Any]:
     raise RuntimeError(f"wrk failed: {out.stdout}{out.stderr}")
 
 
-def client(b: Bench, case: str, p: proxies.Proxy | None, *extra: str, timeout: float = 60, tls: bool = True
-           ) -> dict[str, Any]:
-    target = f"127.0.0.1:{b.origin.https_port if tls else b.origin.http_port}"
+def client(b: Bench, case: str, p: proxies.Proxy | None, *extra: str, timeout: float = 60, tls: bool = True,
+           port: int | None = None) -> dict[str, Any]:
+    target = f"127.0.0.1:{port or (b.origin.https_port if tls else b.origin.http_port)}"
     cmd = [sys.executable, CLIENTS, case, "--proxy", f"127.0.0.1:{p.port}" if p else "none", "--target", target,
            "--cafile", p.ca_file if p else b.origin.ca_file, "--duration", f"{b.duration:g}", *extra]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=b.duration + timeout, check=False)
@@ -164,6 +164,13 @@ def case_download(b: Bench, target: str) -> dict[str, Any]:
 def case_tls_handshake(b: Bench, target: str) -> dict[str, Any]:
     """3: HTTPS interception, a new connection (CONNECT + TLS) per request: handshakes/s."""
     return run_target(b, target, lambda p: client(b, "tls-handshake", p, "--workers", "32"))
+
+
+def case_tls_resume(b: Bench, target: str) -> dict[str, Any]:
+    """3c: as 3, but as browsers and servers do it: the client resumes its TLS session with the proxy (or the
+    origin, direct) and the origin (nginx) allows resumption too: handshakes/s."""
+    return run_target(b, target, lambda p: client(b, "tls-resume", p, "--workers", "32",
+                                                  port=b.origin.https_resume_port))
 
 
 def case_tls_keepalive(b: Bench, target: str) -> dict[str, Any]:
@@ -208,6 +215,7 @@ CASES: dict[str, tuple[Callable[[Bench, str], dict[str, Any]], bool]] = {
     "http1": (case_http1, True),
     "download": (case_download, True),
     "tls-handshake": (case_tls_handshake, True),
+    "tls-resume": (case_tls_resume, True),
     "tls-keepalive": (case_tls_keepalive, True),
     "h2": (case_h2, True),
     "websocket": (case_websocket, True),

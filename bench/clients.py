@@ -11,6 +11,8 @@ Each prints one JSON object on stdout: `count` completed operations in the measu
 
 - tls-handshake: `--workers` tasks, each in a loop: TCP connect, `CONNECT host:port`, TLS handshake
   (HTTP/1.1 ALPN), `GET /1k`, read the whole response, close. One operation = one such connection.
+- tls-resume: as tls-handshake, but each handshake offers the session of the last one (as a browser
+  does when it reconnects): `resumed` counts the handshakes that were resumed.
 - tls-keepalive: `--workers` persistent TLS connections through CONNECT, each sending `GET /1k` back to
   back (HTTP/1.1 keep-alive). One operation = one response.
 - h2: one TLS connection (ALPN h2) through CONNECT; keeps `--streams` requests for /1k in flight on it.
@@ -129,6 +131,45 @@ async def tls_handshake(args: argparse.Namespace, m: Meter) -> dict[str, object]
 
     await asyncio.gather(*(worker() for _ in range(args.workers)))
     return m.result(workers=args.workers)
+
+
+class ResumingClientContext(ssl.SSLContext):
+    """Offers the last session it was given, as a browser does when it reconnects to a site."""
+
+    last: ssl.SSLSession | None = None
+
+    def wrap_bio(self, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, server_side: bool = False,
+                 server_hostname: str | bytes | None = None, session: ssl.SSLSession | None = None) -> ssl.SSLObject:
+        return super().wrap_bio(incoming, outgoing, server_side, server_hostname, session or self.last)
+
+
+async def tls_resume(args: argparse.Namespace, m: Meter) -> dict[str, object]:
+    ctx = ResumingClientContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cafile=args.cafile)
+    ctx.set_alpn_protocols(["http/1.1"])
+    req = request_1k(args.target, close=True)
+    resumed = 0
+
+    async def worker() -> None:
+        nonlocal resumed
+        while not m.done():
+            writer = None
+            try:
+                reader, writer = await open_tls(args.proxy, args.target, ctx)
+                await get_1k(reader, writer, req)  # a TLS 1.3 ticket arrives with the response
+                sslobj = writer.get_extra_info("ssl_object")
+                resumed += sslobj.session_reused
+                ctx.last = sslobj.session
+                m.tick()
+            except Exception as e:  # noqa: BLE001 - counted and reported
+                m.error(e)
+                await asyncio.sleep(0.01)
+            finally:
+                if writer is not None:
+                    writer.transport.abort()
+
+    await asyncio.gather(*(worker() for _ in range(args.workers)))
+    return m.result(workers=args.workers, resumed=resumed)
 
 
 async def tls_keepalive(args: argparse.Namespace, m: Meter) -> dict[str, object]:
@@ -271,7 +312,8 @@ async def http_requests(args: argparse.Namespace, m: Meter) -> dict[str, object]
             "errors": m.errors, "workers": args.workers}
 
 
-CASES = {"http-requests": http_requests, "tls-handshake": tls_handshake, "tls-keepalive": tls_keepalive,
+CASES = {"http-requests": http_requests, "tls-handshake": tls_handshake, "tls-resume": tls_resume,
+         "tls-keepalive": tls_keepalive,
          "h2": h2_multiplexed, "ws": websocket_echo}
 
 

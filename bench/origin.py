@@ -56,6 +56,15 @@ http {{
         location = /1k {{ }}
         location = /100m {{ }}
     }}
+    server {{
+        # like most real servers: sessions can be resumed (case 3c)
+        listen 127.0.0.1:{https_resume_port} ssl;
+        server_name localhost;
+        ssl_session_cache shared:resume:4m;
+        ssl_session_tickets on;
+        root {tmp}/www;
+        location = /1k {{ }}
+    }}
 }}
 """
 
@@ -66,6 +75,8 @@ class Origin:
     http_port: int
     https_port: int
     ca_file: str
+    https_resume_port: int = 0
+    """HTTPS with session resumption (tickets and a session cache); the other HTTPS port has neither."""
     proc: subprocess.Popen[bytes] | None = None
 
     def stop(self) -> None:
@@ -156,15 +167,17 @@ def start_nginx(tmp: str) -> Origin:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     write_content(tmp)
     ca_file = write_certs(tmp)
-    origin = Origin(tmp, free_port(), free_port(), ca_file)
+    origin = Origin(tmp, free_port(), free_port(), ca_file, free_port())
     conf = os.path.join(tmp, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(tmp=tmp, http_port=origin.http_port, https_port=origin.https_port))
+        f.write(NGINX_CONF.format(tmp=tmp, http_port=origin.http_port, https_port=origin.https_port,
+                                  https_resume_port=origin.https_resume_port))
     origin.proc = subprocess.Popen(
         [nginx, "-c", conf, "-p", tmp, "-e", os.path.join(tmp, "nginx-error.log")],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
-    if not (wait_port(origin.http_port, proc=origin.proc) and wait_port(origin.https_port, proc=origin.proc)):
+    if not (wait_port(origin.http_port, proc=origin.proc) and wait_port(origin.https_port, proc=origin.proc)
+            and wait_port(origin.https_resume_port, proc=origin.proc)):
         err = origin.proc.stderr.read().decode(errors="replace") if origin.proc.poll() is not None else ""
         origin.stop()
         raise RuntimeError(f"nginx did not start: {err.strip() or 'timeout'}")

@@ -157,6 +157,7 @@ ROWS = [
     ("download", "rate", "2 100 MiB download: MB/s", "", True, ("ratio", 2.0)),
     ("download", "VmHWM", "2 … proxy peak RSS MiB", "MiB", False, ("max", 100 * MiB)),
     ("tls-handshake", "rate", "3 HTTPS, new TLS conn per request: handshakes/s", "", True, ("ratio", 2.5)),
+    ("tls-resume", "rate", "3c HTTPS, new conn per request, sessions resumed: handshakes/s", "", True, None),
     ("tls-keepalive", "rate", "3b HTTPS keep-alive, 50 conns: req/s", "", True, ("ratio", 3.0)),
     ("h2", "rate", "4 HTTP/2, 100 streams on 1 conn: req/s", "", True, None),
     ("websocket", "rate", "5 WebSocket echo, 128 B, window 64: msgs/s", "", True, ("ratio", 2.0)),

@@ -84,6 +84,8 @@ class ResumingContext(ssl.SSLContext):
     sessions: OrderedDict[SessionKey, ssl.SSLSession]
     attempts: list[_Attempt]
     interpose_versions: Versions
+    refused: set[SessionKey]
+    """Places whose server did not resume the session it was offered: no more sessions are kept for them."""
     """`start_tls` calls waiting for their TLS object, oldest first: the event loop (asyncio's or uvloop's)
     makes it in a callback, in the order the calls were made, and in no task's context."""
 
@@ -99,6 +101,7 @@ class ResumingContext(ssl.SSLContext):
         obj = super().wrap_bio(incoming, outgoing, server_side=server_side, server_hostname=server_hostname,
                                session=session)
         obj.interpose_session_key = attempt.key if attempt is not None else None  # type: ignore[attr-defined]
+        obj.interpose_offered = session is not None  # type: ignore[attr-defined]
         if attempt is not None:
             attempt.sslobj = obj
         return obj
@@ -167,6 +170,7 @@ def _context(insecure: bool, extra_ca: str | None, alpn: tuple[str, ...], client
     ctx = ResumingContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.sessions = OrderedDict()
     ctx.attempts = []
+    ctx.refused = set()
     if insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -230,18 +234,34 @@ def refused_client(stream: Any) -> str | None:
     return CERT_REQUIRED_MESSAGE if getattr(sslobj, "interpose_cert_requested", False) else None
 
 
-def remember(sslobj: Any) -> None:
-    """Save the session of a client-side TLS object made by a ResumingContext (after the handshake, and again
-    when the connection ends: TLS 1.3 tickets arrive later). Anything else is ignored."""
+def remember(sslobj: Any, ended: bool = False) -> None:
+    """Save the session of a client-side TLS object made by a ResumingContext: a TLS 1.2 one after the
+    handshake, a TLS 1.3 one when the connection ends (`ended`; its tickets arrive after the handshake).
+
+    Only sessions a server can resume are kept (a ticket, or a TLS 1.2 session id). A server that did not
+    resume the session it was offered is not offered one again: reading and offering a session costs
+    (CPython copies it, certificates included), which only pays when the server resumes."""
     key = getattr(sslobj, "interpose_session_key", None)
     context = getattr(sslobj, "context", None)
     if key is None or not isinstance(context, ResumingContext):
         return
+    if getattr(sslobj, "interpose_saved", False) or key in context.refused:
+        return
     try:
+        if getattr(sslobj, "interpose_offered", False) and not sslobj.session_reused:
+            context.sessions.pop(key, None)
+            if len(context.refused) >= SESSIONS_PER_CONTEXT:
+                context.refused.clear()
+            context.refused.add(key)
+            return
+        tls12 = sslobj.version() == "TLSv1.2"
+        if not tls12 and not ended:
+            return
         session = sslobj.session
     except (ValueError, ssl.SSLError):
         return
-    if session is not None and (session.has_ticket or session.id):
+    if session is not None and (session.has_ticket or (tls12 and session.id)):
+        sslobj.interpose_saved = True
         context.remember(key, session)
 
 
@@ -250,7 +270,7 @@ def remember_stream(stream: Any) -> None:
     extra = getattr(stream, "extra", None)
     if extra is not None:
         try:
-            remember(extra("ssl_object"))
+            remember(extra("ssl_object"), ended=True)
         except Exception:  # noqa: BLE001 - a closed transport: nothing to save
             return
 
