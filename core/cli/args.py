@@ -13,6 +13,7 @@ from interpose import flowfilter
 from interpose.errors import InterposeError, OptionsError
 from interpose.proxy.modes import Mode
 from interpose.runtime import script
+from interpose.runtime.commands import config
 from interpose.runtime.options import Options, core_options
 
 
@@ -54,21 +55,40 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     a("-r", "--read", metavar="FILE", dest="rfile", help="load flows from a flow file or .har at start")
     a("--keepserving", action="store_true", default=None, help="keep serving after the flows of -r are processed")
     a("-q", "--quiet", action="store_true", default=None, help="print nothing per flow")
+    a("--options", action="store_true", dest="list_options",
+      help="print every option (name, type, default, help) as YAML and exit")
+    a("--commands", action="store_true", dest="list_commands", help="print every command and exit")
+    # mitmproxy's spellings of the same things
+    a("--save-stream-file", metavar="FILE", dest="save_stream_file", help=argparse.SUPPRESS)
+    a("--rfile", metavar="FILE", dest="rfile", help=argparse.SUPPRESS)
+    a("--flow-detail", metavar="N", type=int, dest="flow_detail", help="interpose-dump: 0-3, how much to print")
+    a("--tcp-hosts", metavar="REGEX", action="append", default=[], dest="tcp_hosts",
+      help="relay matching host:port as raw TCP (repeatable)")
+    a("--proxyauth", metavar="SPEC", help="require proxy authentication: user:pass, any or @htpasswd-file")
     return p
+
+
+def config_path(args: argparse.Namespace) -> str:
+    return os.path.join(os.path.expanduser(args.confdir or "~/.interpose"), "config.yaml")
 
 
 def options_from_args(args: argparse.Namespace) -> Options:
     """Build the options; raise OptionsError for anything a user got wrong."""
     opts = Options()
     core_options(opts)
+    cfg = config_path(args)
+    if os.path.exists(cfg):
+        config.load_into(opts, cfg)  # defaults < config.yaml < flags; unknown names are reported at start
     direct: dict[str, Any] = {}
     for name in ("listen_host", "listen_port", "mode", "confdir", "ssl_insecure", "intercept",
-                 "save_stream_file", "rfile", "keepserving", "quiet"):
+                 "save_stream_file", "rfile", "keepserving", "quiet", "flow_detail", "proxyauth"):
         value = getattr(args, name)
         if value is not None:
             direct[name] = value
     if args.ignore_hosts:
         direct["ignore_hosts"] = args.ignore_hosts
+    if args.tcp_hosts:
+        direct["tcp_hosts"] = args.tcp_hosts
     opts.update(**direct)
     opts.set(*args.setoptions, defer=True)
     Mode.parse(opts.mode)
@@ -79,7 +99,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
             raise OptionsError(f"invalid intercept filter: {e}") from None
     if not 0 <= opts.listen_port <= 65535:
         raise OptionsError(f"invalid port {opts.listen_port}")
-    for path in args.scripts:
+    scripts = list(args.scripts) or list(opts.scripts)
+    for path in scripts:
         full = script.resolve(path)  # a file, or an installed module's dotted name
         if not os.path.isfile(full) or not os.access(full, os.R_OK):
             raise OptionsError(f"cannot read script {path}: no such readable file or importable module")
@@ -88,8 +109,44 @@ def options_from_args(args: argparse.Namespace) -> Options:
         read, write = (os.path.abspath(os.path.expanduser(p.lstrip("+"))) for p in (opts.rfile, opts.save_stream_file))
         if read == write:
             raise OptionsError(f"-r and -w name the same file ({opts.rfile}); write to another file")
-    opts.update(scripts=list(args.scripts))
+    opts.update(scripts=scripts)
     return opts
+
+
+def all_options() -> Options:
+    """The core's options and every bundled addon's (for --options)."""
+    from interpose.runtime.addonmanager import Loader
+    from interpose.runtime.commands.builtin import bundled_addons
+    from interpose.runtime.master import Master
+
+    opts = Master().options  # a master sets ctx, which some addons' `load` logs through
+    for path in bundled_addons().values():
+        try:
+            module = script.load_module(path)
+        except Exception:
+            continue
+        loader = Loader(opts, {})
+        for addon in getattr(module, "addons", []):
+            fn = getattr(addon, "load", None)
+            if callable(fn):
+                try:
+                    fn(loader)
+                except Exception:  # noqa: S112 - a listing shows what it can
+                    continue
+    return opts
+
+
+def print_listing(args: argparse.Namespace, extra_commands: Callable[[Any], None] | None) -> None:
+    if args.list_options:
+        print(config.describe(all_options()), end="")
+        return
+    from interpose.runtime.commands.builtin import describe
+    from interpose.runtime.master import Master
+
+    master = Master()
+    if extra_commands is not None:
+        extra_commands(master.commands)
+    print(describe(master.commands), end="")
 
 
 def install_event_loop_policy() -> None:
@@ -109,9 +166,14 @@ def install_event_loop_policy() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def run(prog: str, description: str, body: Callable[[Options], Any], argv: list[str] | None = None) -> int:
-    """Parse the command line and run `body(options)` (a coroutine function) on one event loop."""
+def run(prog: str, description: str, body: Callable[[Options], Any], argv: list[str] | None = None,
+        extra_commands: Callable[[Any], None] | None = None) -> int:
+    """Parse the command line and run `body(options)` (a coroutine function) on one event loop.
+    `extra_commands(registry)` adds the front end's own commands (for --commands)."""
     args = make_parser(prog, description).parse_args(argv)
+    if args.list_options or args.list_commands:
+        print_listing(args, extra_commands)
+        return 0
     try:
         opts = options_from_args(args)
     except InterposeError as e:

@@ -133,6 +133,7 @@ class Options:
         object.__setattr__(self, "_options", {})
         object.__setattr__(self, "_deferred", {})
         object.__setattr__(self, "_subscribers", [])
+        object.__setattr__(self, "_soft", {})
 
     def add_option(
         self, name: str, typespec: Any, default: Any, help: str, choices: Sequence[str] | None = None,
@@ -228,6 +229,20 @@ class Options:
 
     def unknown_deferred(self) -> list[str]:
         return sorted(self._deferred)
+
+    def defer_soft(self, name: str, text: str, source: str) -> None:
+        """Keep `name=text` from a config file (`source`) until an addon declares `name`; if none does, it
+        is reported and dropped at start (`drop_soft`), not an error like an unknown `--set`."""
+        self._deferred.setdefault(name, []).append(text)
+        self._soft[name] = source
+
+    def drop_soft(self) -> list[tuple[str, str]]:
+        """Forget the still-unknown options that came from config files: (name, file) of each."""
+        gone = [(n, src) for n, src in self._soft.items() if n in self._deferred]
+        for n, _ in gone:
+            del self._deferred[n]
+        self._soft.clear()
+        return gone
 
     def reset(self, name: str) -> None:
         self.update(**{name: self.option(name).default})
