@@ -116,7 +116,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
 def all_options() -> Options:
     """The core's options and every bundled addon's (for --options)."""
     from interpose.runtime.addonmanager import Loader
-    from interpose.runtime.commands.builtin import bundled_addons
+    from interpose.runtime.commands.bundled import bundled_addons
     from interpose.runtime.master import Master
 
     opts = Master().options  # a master sets ctx, which some addons' `load` logs through

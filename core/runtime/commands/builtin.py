@@ -3,31 +3,18 @@
 core thread (it returns an awaitable there), so each command here may be awaited."""
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from interpose import command as api
 from interpose.model.flow import Flow
 from interpose.runtime.commands import config
+from interpose.runtime.commands.bundled import bundled_addons
 from interpose.runtime.commands.lexer import CommandError
+from interpose.runtime.commands.registry import CommandRegistry
 from interpose.runtime.commands.types import AddonSpecT, OptionNameT, OptionSpecT
-
-if TYPE_CHECKING:
-    from interpose.runtime.commands.registry import CommandRegistry
-
-
-def bundled_addons() -> dict[str, str]:
-    """Name → path of every addon shipped with interpose. The package is found, not imported: addons are
-    loaded as scripts by path (the core does not import interpose.addons)."""
-    spec = importlib.util.find_spec("interpose.addons")
-    if spec is None or not spec.submodule_search_locations:
-        return {}
-    folder = list(spec.submodule_search_locations)[0]
-    return {f[:-3]: os.path.join(folder, f) for f in sorted(os.listdir(folder))
-            if f.endswith(".py") and not f.startswith("_")}
 
 
 async def _settle(ret: Any) -> Any:

@@ -11,15 +11,12 @@ import inspect
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from interpose import flowfilter
 from interpose.runtime.commands import lexer
 from interpose.runtime.commands.lexer import CommandError
 from interpose.runtime.commands.types import ArgType, CmdName, from_annotation
-
-if TYPE_CHECKING:
-    from interpose.runtime.master import Master
 
 
 class FlowSource(Protocol):
@@ -99,7 +96,8 @@ class Command:
 
 
 class CommandRegistry:
-    def __init__(self, master: Master) -> None:
+    def __init__(self, master: Any) -> None:
+        """`master`: the Master (not imported: it imports this module)."""
         self.master = master
         self.builtin: dict[str, Command] = {}
         self.flow_source: FlowSource | None = None

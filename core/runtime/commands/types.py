@@ -5,14 +5,15 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, get_args, get_origin
 
 from interpose import command as api
 from interpose.model.flow import Flow
+from interpose.runtime.commands.bundled import bundled_addons
 from interpose.runtime.commands.lexer import CommandError
 
-if TYPE_CHECKING:
-    from interpose.runtime.commands.registry import CommandRegistry
+CommandRegistry = Any
+"""The registry (registry.py imports this module, so its type is not imported here)."""
 
 SELECTORS = ("@focus", "@all", "@shown", "@hidden", "@marked", "@unmarked")
 
@@ -172,7 +173,6 @@ class AddonSpec(PathType):
         return text
 
     def complete(self, reg: CommandRegistry, prefix: str, before: list[str]) -> list[str]:
-        from interpose.runtime.commands.builtin import bundled_addons
         names = [n for n in bundled_addons() if n.startswith(prefix)]
         return names + (super().complete(reg, prefix, before) if prefix else [])
 
