@@ -33,7 +33,10 @@ from interpose.runtime.master import Master
 from interpose.runtime.options import Options
 from interpose.store.spill import BodySpill
 from interpose.store.view import FlowStore
-from interpose.tui import actions, keymap
+from interpose.tui import commands, keymap
+from interpose.tui.commands.base import AppFlows
+from interpose.tui.commands.prompt import CommandHistory
+from interpose.tui.commands.run import load_keys, run_command
 from interpose.tui.format import shown_flow
 from interpose.tui.palette import PALETTE
 from interpose.tui.repeater.view import RepeaterView
@@ -79,6 +82,13 @@ class App:
         """A view filter being applied in slices (big stores), if any."""
         self.repeater: RepeaterView | None = None
         """The repeater, made on first use; its tabs and connections live on while other views show."""
+        self.last_size: Any = None
+        """The screen size of the last key press (commands that page use it)."""
+        confdir = os.path.expanduser(master.options.confdir)
+        self.command_history = CommandHistory(os.path.join(confdir, "command_history"))
+        commands.install(master.commands, self)
+        master.commands.flow_source = AppFlows(self)
+        master.commands.apply_options = lambda **values: self.core.set_options(**values)
 
     @property
     def core(self) -> Core:
@@ -148,6 +158,22 @@ class App:
         self.prompt = Prompt(label, initial, done, history)
         self.statusbar.show(self.prompt)
         self.frame.focus_position = "footer"
+
+    def show_prompt(self, prompt: Prompt) -> None:
+        """Put a prompt widget in the status bar and give it the keys (its callback calls close_prompt)."""
+        self.prompt = prompt
+        self.statusbar.show(prompt)
+        self.frame.focus_position = "footer"
+
+    def close_prompt(self) -> None:
+        self.prompt = None
+        self.statusbar.set_message("")
+        self.frame.focus_position = "body"
+        self.refresh_status()
+
+    def run_command(self, line: str, echo: bool = False) -> None:
+        """Run a command line (a key's or the prompt's); a mistake is one line in the status bar."""
+        run_command(self, line, echo)
 
     def ask_key(self, label: str, on_key: Any) -> None:
         """A question answered by one key press; `on_key(key)` gets None for Esc."""
@@ -283,10 +309,11 @@ class App:
             return None
         if self.context in ("editor", "grid", "repeater"):
             return key  # the in-TUI editors take every key
-        action = keymap.lookup([self.context, "global"], key)
-        if action is None:
+        cmd = keymap.lookup([self.context, "global"], key)
+        if cmd is None:
             return key
-        actions.run(self, action, size)
+        self.last_size = size
+        self.run_command(cmd)
         return None
 
 
@@ -321,6 +348,9 @@ async def run(opts: Options) -> int:
     loop = asyncio.get_running_loop()
     app = App(master, core)
     app.sticky = sticky
+    keys = os.path.join(os.path.expanduser(opts.confdir), "keys.yaml")
+    if os.path.exists(keys):
+        load_keys(app, keys)
     app.spawn(app.consume(master.bus.subscribe()))  # subscribed on this loop before the core starts
     host, port = await loop.run_in_executor(None, core.start)
     app.address = (host, port)
@@ -344,12 +374,16 @@ async def run(opts: Options) -> int:
     return 0
 
 
+LISTING = {"-h", "--help", "--version", "--options", "--commands"}
+
+
 def main(argv: list[str] | None = None) -> None:
-    if not (sys.stdin.isatty() and sys.stdout.isatty()) and not {"-h", "--help", "--version"} & set(sys.argv[1:]):
+    if not (sys.stdin.isatty() and sys.stdout.isatty()) and not LISTING & set(sys.argv[1:]):
         print("interpose: error: the terminal UI needs a terminal; use interpose-dump to run without one",
               file=sys.stderr)
         sys.exit(2)
-    sys.exit(cli.run("interpose", "interpose: the interactive intercepting proxy.", run, argv))
+    sys.exit(cli.run("interpose", "interpose: the interactive intercepting proxy.", run, argv,
+                     extra_commands=commands.declare))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ removes them. `execute(line)` parses and runs a line; every mistake is one `Comm
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Callable, Iterable
@@ -17,6 +18,8 @@ from interpose import flowfilter
 from interpose.runtime.commands import lexer
 from interpose.runtime.commands.lexer import CommandError
 from interpose.runtime.commands.types import ArgType, CmdName, from_annotation
+
+_UNBOUND: Any = object()
 
 
 class FlowSource(Protocol):
@@ -105,8 +108,13 @@ class CommandRegistry:
         self.apply_options: Callable[..., Any] = master.options.update
         """How commands set options: directly (interpose-dump), through the core thread (the TUI)."""
 
-    def add(self, name: str, func: Callable[..., Any], skip: int = 0) -> Command:
-        cmd = Command.make(name, func, skip)
+    def add(self, name: str, func: Callable[..., Any], bind: Any = _UNBOUND) -> Command:
+        """Add a command; with `bind`, `func`'s first parameter gets it and is not an argument."""
+        if bind is _UNBOUND:
+            cmd = Command.make(name, func)
+        else:
+            cmd = Command.make(name, func, skip=1)
+            cmd.func = functools.partial(func, bind)
         self.builtin[name] = cmd
         return cmd
 
