@@ -116,7 +116,9 @@ BINDINGS: list[Binding] = [
     Binding("options", ("j", "down"), "console.nav.down", "next option"),
     Binding("options", ("k", "up"), "console.nav.up", "previous option"),
     Binding("options", ("enter",), "options.edit", "edit the option"),
-    Binding("options", ("r",), "options.reset", "reset the option to its default"),
+    Binding("options", ("r",), "console.options.reset.focus", "reset the option to its default"),
+    Binding("options", ("w",), "console.options.file save", "save the options to CONFDIR/config.yaml (path asked)"),
+    Binding("options", ("L",), "console.options.file load", "load options from CONFDIR/config.yaml (path asked)"),
     # search results and diff
     Binding("search", ("j", "down"), "console.nav.down", "next match"),
     Binding("search", ("k", "up"), "console.nav.up", "previous match"),
@@ -205,10 +207,12 @@ def load_keys_yaml(path: str, known: Callable[[str], bool]) -> list[str]:
     try:
         with open(os.path.expanduser(path), encoding="utf-8") as f:
             text = f.read()
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
     except OSError as e:
         raise ValueError(f"{path}: cannot read: {e.strerror or e}") from None
+    path = os.path.basename(path)  # messages name the file short: they go in one status line
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""

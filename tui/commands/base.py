@@ -24,6 +24,7 @@ ACTION_COMMANDS = {
     "list.clear": "view.clear",
     "flow.resume": "flow.resume.focus",
     "flow.kill": "flow.kill.focus",
+    "options.reset": "console.options.reset.focus",
 }
 """Actions (tui/actions) whose command has another name: mitmproxy's where it has the same thing, else
 `.focus` where mitmproxy's name takes flows (ours acts on what has the focus, held messages included)."""

@@ -2,7 +2,8 @@
 bindings at run time; and ours for the command browser and the key bindings view."""
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Annotated, Any
 
 from interpose import command as api
 from interpose.model.flow import Flow
@@ -90,6 +91,13 @@ def command_focus(app: Any) -> None:
     cur = app.current
     if isinstance(cur, CommandBrowser) and cur.focused is not None:
         open_prompt(app, cur.focused.name + " ")
+
+
+@tui_command("console.options.file")
+def options_file(app: Any, action: Annotated[str, api.Choice("save", "load")]) -> None:
+    """Options editor: open the prompt with `options.save` or `options.load` of CONFDIR/config.yaml."""
+    path = os.path.join(app.master.options.confdir, "config.yaml")
+    open_prompt(app, f"options.{action} {quote(path)}")
 
 
 def _contexts(text: str) -> list[str]:

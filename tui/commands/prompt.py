@@ -135,7 +135,7 @@ class CommandPrompt(Prompt):
             return None
         if len(key) == 1 and key.isprintable():
             self._search = (self._search or "") + key
-            self._show_search(self._find(self._search_at + 1))
+            self._show_search(self._find(min(self._search_at + 1, len(self.history))))
             return None
         self._search = None
         self.set_caption(("key", ": "))

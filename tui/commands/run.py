@@ -56,6 +56,6 @@ def load_keys(app: Any, path: str) -> None:
         app.core.log(str(e), "error")
         return
     if skipped:
-        msg = f"{path}: skipped {len(skipped)}: " + "; ".join(skipped)
+        msg = f"keys.yaml: skipped {len(skipped)}: " + "; ".join(skipped)
         app.notify(msg, "warn")
         app.core.log(msg, "warn")

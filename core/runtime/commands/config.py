@@ -67,7 +67,7 @@ def load_into(opts: Options, path: str, defer: bool = True) -> list[str]:
     if defer:
         for name, texts in unknown.items():
             for t in texts:
-                opts.defer_soft(name, t, path)
+                opts.defer_soft(name, t, os.path.basename(path))
     return sorted(unknown)
 
 

@@ -1,0 +1,171 @@
+"""The real `interpose` in a pty: the `:` prompt (completion, history, ctrl r, errors), the command browser,
+keys.yaml (a rebound key, `addon.toggle anticache`, a mitmproxy-only command reported, a bad file),
+config.yaml in mitmproxy's format, and options save and load."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import curl
+from tests.tui.pty_harness import KEYS, Terminal
+
+KEYS.setdefault("ctrl r", "\x12")
+KEYS.setdefault("ctrl a", "\x01")
+KEYS.setdefault("ctrl k", "\x0b")
+
+
+async def _flow(term: Terminal, origin, path: str = "/json") -> None:
+    code, _, err = await curl("-x", term.url, f"{origin.url}{path}")
+    assert code == 0, err
+    await term.wait_for(re.compile(r"GET\s+http://127\.0\.0\.1:\d+" + re.escape(path)))
+
+
+async def test_prompt_completes_runs_keeps_history_and_reports_errors(tmp_path: Path, origin) -> None:
+    term = await Terminal().start("--confdir", str(tmp_path / "conf"))
+    try:
+        await _flow(term, origin)
+        await term.press(":")
+        await term.wait_for(": ")
+        await term.press(*"flow.mark.tog", "tab")
+        await term.wait_for(": flow.mark.toggle")
+        await term.press("@", "f", "tab")
+        await term.wait_for(": flow.mark.toggle @focus")
+        await term.press("enter")
+        await term.wait_until(lambda: "●" in term.text() or "*" in term.focused_line() or
+                              term.text().count("[m]") > 0 or "marked" in term.text(), "the flow marked")
+        # option names and values complete; set takes effect
+        await term.press(":", *"set intercept_a", "tab")
+        await term.wait_for(": set intercept_at=")
+        await term.press("esc")
+        await term.wait_gone(": set intercept_at=")
+        await term.press(":", *"set intercept=~q", "enter")
+        await term.wait_for("intercept: ~q")
+        # a mistake is one line naming what was expected
+        await term.press(":", *"view.focus.go abc", "enter")
+        await term.wait_for("view.focus.go: offset: expected a whole number, not 'abc'")
+        await term.press(":", *"nosuch.command", "enter")
+        await term.wait_for("unknown command 'nosuch.command'")
+        # history: up walks back, ctrl r searches
+        await term.press(":", "up")
+        await term.wait_for(": nosuch.command")
+        await term.press("esc")
+        await term.wait_gone(": nosuch.command")
+        await term.press(":", "ctrl r", *"mark")
+        await term.wait_for("'mark': flow.mark.toggle @focus")
+        await term.press("esc", "esc")
+        hist = (tmp_path / "conf" / "command_history").read_text().splitlines()
+        assert hist[0] == "flow.mark.toggle @focus" and hist[-1] == "nosuch.command"
+        assert (await term.stop()) == 0
+    finally:
+        await term.stop()
+
+
+async def test_command_browser_enter_puts_the_command_in_the_prompt(term) -> None:
+    await term.press("C")
+    await term.wait_for("Commands (")
+    screen = await term.wait_for("addon.load name")
+    assert "Load a bundled addon by name" in screen
+    await term.press("j")  # addon.toggle
+    await term.press("enter")
+    await term.wait_for(": addon.toggle")
+    await term.press("tab")
+    await term.wait_for("anticache anticomp")  # the candidates are listed
+    await term.press("esc")
+    await term.wait_gone(": addon.toggle")
+    await term.press("q")
+    await term.wait_gone("Commands (")
+
+
+KEYS_YAML = """\
+# a mitmproxy user's keys.yaml, with a helper addon bound
+- key: h
+  ctx: [global]
+  cmd: console.view.options
+  help: options on h
+- {key: ctrl a, cmd: addon.toggle anticache, ctx: [global]}
+- key: x
+  ctx: [flowlist]
+  cmd: console.choose.cmd Format export.formats console.command export.file {choice} @focus
+"""
+
+
+async def test_keys_yaml_rebinds_binds_an_addon_and_reports_the_rest(tmp_path: Path, origin) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "keys.yaml").write_text(KEYS_YAML)
+    term = await Terminal().start("--confdir", str(conf))
+    try:
+        await term.wait_for("skipped 1: line 7: console.choose.cmd (not an interpose command)")
+        await term.press("h")
+        await term.wait_for("Options (")
+        await term.press("q")
+        await term.wait_gone("Options (")
+        await term.press("ctrl a")
+        await term.wait_for("addons: anticache")
+        code, _, err = await curl("-x", term.url, "-H", "If-None-Match: abc", f"{origin.url}/json")
+        assert code == 0, err
+        assert "if-none-match" not in {k.lower() for k, _ in origin.received[-1].headers}
+        await term.press("?")
+        await term.wait_for("flowlist keys")
+        await term.press("page down", "page down", "page down")
+        await term.wait_for("global keys")
+        screen = await term.wait_for("addon.toggle anticache")
+        assert re.search(r"ctrl a\s+addon.toggle anticache", screen) and "options on h" in screen
+        await term.press("q")
+        await term.wait_gone("global keys")
+        await term.press("ctrl a")
+        await term.wait_gone("addons: anticache")
+        # console.key.bind at run time, and the key bindings view
+        await term.press(":", *"console.key.bind flowlist Y console.view.commands", "enter")
+        await term.press("Y")
+        await term.wait_for("Commands (")
+        await term.press("q", "ctrl k")
+        await term.wait_for("Key bindings (")
+        await term.wait_for("console.view.commands")
+    finally:
+        await term.stop()
+
+
+async def test_a_bad_keys_yaml_is_one_message_and_the_defaults_stay(tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "keys.yaml").write_text("- {key: h, cmd: console.view.options}\n- key: [\n")
+    term = await Terminal().start("--confdir", str(conf))
+    try:
+        await term.wait_for(re.compile(r"keys\.yaml line \d+: not valid YAML.*the default keys stay"))
+        await term.press("O")
+        await term.wait_for("Options (")
+    finally:
+        await term.stop()
+
+
+async def test_mitmproxy_config_yaml_and_options_save_and_load(tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "config.yaml").write_text(
+        "# ~/.mitmproxy/config.yaml\nintercept: '~u /api'\nssl_insecure: true\nconsole_layout: vertical\n")
+    term = await Terminal().start("--confdir", str(conf))
+    try:
+        await term.wait_for("intercept: ~u /api")
+        await term.press("E")
+        await term.wait_for("unknown option 'console_layout' ignored")
+        await term.press("E", "O")
+        await term.wait_for("Options (")
+        await term.press("w")
+        await term.wait_for(f": options.save {conf}/config.yaml")
+        for _ in range(len(f"{conf}/config.yaml")):
+            await term.press("backspace")
+        await term.press(*f"{tmp_path}/saved.yaml", "enter")
+        await term.wait_until(lambda: (tmp_path / "saved.yaml").exists(), "the options file")
+        saved = yaml.safe_load((tmp_path / "saved.yaml").read_text())
+        assert saved["intercept"] == "~u /api" and saved["ssl_insecure"] is True
+        await term.press(":", *"set intercept", "enter")
+        await term.wait_gone("intercept: ~u /api")
+        await term.press("L")
+        await term.wait_for(f": options.load {conf}/config.yaml")
+        await term.press("enter")
+        await term.wait_for("intercept: ~u /api")
+    finally:
+        await term.stop()
