@@ -33,6 +33,9 @@ class CommandHistory:
             return
         self.lines.append(line)
         del self.lines[:-HISTORY_MAX]
+        self.save()
+
+    def save(self) -> None:
         if self.path:
             try:
                 os.makedirs(os.path.dirname(self.path), exist_ok=True)

@@ -39,7 +39,7 @@ async def _finish(app: Any, line: str, ret: Awaitable[Any], echo: bool) -> None:
     app.redraw_soon()
 
 
-def load_keys(app: Any, path: str) -> None:
+def load_keys(app: Any, path: str, reset: bool = True) -> None:
     """CONFDIR/keys.yaml onto the default bindings; what it has that interpose has not is reported in the
     event log and the status bar. A bad file is one message and the defaults stay."""
     def known(line: str) -> bool:
@@ -48,7 +48,8 @@ def load_keys(app: Any, path: str) -> None:
         except CommandError as e:
             return not str(e).startswith("unknown command")  # a flow selector may select nothing yet
         return True
-    keymap.reset()
+    if reset:
+        keymap.reset()
     try:
         skipped = keymap.load_keys_yaml(path, known)
     except ValueError as e:
