@@ -58,6 +58,8 @@ BINDINGS: list[Binding] = [
     Binding("flowlist", ("v",), "list.reverse", "reverse the order"),
     Binding("flowlist", ("m",), "flow.mark.toggle @focus", "mark or unmark the flow"),
     Binding("flowlist", ("U",), "flow.mark @all false", "unmark all flows"),
+    Binding("flowlist", (";",), "console.command flow.comment @focus", "comment the flow (shown in the list)"),
+    Binding("flowview", (";",), "console.command flow.comment @focus", "comment the flow (shown in the list)"),
     Binding("flowlist", ("M",), "view.properties.marked.toggle", "show only marked flows on/off"),
     Binding("flowlist", ("d",), "view.flows.remove @focus", "delete the flow"),
     Binding("flowlist", ("z",), "view.clear", "clear the flow list"),

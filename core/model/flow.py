@@ -56,6 +56,8 @@ class Flow:
         self.error: Error | None = None
         self.intercepted: bool = False
         self.marked: bool = False
+        self.comment: str = ""
+        """A note the user keeps on the flow (`;` in the TUI); shown in the list, matched by `~comment`."""
         self.is_replay: str | None = None
         self.metadata: dict[str, Any] = {}
         self.live = live

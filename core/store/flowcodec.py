@@ -288,7 +288,8 @@ def _response_in(o: _Obj) -> Response:
 
 # -- flows ------------------------------------------------------------------------------------------------------
 def _common_out(f: Flow) -> dict[str, Any]:
-    return {"id": f.id, "timestamp_created": f.timestamp_created, "marked": f.marked, "is_replay": f.is_replay,
+    return {"id": f.id, "timestamp_created": f.timestamp_created, "marked": f.marked, "comment": f.comment,
+            "is_replay": f.is_replay,
             "metadata": json_metadata(f.metadata), "error": _error_out(f.error)}
 
 
@@ -296,6 +297,7 @@ def _common_in(f: Flow, o: _Obj) -> None:
     f.id = o.text("id")
     f.timestamp_created = o.number("timestamp_created")
     f.marked = o.flag("marked", False)
+    f.comment = o.text("comment", "")
     f.is_replay = o.text("is_replay", None, null=True)
     meta = o.raw("metadata", {})
     if not isinstance(meta, dict):

@@ -169,3 +169,31 @@ async def test_mitmproxy_config_yaml_and_options_save_and_load(tmp_path: Path) -
         await term.wait_for("intercept: ~u /api")
     finally:
         await term.stop()
+
+
+async def test_comments_show_in_the_list_filter_and_search_and_U_unmarks_all(tmp_path: Path, origin) -> None:
+    term = await Terminal().start("--confdir", str(tmp_path / "conf"))
+    try:
+        await _flow(term, origin, "/json")
+        await _flow(term, origin, "/text")
+        await term.press("m", "k", "m")  # both marked
+        await term.press(";")
+        await term.wait_for(": flow.comment @focus")
+        await term.press(*"login token leaks", "enter")
+        await term.wait_for("# login token leaks")
+        await term.press("f", *"~comment token", "enter")
+        screen = await term.wait_for("filter: ~comment token")
+        assert "/json" in screen and "/text" not in screen.split("filter:")[0]
+        await term.press(":", *"view.filter.set", "enter")
+        await term.wait_gone("filter: ~comment")
+        await term.press("ctrl f", *"leaks", "enter")
+        await term.wait_for("comment")
+        await term.press("q")
+        await term.press(":", *"view.flows.resolve @marked", "enter")
+        await term.wait_for(re.compile(r"view\.flows\.resolve: \['[\w-]+', '[\w-]+'\]"))
+        await term.press("U")
+        await term.wait_for("unmarked 2")
+        await term.press(":", *"view.flows.resolve @marked", "enter")
+        await term.wait_for("view.flows.resolve: []")
+    finally:
+        await term.stop()

@@ -73,7 +73,7 @@ def view_keybindings(app: Any) -> None:
 @tui_command("console.command")
 def console_command(app: Any, *partial: str) -> None:
     """Open the command prompt, with these words already typed."""
-    open_prompt(app, " ".join(partial))
+    open_prompt(app, " ".join(partial) + (" " if partial else ""))
 
 
 @tui_command("console.command.set")

@@ -41,12 +41,22 @@ def mark_toggle(app: UI, flows: Sequence[Flow]) -> None:
     _changed(app, flows)
 
 
+@tui_command("flow.comment")
+def comment(app: UI, flow: Flow, *comment: str) -> None:
+    """Set the flow's comment (the rest of the line; empty removes it). It shows in the list and
+    `~comment REGEX` matches it."""
+    flow.comment = " ".join(comment)
+    _changed(app, [flow])
+
+
 @tui_command("flow.mark")
 def mark(app: UI, flows: Sequence[Flow], marker: str) -> None:
     """Mark the flows (`true`, or any mark) or unmark them (`false` or an empty mark)."""
+    on = marker.lower() not in ("", "false", "no", "off", "0")
     for f in flows:
-        f.marked = marker.lower() not in ("", "false", "no", "off", "0")
+        f.marked = on
     _changed(app, flows)
+    app.notify(f"{'marked' if on else 'unmarked'} {len(flows)}")
 
 
 @tui_command("flow.resume")
@@ -115,6 +125,7 @@ def replay_client(app: UI, flows: Sequence[Flow]) -> None:
 def filter_set(app: UI, filter_expr: str = "") -> None:
     """Show only the flows matching a filter expression (empty: all)."""
     apply_filter(app, filter_expr.strip() or None)
+    _changed(app, [])
 
 
 @tui_command("view.order.set")
