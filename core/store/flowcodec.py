@@ -289,8 +289,7 @@ def _response_in(o: _Obj) -> Response:
 # -- flows ------------------------------------------------------------------------------------------------------
 def _common_out(f: Flow) -> dict[str, Any]:
     return {"id": f.id, "timestamp_created": f.timestamp_created, "marked": f.marked, "comment": f.comment,
-            "is_replay": f.is_replay,
-            "metadata": json_metadata(f.metadata), "error": _error_out(f.error)}
+            "is_replay": f.is_replay, "metadata": json_metadata(f.metadata), "error": _error_out(f.error)}
 
 
 def _common_in(f: Flow, o: _Obj) -> None:

@@ -197,3 +197,47 @@ async def test_comments_show_in_the_list_filter_and_search_and_U_unmarks_all(tmp
         await term.wait_for("view.flows.resolve: []")
     finally:
         await term.stop()
+
+
+async def test_cut_b_encode_and_n(tmp_path: Path, origin) -> None:
+    import base64
+    term = await Terminal().start("--confdir", str(tmp_path / "conf"))
+    try:
+        await _flow(term, origin, "/json")
+        out = tmp_path / "cut.csv"
+        await term.press(":", *f"cut.save @focus request.url,response.status_code,response.header[content-type] {out}",
+                         "enter")
+        await term.wait_until(out.exists, "the cut file")
+        assert out.read_text() == f"{origin.url}/json,200,application/json\n"
+        await term.press(":", *"cut.clip @focus request.url", "enter")
+        await term.wait_for("copied")
+        assert base64.b64encode(f"{origin.url}/json".encode()) in bytes(term.raw)
+        await term.press(":", *"cut.save @focus nosuch.field /tmp/x", "enter")
+        await term.wait_for("cut 'nosuch.field': no field 'nosuch'")
+        # b: the body in view, decoded
+        await term.press("enter")
+        await term.wait_for("Request")
+        await term.press("tab")
+        await term.wait_for('"name": "interpose"')
+        await term.press("b")
+        await term.wait_for(": cut.save @focus response.content")
+        body = tmp_path / "body.json"
+        await term.press(*str(body), "enter")
+        await term.wait_until(body.exists, "the body file")
+        assert b'"name": "interpose"' in body.read_bytes() or b'"name":"interpose"' in body.read_bytes()
+        # flow.encode / flow.decode
+        await term.press(":", *"flow.encode @focus response gzip", "enter")
+        await term.wait_for("encoded 1 response bodies as gzip")
+        await term.press(":", *"flow.decode @focus response", "enter")
+        await term.wait_for("decoded 1 response bodies")
+        await term.press("q")
+        await term.wait_gone('"name": "interpose"')
+        # n: a new request in the repeater
+        await term.press("n")
+        await term.wait_for(": repeater.new http://")
+        await term.press(*f"127.0.0.1:{origin.port}/text", "enter")
+        await term.wait_for("GET /text HTTP/1.1")
+        await term.press("ctrl s")
+        await term.wait_for(re.compile(r"HTTP/1\.1 200"))
+    finally:
+        await term.stop()

@@ -3,13 +3,14 @@
     base      `@tui_command(NAME)`, the actions as commands, `install` (bound to the app), `declare`
     flows     mitmproxy's flow commands (flow.mark.toggle, flow.resume, view.flows.remove, export.*, ...)
     console   console.nav.*, console.view.*, the `:` prompt, console.key.bind/unbind
+    bodies    cut.clip/cut.save, `b` (save the body in view), flow.encode/decode, `n` (repeater.new)
     more      view properties, eventstore.clear, view.flows.load, inject.*, content mode, history
     prompt    the `:` prompt: completion, history (CONFDIR/command_history), ctrl r
     views     the command browser and the key bindings view
 """
 from __future__ import annotations
 
-from interpose.tui.commands import console, flows, more  # noqa: F401 - imported for their @tui_command registrations
+from interpose.tui.commands import bodies, console, flows, more  # noqa: F401 - imported for their @tui_command registrations
 from interpose.tui.commands.base import declare, install
 
 __all__ = ["declare", "install"]

@@ -72,8 +72,10 @@ def view_keybindings(app: Any) -> None:
 
 @tui_command("console.command")
 def console_command(app: Any, *partial: str) -> None:
-    """Open the command prompt, with these words already typed."""
-    open_prompt(app, " ".join(partial) + (" " if partial else ""))
+    """Open the command prompt, with these words already typed (and a space, unless the last word ends
+    in `/`, `=` or `:`, which the user goes on typing: `repeater.new http://`)."""
+    text = " ".join(partial)
+    open_prompt(app, text + (" " if text and not text.endswith(("/", "=", ":")) else ""))
 
 
 @tui_command("console.command.set")

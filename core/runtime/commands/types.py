@@ -177,6 +177,26 @@ class AddonSpec(PathType):
         return names + (super().complete(reg, prefix, before) if prefix else [])
 
 
+class CutSpecs(ArgType):
+    display = "cut specs, comma separated (request.url,response.status_code,...)"
+
+    def parse(self, reg: CommandRegistry, text: str) -> Any:
+        specs = [s.strip() for s in text.split(",") if s.strip()]
+        if not specs:
+            raise CommandError("expected at least one cut spec, e.g. request.url")
+        return specs
+
+    def complete(self, reg: CommandRegistry, prefix: str, before: list[str]) -> list[str]:
+        from interpose.store.cut import SPECS
+        head, _, last = prefix.rpartition(",")
+        lead = head + "," if head else ""
+        return [lead + s for s in SPECS if s.startswith(last)]
+
+
+class CutSpecsT(str):
+    """Annotation marker: comma-separated cut specs (a list)."""
+
+
 class AddonSpecT(str):
     """Annotation marker: a bundled addon's name or a script path."""
 
@@ -206,6 +226,8 @@ def from_annotation(ann: Any) -> ArgType:
         return CmdName()
     if ann is api.CmdArgs:
         return CmdArgsType()
+    if ann is CutSpecsT:
+        return CutSpecs()
     if ann is AddonSpecT:
         return AddonSpec()
     if ann is OptionNameT:
