@@ -34,6 +34,7 @@ from interpose.runtime.options import Options
 from interpose.store.spill import BodySpill
 from interpose.store.view import FlowStore
 from interpose.tui import commands, keymap
+from interpose.tui.commands import layouts
 from interpose.tui.commands.base import AppFlows
 from interpose.tui.commands.prompt import CommandHistory
 from interpose.tui.commands.run import load_keys, run_command
@@ -123,7 +124,7 @@ class App:
 
     def layout(self) -> None:
         """Rebuild the screen from the current view, the event log and the overlay."""
-        main = self.current
+        main = layouts.with_preview(self, self.current)
         if self.show_eventlog:
             main = urwid.Pile([main, (10, self.eventlog)])
         if self.overlay is not None:
@@ -250,6 +251,7 @@ class App:
                 self.spill.keep(flow)  # does nothing until the flow is complete and not held
         if added and self.follow and len(self.store):
             self.flowlist.focus_index(len(self.store) - 1)
+        layouts.follow_focus(self, changed)
         self.flowlist.walker.changed()
         cur = self.current
         if isinstance(cur, FlowView) and (cur.flow.id in changed or getattr(cur.flow, "websocket", None) is not None):
@@ -314,6 +316,7 @@ class App:
             return key
         self.last_size = size
         self.run_command(cmd)
+        layouts.follow_focus(self)
         return None
 
 

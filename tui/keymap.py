@@ -42,6 +42,7 @@ BINDINGS: list[Binding] = [
     Binding("global", ("w",), "flows.save", "save flows to a file"),
     Binding("global", (":",), "console.command", "command prompt (Tab completes, up/down history, ctrl r search)"),
     Binding("global", ("C",), "console.view.commands", "every command, with its help (Enter puts it in the prompt)"),
+    Binding("global", ("-",), "console.layout.cycle", "layout: the list alone, list and flow side by side, stacked"),
     Binding("global", ("ctrl k",), "console.view.keybindings", "key bindings: list, add, edit, unbind"),
     Binding("global", ("L",), "flows.load", "load flows from a file"),
     # flow list

@@ -241,3 +241,30 @@ async def test_cut_b_encode_and_n(tmp_path: Path, origin) -> None:
         await term.wait_for(re.compile(r"HTTP/1\.1 200"))
     finally:
         await term.stop()
+
+
+async def test_layouts_cycle_and_the_flow_view_follows_the_focus(tmp_path: Path, origin) -> None:
+    term = await Terminal().start("--confdir", str(tmp_path / "conf"))
+    try:
+        await _flow(term, origin, "/json")
+        await _flow(term, origin, "/text")
+        assert "Response" not in term.text()
+        await term.press("-")
+        await term.wait_for("layout: horizontal")
+        screen = await term.wait_for("/text HTTP/1.1")
+        rows = [ln for ln in screen.splitlines() if "/text HTTP/1.1" in ln]
+        assert rows and rows[0].index("/text HTTP/1.1") > 40  # beside the list, on the right
+        await term.press("k")
+        await term.wait_for("/json HTTP/1.1")  # the flow view follows the focus
+        await term.press("-")
+        await term.wait_for("layout: vertical")
+        screen = await term.wait_for("/json HTTP/1.1")
+        lines = screen.splitlines()
+        list_row = next(i for i, ln in enumerate(lines) if re.search(r"GET\s+http://127\.0\.0\.1:\d+/json", ln))
+        view_row = next(i for i, ln in enumerate(lines) if "/json HTTP/1.1" in ln)
+        assert view_row > list_row and lines[view_row].index("GET http") < 10  # below the list
+        await term.press("-")
+        await term.wait_for("layout: single")
+        await term.wait_gone("/json HTTP/1.1")
+    finally:
+        await term.stop()
