@@ -159,6 +159,10 @@ class Options:
     def subscribe(self, fn: Callable[[set[str]], None]) -> None:
         self._subscribers.append(fn)
 
+    def unsubscribe(self, fn: Callable[[set[str]], None]) -> None:
+        if fn in self._subscribers:
+            self._subscribers.remove(fn)
+
     def _notify(self, updated: set[str]) -> None:
         for fn in list(self._subscribers):
             fn(updated)

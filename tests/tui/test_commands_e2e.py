@@ -145,12 +145,12 @@ async def test_mitmproxy_config_yaml_and_options_save_and_load(tmp_path: Path) -
     conf = tmp_path / "conf"
     conf.mkdir()
     (conf / "config.yaml").write_text(
-        "# ~/.mitmproxy/config.yaml\nintercept: '~u /api'\nssl_insecure: true\nconsole_layout: vertical\n")
+        "# ~/.mitmproxy/config.yaml\nintercept: '~u /api'\nssl_insecure: true\nconsole_mouse: false\n")
     term = await Terminal().start("--confdir", str(conf))
     try:
         await term.wait_for("intercept: ~u /api")
         await term.press("E")
-        await term.wait_for("unknown option 'console_layout' ignored")
+        await term.wait_for("unknown option 'console_mouse' ignored")
         await term.press("E", "O")
         await term.wait_for("Options (")
         await term.press("w")
@@ -266,5 +266,23 @@ async def test_layouts_cycle_and_the_flow_view_follows_the_focus(tmp_path: Path,
         await term.press("-")
         await term.wait_for("layout: single")
         await term.wait_gone("/json HTTP/1.1")
+    finally:
+        await term.stop()
+
+
+async def test_script_run_runs_a_scripts_hooks_once_on_flows(tmp_path: Path, origin) -> None:
+    script = tmp_path / "tagger.py"
+    script.write_text("def response(flow):\n    flow.response.headers['x-scripted'] = 'yes'\n")
+    term = await Terminal().start("--confdir", str(tmp_path / "conf"))
+    try:
+        await _flow(term, origin, "/json")
+        await term.press(":", *f"script.run @focus {script}", "enter")
+        await term.wait_for("ran tagger.py on 1 flow")
+        out = tmp_path / "h.txt"
+        await term.press(":", *f"cut.save @focus response.header[x-scripted] {out}", "enter")
+        await term.wait_until(out.exists, "the cut file")
+        assert out.read_text() == "yes"
+        await term.press(":", *f"script.run @focus {tmp_path}/missing.py", "enter")
+        await term.wait_for("script.run: no such file")
     finally:
         await term.stop()

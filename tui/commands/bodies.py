@@ -111,6 +111,15 @@ def _refresh(app: Any, done: list[Any], text: str) -> None:
     app.notify(text)
 
 
+@tui_command("script.run")
+async def script_run(app: Any, flows: Sequence[Flow], path: api.Path) -> None:
+    """Run a script's hooks once on the flows (it is not loaded into the proxy)."""
+    from interpose.runtime.commands.scriptrun import run_script_on
+
+    n = await app.core.call(run_script_on, app.master, path, list(flows))
+    _refresh(app, [(f, None) for f in flows], f"ran {os.path.basename(path)} on {n} flow{'s' if n != 1 else ''}")
+
+
 @tui_command("repeater.new")
 def repeater_new(app: Any, url: str) -> None:
     """`n`: a new request in the repeater (GET URL; edit it there, ctrl s sends)."""
