@@ -65,6 +65,12 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     a("--tcp-hosts", metavar="REGEX", action="append", default=[], dest="tcp_hosts",
       help="relay matching host:port as raw TCP (repeatable)")
     a("--proxyauth", metavar="SPEC", help="require proxy authentication: user:pass, any or @htpasswd-file")
+    a("--anticache", action="store_true", help="load the anticache addon: strip conditional-request headers")
+    a("--anticomp", action="store_true", help="load the anticomp addon: ask servers for uncompressed bodies")
+    a("--showhost", action="store_true",
+      help="accepted for mitmproxy's sake: URLs are always shown with the Host header's name")
+    a("-v", "--verbose", action="count", default=0,
+      help="dump: show debug log lines (-vv also headers per flow, -vvv bodies too)")
     return p
 
 
@@ -100,6 +106,17 @@ def options_from_args(args: argparse.Namespace) -> Options:
     if not 0 <= opts.listen_port <= 65535:
         raise OptionsError(f"invalid port {opts.listen_port}")
     scripts = list(args.scripts) or list(opts.scripts)
+    for name in ("anticache", "anticomp"):  # mitmproxy's switches: the bundled addon, on
+        if getattr(args, name):
+            from interpose.runtime.commands.bundled import bundled_addons
+            path = bundled_addons()[name]
+            if path not in scripts:
+                scripts.append(path)
+            opts.set(f"{name}=true", defer=True)
+    if args.verbose:
+        opts.update(termlog_verbosity="debug")
+        if args.verbose >= 2 and args.flow_detail is None:
+            opts.update(flow_detail=min(args.verbose, 3))
     for path in scripts:
         full = script.resolve(path)  # a file, or an installed module's dotted name
         if not os.path.isfile(full) or not os.access(full, os.R_OK):

@@ -305,6 +305,8 @@ def core_options(opts: Options) -> None:
     add("idle_timeout_s", float, 300.0, "Seconds an idle client connection is kept open.")
     add("read_timeout_s", float, 60.0,
         "Seconds a server may stay silent while the proxy waits for its response (head or body).")
+    add("termlog_verbosity", str, "info", "interpose-dump: the least important log lines printed (-v: debug).",
+        choices=("error", "warn", "info", "debug"))
     # The terminal UI's layout (mitmproxy's option): the flow list alone, with the focused flow beside it
     # (horizontal) or below it (vertical). `-` cycles it.
     add("console_layout", str, "single", "TUI layout: single, horizontal (list and flow side by side) or "
