@@ -149,3 +149,16 @@ def test_config_yaml_precedence_and_unknown(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("a: 1\nb: [\n")
     r = _cli("--confdir", str(tmp_path), "-p", "0")
     assert r.returncode == 2 and "config.yaml line 3: not valid YAML" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_interpose_tui_lists_its_commands_and_options_without_a_terminal() -> None:
+    for flag, expect in (("--commands", "console.key.bind contexts key cmd *args"), ("--options", "console_layout:")):
+        r = subprocess.run([sys.executable, "-m", "interpose.tui.app", flag], capture_output=True, text=True,
+                           timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stderr
+        assert expect in r.stdout
+    r = subprocess.run([sys.executable, "-m", "interpose.tui.app", "--commands"], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    for name in ("flow.mark.toggle flows", "cut.save flows cuts path", "addon.toggle name", "console.layout.cycle",
+                 "flow.comment flow *comment", "repeater.new url", "script.run flows path"):
+        assert name in r.stdout, name
