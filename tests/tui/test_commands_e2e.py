@@ -167,6 +167,7 @@ async def test_mitmproxy_config_yaml_and_options_save_and_load(tmp_path: Path) -
         await term.wait_for(f": options.load {conf}/config.yaml")
         await term.press("enter")
         await term.wait_for("intercept: ~u /api")
+        await term.wait_for(re.compile(r"intercept\s+~u /api"))  # the open options editor shows it
     finally:
         await term.stop()
 

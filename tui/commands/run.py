@@ -9,6 +9,7 @@ from interpose.errors import InterposeError
 from interpose.flowfilter import FilterError
 from interpose.runtime.commands import CommandError
 from interpose.tui import keymap
+from interpose.tui.widgets.picker import OptionsEditor
 
 USER_ERRORS = (CommandError, InterposeError, FilterError, ValueError)
 
@@ -35,6 +36,9 @@ async def _finish(app: Any, line: str, ret: Awaitable[Any], echo: bool) -> None:
         return
     if echo and value is not None:
         app.notify(f"{line.split()[0]}: {value}")
+    for view in app.views:  # an open options editor shows what `set` or `options.load` changed
+        if isinstance(view, OptionsEditor):
+            view.reload()
     app.refresh_status()
     app.redraw_soon()
 
