@@ -100,9 +100,12 @@ class Proxy:
 
 def command(name: str, port: int, confdir: str, upstream_ca: str) -> tuple[list[str], str]:
     """The command line for `name` and the CA certificate a client must trust."""
-    if name == "interpose":
+    if name in ("interpose", "interpose+session"):
         cmd = [sys.executable, "-m", "interpose.cli.dump", "-q", "--listen-host", "127.0.0.1", "-p", str(port),
                "--confdir", confdir, "--set", f"ssl_verify_upstream_trusted_ca={upstream_ca}"]
+        if name == "interpose+session":  # bench/session_bench.py: the same, recording every flow into a session
+            session = os.path.join(confdir, f"bench-{port}.session")
+            cmd += ["--session", session]
         return cmd, os.path.join(confdir, "interpose-ca-cert.pem")
     if name == "mitmdump":
         # stream_large_bodies=4m is interpose's default; mitmdump's default buffers whole bodies.

@@ -234,9 +234,17 @@ class Request(Message):
         parts = urllib.parse.urlsplit(value)
         if not parts.scheme or not parts.hostname:
             raise ValueError(f"not an absolute URL: {value!r}")
+        if any(c.isspace() for c in value):
+            raise ValueError(f"a URL may not contain spaces: {value!r}")
+        try:
+            port = parts.port
+        except ValueError:
+            text = parts.netloc.rpartition(":")[2]
+            raise ValueError(f"port must be a number from 1 to 65535: {text!r}" if text.isdigit()
+                             else f"port must be a number: {text!r}") from None
         self.scheme = parts.scheme.lower()
         self.host = parts.hostname
-        self.port = parts.port or self.default_port
+        self.port = port or self.default_port
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if "host" in self.headers:
             self.headers["host"] = self.host_header_value

@@ -32,6 +32,19 @@ def properties() -> dict[str, Property]:
     from tests.reliability import test_fuzz
 
     props: dict[str, Property] = dict(test_fuzz.PROPERTIES)
+    from tests.reliability import test_fuzz_wire
+
+    props.update(test_fuzz_wire.PROPERTIES)
+    from tests.core import test_clienthello as ch
+
+    def clienthello(data: bytes) -> None:
+        result = ch.parse_or_error(data)
+        assert result is None or isinstance(result, (ch.ClientHello, ch.ClientHelloError))
+        if isinstance(result, ch.ClientHello):
+            assert data.startswith(result.raw)
+
+    props["clienthello-mutated"] = (clienthello, ch.mutated_hello())
+    props["clienthello-random"] = (clienthello, st.binary(max_size=2000))
     try:  # the flow-file loader's own properties (tests/core/test_flowfile.py), when that module has them
         from tests.core import test_flowfile as ff
 
@@ -40,6 +53,15 @@ def properties() -> dict[str, Property]:
             ff.only_flows_or_flowfile_error(ff.VALID[0] + data)  # after a valid header
 
         props["flowfile-random"] = (flowfile_bytes, st.binary(max_size=2000))
+
+        @st.composite
+        def mutated_flowfile(draw: st.DrawFn) -> bytes:
+            lines = list(ff.VALID)
+            i = draw(st.integers(1, len(lines) - 1))
+            lines[i] = test_fuzz.mutate(draw, lines[i], most=5)
+            return b"".join(lines)
+
+        props["flowfile-mutated"] = (ff.only_flows_or_flowfile_error, mutated_flowfile())
     except (ImportError, AttributeError) as e:
         print(f"(flow-file properties not available: {e})", file=sys.stderr)
     return props
@@ -68,7 +90,11 @@ def main() -> None:
     p.add_argument("--chunk", type=int, default=1000, help="examples per hypothesis run (default 1000)")
     p.add_argument("--budget", type=float, default=900, help="seconds for the whole run (default 900)")
     p.add_argument("--list", action="store_true", help="list the properties and exit")
+    p.add_argument("--silence", type=float, default=None,
+                   help="seconds of quiet before the socket properties half-close (default 0.15)")
     args = p.parse_args()
+    if args.silence is not None:
+        os.environ["INTERPOSE_FUZZ_SILENCE_S"] = str(args.silence)
     props = properties()
     if args.list:
         print("\n".join(props))
@@ -89,9 +115,10 @@ def main() -> None:
                 failed += 1
                 print(failure, flush=True)
     finally:
-        from tests.reliability import test_fuzz
+        from tests.reliability import test_fuzz, test_fuzz_wire
 
         test_fuzz.stop_shared_proxy()
+        test_fuzz_wire.stop_socks_proxies()
     sys.exit(1 if failed else 0)
 
 

@@ -34,16 +34,17 @@ from interpose.runtime.options import Options
 from interpose.store.spill import BodySpill
 from interpose.store.view import FlowStore
 from interpose.tui import commands, keymap
+from interpose.tui import session as tui_session
 from interpose.tui.commands import layouts
-from interpose.tui.commands.base import AppFlows
-from interpose.tui.commands.prompt import CommandHistory
 from interpose.tui.commands.run import load_keys, run_command
 from interpose.tui.format import shown_flow
 from interpose.tui.palette import PALETTE
+from interpose.tui.paste import Paste, PasteScreen
 from interpose.tui.repeater.view import RepeaterView
 from interpose.tui.sticky import StickyRules
 from interpose.tui.widgets.flowlist import FlowListBox
 from interpose.tui.widgets.flowview import FlowView
+from interpose.tui.widgets.lineedit import paste_into
 from interpose.tui.widgets.panes import EventLog, Prompt, StatusBar, help_widget
 
 
@@ -85,11 +86,7 @@ class App:
         """The repeater, made on first use; its tabs and connections live on while other views show."""
         self.last_size: Any = None
         """The screen size of the last key press (commands that page use it)."""
-        confdir = os.path.expanduser(master.options.confdir)
-        self.command_history = CommandHistory(os.path.join(confdir, "command_history"))
-        commands.install(master.commands, self)
-        master.commands.flow_source = AppFlows(self)
-        master.commands.apply_options = lambda **values: self.core.set_options(**values)
+        self.command_history = commands.attach(self)
 
     @property
     def core(self) -> Core:
@@ -148,33 +145,20 @@ class App:
             self.statusbar.set_message((level, text))
         self.redraw_soon()
 
-    def ask(self, label: str, on_done: Any, initial: str = "", history: list[str] | None = None) -> None:
-        """A one-line prompt; `on_done(text)` gets None when cancelled. Up/down walk `history`."""
+    def ask(self, label: str, on_done: Any, initial: str = "", history: list[str] | None = None,
+            select: bool = True) -> None:
+        """A one-line prompt; `on_done(text)` gets None when cancelled. Up/down walk `history`. The `initial`
+        text starts selected (typing replaces it) unless `select` is False."""
         def done(text: str | None) -> None:
             self.prompt = None
             self.statusbar.set_message("")
             self.frame.focus_position = "body"
             on_done(text)
             self.refresh_status()
-        self.prompt = Prompt(label, initial, done, history)
+        self.prompt = Prompt(label, initial, done, history, select=select)
         self.statusbar.show(self.prompt)
         self.frame.focus_position = "footer"
-
-    def show_prompt(self, prompt: Prompt) -> None:
-        """Put a prompt widget in the status bar and give it the keys (its callback calls close_prompt)."""
-        self.prompt = prompt
-        self.statusbar.show(prompt)
-        self.frame.focus_position = "footer"
-
-    def close_prompt(self) -> None:
-        self.prompt = None
-        self.statusbar.set_message("")
-        self.frame.focus_position = "body"
-        self.refresh_status()
-
-    def run_command(self, line: str, echo: bool = False) -> None:
-        """Run a command line (a key's or the prompt's); a mistake is one line in the status bar."""
-        run_command(self, line, echo)
+        self.redraw_soon()  # asked from a task (after a refusal), the prompt shows at once too
 
     def ask_key(self, label: str, on_key: Any) -> None:
         """A question answered by one key press; `on_key(key)` gets None for Esc."""
@@ -186,6 +170,21 @@ class App:
             prompt.on_done(None if key == "esc" else key)
             return None
         prompt.keypress = keypress  # type: ignore[method-assign]
+        prompt.paste = lambda text: False  # type: ignore[method-assign]  # a one-key answer takes no text
+
+    def paste(self, text: str) -> None:
+        """A bracketed paste: into the prompt or the focused editor, as text in one go; else ignored."""
+        target = self.prompt if self.prompt is not None else None if self.overlay is not None else self.current
+        if target is not None and paste_into(target, text):
+            self.redraw_soon()
+            return
+        if self.prompt is None:
+            self.notify(f"paste ignored ({len(text):,} characters): no text field has the focus", "warn")
+
+    def set_address(self, address: tuple[str, int]) -> None:
+        """Where the proxy listens now (after a re-bind)."""
+        self.address = (str(address[0]), int(address[1]))
+        self.refresh_status()
 
     def refresh_status(self) -> None:
         opts = self.master.options
@@ -216,6 +215,7 @@ class App:
         while True:
             events = [await q.get(), *q.drain()]
             self.apply(events)
+            events.clear()  # while waiting for the next ones, hold no flow the store has let go
             self.redraw()
 
     def apply(self, events: list[Any]) -> None:
@@ -315,7 +315,7 @@ class App:
         if cmd is None:
             return key
         self.last_size = size
-        self.run_command(cmd)
+        run_command(self, cmd)  # a mistake is one line in the status bar
         layouts.follow_focus(self)
         return None
 
@@ -331,6 +331,9 @@ class TopWidget(urwid.WidgetWrap):
     # the top widget, a Frame, gets (maxcol, maxrow).
     def keypress(self, size: tuple[int, int], key: str) -> str | None:  # type: ignore[override]
         app = self.app
+        if isinstance(key, Paste):
+            app.paste(key.text)
+            return None
         if app.prompt is not None:
             return self._w.keypress(size, key)
         rest = app.keypress(size, key)
@@ -345,21 +348,23 @@ class TopWidget(urwid.WidgetWrap):
 
 async def run(opts: Options) -> int:
     master = Master(opts)
+    notes = tui_session.prepare(opts, master)
+    for note in notes:
+        print(f"interpose: {note}", file=sys.stderr, flush=True)
     sticky = StickyRules(opts.confdir)
     master.add_addon(sticky)
     core = CoreThread(master)
     loop = asyncio.get_running_loop()
     app = App(master, core)
     app.sticky = sticky
-    keys = os.path.join(os.path.expanduser(opts.confdir), "keys.yaml")
-    if os.path.exists(keys):
-        load_keys(app, keys)
+    load_keys(app, os.path.join(os.path.expanduser(opts.confdir), "keys.yaml"), missing_ok=True)
     app.spawn(app.consume(master.bus.subscribe()))  # subscribed on this loop before the core starts
     host, port = await loop.run_in_executor(None, core.start)
     app.address = (host, port)
+    tui_session.restore_view(app)
     print(f"proxy listening at {host}:{port}", file=sys.stderr, flush=True)
     cli.on_signals(app.quit.set)
-    screen = urwid.display.raw.Screen()
+    screen = PasteScreen()
     screen.set_terminal_properties(colors=256)
     screen.tty_signal_keys(start="undefined", stop="undefined")  # ctrl s and ctrl q are ours, not XON/XOFF
     main_loop = urwid.MainLoop(app.top, PALETTE, screen=screen, handle_mouse=False,
@@ -367,8 +372,11 @@ async def run(opts: Options) -> int:
     app.loop = main_loop
     app.refresh_status()
     main_loop.start()
+    if notes:
+        app.notify(notes[0], "warn")
     try:
         await app.quit.wait()
+        tui_session.save_view(app)
     finally:
         main_loop.stop()
         for t in list(app.tasks):
@@ -377,11 +385,9 @@ async def run(opts: Options) -> int:
     return 0
 
 
-LISTING = {"-h", "--help", "--version", "--options", "--commands"}
-
-
 def main(argv: list[str] | None = None) -> None:
-    if not (sys.stdin.isatty() and sys.stdout.isatty()) and not LISTING & set(sys.argv[1:]):
+    listing = {"-h", "--help", "--version", "--options", "--commands"}  # these need no terminal
+    if not (sys.stdin.isatty() and sys.stdout.isatty()) and not listing & set(sys.argv[1:]):
         print("interpose: error: the terminal UI needs a terminal; use interpose-dump to run without one",
               file=sys.stderr)
         sys.exit(2)

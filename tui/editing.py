@@ -16,6 +16,7 @@ from interpose.http import Headers
 from interpose.tui.ui import UI
 from interpose.tui.widgets.flowview import FlowView
 from interpose.tui.widgets.grid import edit_rows
+from interpose.tui.widgets.lineedit import readline_key
 
 REQUEST_PARTS = "(m)ethod (u)rl (v)ersion (h)eaders (q)uery (f)orm (b)ody"
 RESPONSE_PARTS = "(s)tatus (r)eason (v)ersion (h)eaders (b)ody"
@@ -61,19 +62,22 @@ def _refresh(app: UI) -> None:
     app.redraw()
 
 
-def _field(app: UI, flow: Any, label: str, get: Any, set_: Any) -> None:
-    def done(text: str | None) -> None:
-        if text is None:
+def _field(app: UI, flow: Any, label: str, get: Any, set_: Any, text: str | None = None, error: str = "") -> None:
+    """A one-line field in a prompt. A value `set_` refuses (ValueError) asks again, with the reason in the
+    prompt and the typed text kept."""
+    def done(typed: str | None) -> None:
+        if typed is None:
             return
         flow.backup()
         try:
-            set_(text)
+            set_(typed)
         except ValueError as e:
-            app.notify(f"{label}: {e}", "error")
+            _field(app, flow, label, get, set_, typed, str(e).splitlines()[0])
             return
         _refresh(app)
         app.notify(f"{label} set")
-    app.ask(f"{label}: ", done, get())
+    prompt = f"{label} ({error}): " if error else f"{label}: "
+    app.ask(prompt, done, get() if text is None else text, select=text is None)
 
 
 def _edit_part(app: UI, flow: Any, part_of: str, key: str) -> None:
@@ -88,7 +92,7 @@ def _edit_part(app: UI, flow: Any, part_of: str, key: str) -> None:
         app.spawn(_edit_text(app, flow, body.decode("utf-8", "surrogateescape"), _suffix(msg),
                              lambda t: setattr(msg, "content", t.encode("utf-8", "surrogateescape"))))
     elif part_of == "request" and key == "m":
-        _field(app, flow, "Method", lambda: msg.method, lambda t: setattr(msg, "method", t.strip().upper()))
+        _field(app, flow, "Method", lambda: msg.method, lambda t: setattr(msg, "method", _method(t)))
     elif part_of == "request" and key == "u":
         _field(app, flow, "URL", lambda: msg.url, lambda t: setattr(msg, "url", t.strip()))
     elif part_of == "request" and key == "q":
@@ -101,6 +105,15 @@ def _edit_part(app: UI, flow: Any, part_of: str, key: str) -> None:
                lambda t: setattr(msg, "status_code", _status(t)))
     elif part_of == "response" and key == "r":
         _field(app, flow, "Reason", lambda: msg.reason, lambda t: setattr(msg, "reason", t))
+
+
+def _method(text: str) -> str:
+    method = text.strip().upper()
+    if not method:
+        raise ValueError("a method may not be empty")
+    if not all(c.isalnum() or c in "-_" for c in method):
+        raise ValueError(f"a method is one word, e.g. GET or POST: {text.strip()!r}")
+    return method
 
 
 def _status(text: str) -> int:
@@ -223,6 +236,8 @@ class _EditorBox(urwid.WidgetWrap):
         if key == "esc":
             if not self.done.done():
                 self.done.set_result(None)
+            return None
+        if readline_key(self.edit, key):
             return None
         return super().keypress(size, key)
 

@@ -122,7 +122,7 @@ BINDINGS: list[Binding] = [
     Binding("picker", ("enter",), "picker.toggle", "load or unload the addon (or load a path)"),
     Binding("options", ("j", "down"), "console.nav.down", "next option"),
     Binding("options", ("k", "up"), "console.nav.up", "previous option"),
-    Binding("options", ("enter",), "options.edit", "edit the option"),
+    Binding("options", ("enter",), "options.edit", "edit the option (a boolean toggles; a list: one item per row)"),
     Binding("options", ("r",), "console.options.reset.focus", "reset the option to its default"),
     Binding("options", ("w",), "console.options.file save", "save the options to CONFDIR/config.yaml (path asked)"),
     Binding("options", ("L",), "console.options.file load", "load options from CONFDIR/config.yaml (path asked)"),

@@ -94,11 +94,15 @@ class UI(Protocol):
     # -- status and prompts ----------------------------------------------------------------
     def notify(self, text: str, level: str = "text") -> None:
         """A message in the status bar; `level` is a palette attribute (text, warn, error)."""
-    def ask(self, label: str, on_done: Answer, initial: str = "", history: list[str] | None = None) -> None:
-        """A one-line prompt; `on_done(text)` gets None when cancelled. Up/down walk `history`."""
+    def ask(self, label: str, on_done: Answer, initial: str = "", history: list[str] | None = None,
+            select: bool = True) -> None:
+        """A one-line prompt; `on_done(text)` gets None when cancelled. Up/down walk `history`. The `initial`
+        text starts selected (typing replaces it) unless `select` is False."""
     def ask_key(self, label: str, on_key: Answer) -> None:
         """A question answered by one key press; `on_key(key)` gets None for Esc."""
     def refresh_status(self) -> None: ...
+    def set_address(self, address: tuple[str, int]) -> None:
+        """Where the proxy listens now (after a re-bind): the status bar shows it."""
 
     # -- drawing and tasks -------------------------------------------------------------------
     def redraw(self) -> None:

@@ -42,7 +42,7 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     a("--version", action=_Version, help="print the version and exit")
     a("--listen-host", metavar="H", help="bind address (default 127.0.0.1)")
     a("-p", "--listen-port", metavar="N", type=int, help="port; 0 picks a free one (default 8080)")
-    a("--mode", metavar="M", help="regular, upstream:URL, reverse:URL or socks5 (default regular)")
+    a("--mode", metavar="M", help="regular, upstream:URL, reverse:URL, socks5 or transparent (default regular)")
     a("-s", "--script", metavar="PATH", action="append", default=[], dest="scripts",
       help="load an addon script (repeatable); reloaded when it changes")
     a("--set", metavar="NAME=VALUE", action="append", default=[], dest="setoptions",
@@ -50,9 +50,14 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     a("--confdir", metavar="DIR", help="where the CA and settings live (default ~/.interpose)")
     a("--ssl-insecure", action="store_true", default=None, help="do not verify upstream TLS certificates")
     a("--ignore-hosts", metavar="REGEX", action="append", default=[], help="pass TLS through for matching host:port")
+    a("--allow-hosts", metavar="REGEX", action="append", default=[],
+      help="intercept only matching host:port, pass the rest through (repeatable)")
+    a("--certs", metavar="[DOMAIN=]PEM", action="append", default=[],
+      help="serve this certificate (key + chain in one PEM) for matching hosts (repeatable)")
     a("-i", "--intercept", metavar="FILTER", help="intercept flows matching a filter expression")
     a("-w", "--save", metavar="FILE", dest="save_stream_file", help="write finished flows to FILE (+FILE appends)")
     a("-r", "--read", metavar="FILE", dest="rfile", help="load flows from a flow file or .har at start")
+    a("--session", metavar="FILE", help="record into (and reopen) a session file")
     a("--keepserving", action="store_true", default=None, help="keep serving after the flows of -r are processed")
     a("-q", "--quiet", action="store_true", default=None, help="print nothing per flow")
     a("--options", action="store_true", dest="list_options",
@@ -87,14 +92,13 @@ def options_from_args(args: argparse.Namespace) -> Options:
         config.load_into(opts, cfg)  # defaults < config.yaml < flags; unknown names are reported at start
     direct: dict[str, Any] = {}
     for name in ("listen_host", "listen_port", "mode", "confdir", "ssl_insecure", "intercept",
-                 "save_stream_file", "rfile", "keepserving", "quiet", "flow_detail", "proxyauth"):
+                 "save_stream_file", "rfile", "session", "keepserving", "quiet", "flow_detail", "proxyauth"):
         value = getattr(args, name)
         if value is not None:
             direct[name] = value
-    if args.ignore_hosts:
-        direct["ignore_hosts"] = args.ignore_hosts
-    if args.tcp_hosts:
-        direct["tcp_hosts"] = args.tcp_hosts
+    for name in ("ignore_hosts", "allow_hosts", "certs", "tcp_hosts"):
+        if getattr(args, name):
+            direct[name] = getattr(args, name)
     opts.update(**direct)
     opts.set(*args.setoptions, defer=True)
     Mode.parse(opts.mode)
@@ -126,6 +130,10 @@ def options_from_args(args: argparse.Namespace) -> Options:
         read, write = (os.path.abspath(os.path.expanduser(p.lstrip("+"))) for p in (opts.rfile, opts.save_stream_file))
         if read == write:
             raise OptionsError(f"-r and -w name the same file ({opts.rfile}); write to another file")
+    if opts.rfile and opts.session:
+        read, rec = (os.path.abspath(os.path.expanduser(p.lstrip("+"))) for p in (opts.rfile, opts.session))
+        if read == rec:
+            raise OptionsError(f"-r and --session name the same file ({opts.rfile}); to reopen it, use --session alone")
     opts.update(scripts=scripts)
     return opts
 

@@ -50,6 +50,10 @@ class Connection:
 class Client(Connection):
     """A client connected to the proxy."""
 
+    error: str | None = None
+    """Why the proxy closed this connection, when it did (idle, a request head too slow or refused, a
+    failed TLS handshake); `clientdisconnect` sees it."""
+
     def __repr__(self) -> str:
         host, port = self.address or ("?", 0)
         return f"<Client {host}:{port}>"

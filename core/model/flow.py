@@ -57,7 +57,7 @@ class Flow:
         self.intercepted: bool = False
         self.marked: bool = False
         self.comment: str = ""
-        """A note the user keeps on the flow (`;` in the TUI); shown in the list, matched by `~comment`."""
+        """The user's note on this flow (`;` in the TUI, `flow.comment`), shown in the list and searchable."""
         self.is_replay: str | None = None
         self.metadata: dict[str, Any] = {}
         self.live = live

@@ -16,6 +16,7 @@ from interpose.model.connection import Client
 from interpose.proxy.layer import EAGER, LAYERS, Context, Layer, Stream, choose
 from interpose.proxy.layers import tunnel
 from interpose.proxy.modes import Mode
+from interpose.proxy.transparent import NoOriginalDestination, original_destination
 from interpose.runtime import hooks
 from interpose.runtime.addonmanager import AddonManager
 from interpose.runtime.bus import EventBus
@@ -63,11 +64,36 @@ class ProxyServer:
         self.mode = Mode.parse(self.options.mode)
         for kind in EAGER:
             LAYERS[kind]  # noqa: B018  (load the common layers now, not on the first connection)
-        self._server = await asyncio.start_server(
-            self._handle, self.options.listen_host, self.options.listen_port, limit=2**20, backlog=1024
-        )
+        self._server = await self.listen(self.options.listen_host, self.options.listen_port)
         sock = self._server.sockets[0]
         self.address = sock.getsockname()[:2]
+        return self.address
+
+    async def listen(self, host: str, port: int) -> asyncio.Server:
+        """A listener whose connections this server serves (OSError when it cannot bind)."""
+        return await asyncio.start_server(self._handle, host, port, limit=2**20, backlog=1024)
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    def close_listener(self) -> None:
+        """Stop accepting (to open the port again at another address); connections carry on."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def swap(self, server: asyncio.Server | None, mode: Mode) -> tuple[str, int]:
+        """Serve new connections from `server` (None: the current listener) in `mode`. The old listener
+        stops accepting; connections it accepted carry on in the mode they began in."""
+        old = self._server
+        if server is not None:
+            self._server = server
+            self.address = server.sockets[0].getsockname()[:2]
+        self.mode = mode
+        if old is not None and server is not None and old is not server:
+            old.close()  # closes the listening socket only; the connections' tasks live on in self._tasks
+        assert self.address is not None
         return self.address
 
     async def stop(self) -> None:
@@ -107,12 +133,19 @@ class ProxyServer:
         root = RootLayer(ctx)
         await self.addons.trigger(hooks.ClientConnectHook(root))
         try:
-            if self.mode.kind == "reverse":
+            kind = self.mode.kind
+            if kind == "reverse":
                 # The client talks to us as if we were the server: TLS or plain, HTTP/1 or HTTP/2.
-                ctx.tunnel, ctx.tunnel_scheme = self.mode.address, self.mode.scheme
-                first = await tunnel.detect(ctx, timeout=self.options.idle_timeout_s, default="http1")
-            else:
-                first = LAYERS["socks5" if self.mode.kind == "socks5" else "http1"](ctx)
+                ctx.tunnel, ctx.tunnel_scheme = self.mode.address, self.mode.request_scheme
+                first: Layer | None = await tunnel.detect(ctx, timeout=self.options.idle_timeout_s, default="http1")
+            elif kind == "transparent":
+                first = await self._transparent(ctx, sock, sockname)
+            elif kind == "socks5":
+                first = LAYERS["socks5"](ctx)
+            else:  # HTTP/1, or HTTP/2 with prior knowledge (h2c)
+                first = await tunnel.detect_plain(ctx, timeout=self.options.idle_timeout_s)
+            if first is None:
+                return
             root.layer = await choose(first)
             await root.layer.run()
         except asyncio.CancelledError:
@@ -133,3 +166,13 @@ class ProxyServer:
             stream.close()
             client_conn.timestamp_end = time.time()
             await asyncio.shield(self.addons.trigger(hooks.ClientDisconnectHook(root)))
+
+    async def _transparent(self, ctx: Context, sock: Any, sockname: tuple[Any, ...]) -> Layer | None:
+        """Transparent mode: the layer for a redirected connection, as inside a CONNECT tunnel to where the
+        client was going; None (and a log line saying why) for a socket that was not redirected."""
+        try:
+            ctx.tunnel = original_destination(sock, sockname)
+        except NoOriginalDestination as e:
+            self.log(f"{ctx.client_conn.address}: transparent mode: {e}; connection closed", "warn")
+            return None
+        return await tunnel.detect(ctx)

@@ -6,6 +6,10 @@ Failures raise `ServerConnectError` whose message is what a user needs: "connect
 one (`invalid_host`: an empty or over-long label, over 253 bytes, bad IDNA) is refused before any
 resolver or TLS library sees it. `connect_tunnel()` is the CONNECT client on its own, for anything that
 reaches a server through an HTTP proxy (the TUI's WebSocket repeater too).
+
+With `--mode upstream:https://...` the connection to the upstream proxy is TLS itself (verified like any
+server, against its name in the mode's URL): CONNECT goes inside it, and a server's TLS inside the tunnel
+runs over the proxy's TLS with `TlsStream` (sans-io), since asyncio cannot stack a second `start_tls`.
 """
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ from cryptography import x509
 from interpose.errors import InterposeError
 from interpose.model.connection import Server, TLSInfo
 from interpose.proxy.layer import Context, Stream
+from interpose.proxy.tls import toserver
+from interpose.proxy.tls.tlsstream import TlsStream
 from interpose.runtime import hooks
 
 
@@ -63,12 +69,16 @@ MAX_NAME = 253
 """The longest DNS name in text form, without its trailing dot (RFC 1035: 255 bytes on the wire)."""
 
 
+def shown_host(host: str) -> str:
+    """`host` for a log line or an error: as is up to 64 characters, else its start and its length."""
+    return host if len(host) <= 64 else f"{host[:40]}... ({len(host)} characters)"
+
+
 def invalid_host(host: str) -> str | None:
     """Why `host` cannot be a server name, or None when it can: an IP literal (brackets allowed) as is,
     else a DNS name of labels of 1 to 63 letters, digits, hyphens or underscores, 253 bytes at most
     (one trailing dot allowed), non-ASCII names through IDNA first. The reason names the host, shortened."""
-    shown = host if len(host) <= 64 else f"{host[:40]}... ({len(host)} characters)"
-    prefix = f"invalid host name {shown!r}"
+    prefix = f"invalid host name {shown_host(host)!r}"
     if not host:
         return "invalid host name: empty"
     try:
@@ -209,10 +219,43 @@ async def _read_body(conn: h11.Connection, reader: asyncio.StreamReader) -> byte
     return bytes(body[:_REFUSAL_BODY_MAX])
 
 
+def _proxy_tls_failure(e: BaseException, proxy: tuple[str, int]) -> ServerConnectError:
+    """What a failed TLS handshake with an HTTPS upstream proxy says; a plain-HTTP proxy is the usual cause."""
+    name = f"{proxy[0]}:{proxy[1]}"
+    where = f"TLS handshake with the upstream proxy {name} failed"
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return ServerConnectError(f"certificate verify failed: {e.verify_message} (upstream proxy {name})")
+    if isinstance(e, TimeoutError):
+        return ServerConnectError(f"{where}: timed out")
+    reason = (getattr(e, "reason", None) or str(e) or type(e).__name__).lower().replace("_", " ")
+    hint = ""
+    if isinstance(e, (ssl.SSLError, ConnectionError)):
+        hint = " (does it speak plain HTTP? then use --mode upstream:http://...)"
+    return ServerConnectError(f"{where}: {reason}{hint}")
+
+
+async def _proxy_handshake(ctx: Context, writer: asyncio.StreamWriter) -> None:
+    """TLS towards the HTTPS upstream proxy of `--mode upstream:https://...`, on the raw connection."""
+    mode, opts = ctx.mode, ctx.options
+    context = client_tls_context(opts.ssl_insecure, opts.ssl_verify_upstream_trusted_ca, ("http/1.1",))
+    try:
+        async with asyncio.timeout(opts.connect_timeout_s):
+            await writer.start_tls(context, server_hostname=mode.host)
+    except (ssl.SSLError, ssl.CertificateError, OSError, TimeoutError) as e:
+        raise _proxy_tls_failure(e, mode.address) from None
+
+
+def proxy_speaks_tls(ctx: Context, dial: tuple[str, int]) -> bool:
+    """Whether dialling `dial` means reaching the HTTPS upstream proxy (TLS to the proxy itself)."""
+    mode = ctx.mode
+    return mode.kind == "upstream" and mode.scheme == "https" and tuple(dial) == mode.address
+
+
 async def connect(
     ctx: Context, server: Server, tls: bool = False, sni: str | None = None, alpn: tuple[str, ...] = ()
 ) -> Stream:
-    """Open (and announce) a connection to `server.address`, via `server.via` if set."""
+    """Open (and announce) a connection to `server.address`, via `server.via` if set (through TLS to the
+    upstream proxy first when the mode says https)."""
     await ctx.addons.trigger(hooks.ServerConnectHook(server))
     assert server.address is not None
     host, port = server.address
@@ -220,12 +263,18 @@ async def connect(
     opts = ctx.options
     # Hostile names (a 3,000-byte SNI, an empty label) would make the resolver or the TLS library raise
     # deep inside: refuse them here with a reason, like any other failure to connect.
-    for name in dict.fromkeys((str(host), str(dial[0]), *((sni,) if sni else ()))):
+    for name in dict.fromkeys((str(host), str(dial[0]))):
         check_host(name)
     # A client that sent a name no server can have as its TLS SNI gets none of its requests forwarded.
     client_sni = getattr(getattr(ctx.client_conn, "tls", None), "sni", None)
-    if isinstance(client_sni, str) and (reason := invalid_host(client_sni)) is not None:
-        raise ServerConnectError(f"{reason} (the client's TLS SNI)")
+    for name in dict.fromkeys(n for n in (sni, client_sni) if isinstance(n, str) and n):
+        if (reason := invalid_host(name)) is not None:
+            raise ServerConnectError(f"{reason} (the client's TLS SNI)")
+    if tls:
+        try:
+            context = toserver.context_for(opts, sni or host, alpn)
+        except toserver.ClientCertError as e:
+            raise ServerConnectError(str(e)) from None
     try:
         async with asyncio.timeout(opts.connect_timeout_s):
             reader, writer = await asyncio.open_connection(dial[0], dial[1], limit=2**20)
@@ -239,24 +288,35 @@ async def connect(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     server.sockname = writer.get_extra_info("sockname")[:2]
     stream = Stream(reader, writer)
+    proxy_tls = proxy_speaks_tls(ctx, dial)
     try:
+        if proxy_tls:
+            await _proxy_handshake(ctx, writer)
+            if not server.via:  # the proxy is the server (plain HTTP in absolute form): its TLS is the server's
+                _fill_tls(server, writer.get_extra_info("ssl_object"), ctx.mode.host)
         if server.via:
             stream.unread(await connect_tunnel(reader, writer, host, port, server.connect_headers))
         if tls:
-            context = client_tls_context(opts.ssl_insecure, opts.ssl_verify_upstream_trusted_ca, alpn)
             if stream.pending:
                 raise ServerConnectError("upstream proxy sent data before the TLS handshake")
             server_hostname = sni or host
             async with asyncio.timeout(opts.connect_timeout_s):
-                await writer.start_tls(context, server_hostname=server_hostname)
-            _fill_tls(server, writer.get_extra_info("ssl_object"), server_hostname)
+                if proxy_tls and server.via:  # TLS in TLS: the server's inside the tunnel through the proxy's
+                    inner = TlsStream(stream, context, server_side=False, server_hostname=server_hostname)
+                    await inner.handshake()
+                    stream = inner  # type: ignore[assignment]  # TlsStream offers what Stream does
+                    toserver.remember_stream(inner)
+                else:
+                    await toserver.start_tls(writer, context, server_hostname, port)
+            sslobj = stream.extra("ssl_object")
+            _fill_tls(server, sslobj if isinstance(sslobj, ssl.SSLObject) else None, server_hostname)
             server.timestamp_tls_setup = time.time()
     except ServerConnectError:
         writer.close()
         raise
     except (ssl.SSLError, ssl.CertificateError) as e:
         writer.close()
-        error = ServerConnectError(_describe_tls_error(e))
+        error = ServerConnectError(toserver.describe_error(e, opts) or _describe_tls_error(e))
         said = f"{getattr(e, 'reason', '') or ''} {e}".lower().replace("_", " ")
         error.alpn_refused = "no application protocol" in said or isinstance(e, ssl.SSLEOFError)
         raise error from None
@@ -270,6 +330,7 @@ async def connect(
 
 
 async def disconnect(ctx: Context, server: Server, stream: Stream) -> None:
+    toserver.remember_stream(stream)  # TLS 1.3 session tickets arrive after the handshake
     stream.close()
     if server.timestamp_end is None:
         server.timestamp_end = time.time()

@@ -99,11 +99,17 @@ class Core:
         return self.call(self.master.replay, flow)
 
     def set_options(self, **values: Any) -> asyncio.Future[Any]:
-        """Set options; the future raises OptionsError (nothing changed) for a value that is refused."""
-        return self.call(self.master.options.update, **values)
+        """Set options (Master.set_options: listen_host, listen_port and mode re-bind the listener); the
+        future gives where the proxy listens, or raises OptionsError (nothing changed) with the reason a
+        value is refused."""
+        return self.call(self.master.set_options, **values)
+
+    def set_option_text(self, name: str, text: str) -> asyncio.Future[Any]:
+        """Set an option from text exactly as `--set NAME=TEXT` reads it (Options.parse_specs)."""
+        return self.call(_set_text, self.master, name, text)
 
     def reset_option(self, name: str) -> asyncio.Future[Any]:
-        return self.call(self.master.options.reset, name)
+        return self.call(_reset, self.master, name)
 
     def remove_flows(self, flows: Iterable[Any]) -> None:
         """Delete flows: held ones are killed first; every viewer hears `FlowRemoved`."""
@@ -118,6 +124,14 @@ def _remove(master: Master, flows: list[Any]) -> None:
         if flow.intercepted:
             flow.kill()
         master.bus.publish(FlowRemoved(flow.id))
+
+
+async def _set_text(master: Master, name: str, text: str) -> Any:
+    return await master.set_options(**master.options.parse_specs(f"{name}={text}"))
+
+
+async def _reset(master: Master, name: str) -> Any:
+    return await master.set_options(**{name: master.options.option(name).default})
 
 
 async def _result(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

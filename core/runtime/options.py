@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union, get_args, get_origin
 
+from interpose import flowfilter
 from interpose.errors import OptionsError
 from interpose.model import encoding
+from interpose.proxy.modes import Mode
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*$", re.I)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -36,6 +38,15 @@ def _parse_size(value: str) -> int:
     if not m:
         raise OptionsError(f"invalid size {value!r}: use a number with an optional k, m or g suffix")
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def _host_name(value: str) -> None:
+    """A DNS name (letters, digits, dots, dashes): the onboarding page's host."""
+    if not _HOST.match(value):
+        raise OptionsError(f"invalid host name {value!r}")
+
+
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
 
 
 @dataclass
@@ -76,6 +87,12 @@ class Option:
             value = list(value)
             if not all(isinstance(v, str) for v in value):
                 raise OptionsError(f"option {self.name} expects a list of strings")
+            if self.validate is not None:
+                for item in value:
+                    try:
+                        self.validate(item)
+                    except OptionsError as e:
+                        raise OptionsError(f"option {self.name}: {e}") from None
             return value
         t = self.base_type
         if t is bool:
@@ -216,6 +233,12 @@ class Options:
 
     def set(self, *specs: str, defer: bool = False) -> None:
         """Apply `NAME=VALUE` texts. With `defer`, unknown names wait for an addon to declare them."""
+        self.update(**self.parse_specs(*specs, defer=defer))
+
+    def parse_specs(self, *specs: str, defer: bool = False) -> dict[str, Any]:
+        """The typed values of `NAME=VALUE` texts, as `--set` reads them (a list option's items add up),
+        not yet checked nor applied: `update` does that. The one way from text to a value, for `--set`
+        and the terminal UI's options editor alike."""
         values: dict[str, Any] = {}
         for spec in specs:
             name, sep, text = spec.partition("=")
@@ -229,7 +252,7 @@ class Options:
                 raise OptionsError(f"unknown option {name!r}")
             opt = self._options[name]
             values[name] = opt.parse(text, values.get(name, opt.value if not opt.is_list else []))
-        self.update(**values)
+        return values
 
     def unknown_deferred(self) -> list[str]:
         return sorted(self._deferred)
@@ -252,23 +275,52 @@ class Options:
         self.update(**{name: self.option(name).default})
 
 
+def _check_port(port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise OptionsError(f"a port is a number from 0 to 65535, not {port}")
+
+
+def _check_host(host: str) -> None:
+    if not host.strip() or any(c.isspace() for c in host):
+        raise OptionsError(f"not a host name or address: {host!r}")
+
+
+def _check_regex(text: str) -> None:
+    try:
+        re.compile(text)
+    except re.error as e:
+        raise OptionsError(f"invalid regular expression {text!r}: {e}") from None
+
+
+def _check_filter(expr: str) -> None:
+    try:
+        flowfilter.parse(expr)
+    except flowfilter.FilterError as e:
+        raise OptionsError(f"invalid filter: {str(e).splitlines()[0]}") from None
+
+
 def core_options(opts: Options) -> None:
     """Declare every option the core itself uses."""
     add = opts.add_option
-    add("listen_host", str, "127.0.0.1", "Address to bind the proxy to.")
-    add("listen_port", int, 8080, "Port to bind the proxy to; 0 picks a free one.")
-    add("mode", str, "regular", "regular, upstream:URL, reverse:URL or socks5.")
+    # listen_host, listen_port and mode re-bind the listener when changed at run time (Master.set_options).
+    add("listen_host", str, "127.0.0.1", "Address to bind the proxy to.", validate=_check_host)
+    add("listen_port", int, 8080, "Port to bind the proxy to; 0 picks a free one.", validate=_check_port)
+    add("mode", str, "regular", "regular, upstream:URL (http:// or https://), "
+        "reverse:URL (http://, https:// or h2c://), socks5 or transparent (Linux).", validate=Mode.parse)
     add("scripts", Sequence[str], [], "Addon scripts to load (hot-reloaded on change).")
     add("confdir", str, "~/.interpose", "Where the CA and settings live.")
     add("ssl_insecure", bool, False, "Do not verify upstream TLS certificates.")
     add("ssl_verify_upstream_trusted_ca", str | None, None, "Extra PEM bundle trusted for upstream verification.")
-    add("ignore_hosts", Sequence[str], [], "Regexes of host:port whose TLS passes through untouched.")
-    add("tcp_hosts", Sequence[str], [], "Regexes of host:port relayed as raw TCP flows.")
-    add("intercept", str | None, None, "Intercept flows matching this filter expression.")
+    add("ignore_hosts", Sequence[str], [], "Regexes of host:port whose TLS passes through untouched.",
+        validate=_check_regex)
+    add("tcp_hosts", Sequence[str], [], "Regexes of host:port relayed as raw TCP flows.", validate=_check_regex)
+    add("intercept", str | None, None, "Intercept flows matching this filter expression.", validate=_check_filter)
     add("intercept_at", str, "request,response",
         "Stages the intercept filter holds flows at: requestheaders, request, responseheaders, response, messages.")
     add("save_stream_file", str | None, None, "Write every finished flow to this file (+FILE appends).")
     add("rfile", str | None, None, "Load flows from this flow file or .har at start.")
+    add("session", str | None, None, "Record every flow and the workspace into this session file (reopened if it "
+        "exists); the TUI without it records into a temporary session under CONFDIR/sessions.")
     add("keepserving", bool, False, "interpose-dump: keep serving after the flows of -r are processed.")
     add("quiet", bool, False, "interpose-dump: print nothing per flow.")
     add("flow_detail", int, 1, "interpose-dump: 0 prints nothing, 1 one line per flow, 2 adds headers, 3 adds bodies.")
@@ -299,15 +351,39 @@ def core_options(opts: Options) -> None:
     add("websocket_max_message_size", str | None, "16m",
         "Largest WebSocket message (all its fragments); a bigger one closes both sides with 1009. Unset: no limit.",
         validate=parse_size)
+    # onboarding (tui-onboard): the page at http://interpose.it/ through the proxy
+    add("onboarding", bool, True, "Answer requests to onboarding_host through the proxy with the CA install page.")
+    add("onboarding_host", str, "interpose.it", "Host of the onboarding page (http:// and https:// through the proxy).",
+        validate=_host_name)
     add("keep_host_header", bool, False, "reverse mode: forward the client's Host header unchanged.")
     add("connect_timeout_s", float, 10.0, "Seconds to wait for a server connection.")
     add("header_read_timeout_s", float, 60.0, "Seconds a client may take to send a request head.")
     add("idle_timeout_s", float, 300.0, "Seconds an idle client connection is kept open.")
     add("read_timeout_s", float, 60.0,
         "Seconds a server may stay silent while the proxy waits for its response (head or body).")
+    _tls_options(add)
     add("termlog_verbosity", str, "info", "interpose-dump: the least important log lines printed (-v: debug).",
         choices=("error", "warn", "info", "debug"))
     # The terminal UI's layout (mitmproxy's option): the flow list alone, with the focused flow beside it
     # (horizontal) or below it (vertical). `-` cycles it.
     add("console_layout", str, "single", "TUI layout: single, horizontal (list and flow side by side) or "
         "vertical (stacked).", choices=("single", "horizontal", "vertical"))
+
+
+TLS_VERSIONS = ("UNBOUNDED", "SSL3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3")
+
+
+def _tls_options(add: Callable[..., None]) -> None:
+    """The TLS options of issue 19 (docs/tls.md); the proxy checks them together (interpose.proxy.tls.config)."""
+    add("certs", Sequence[str], [],
+        "Serve this certificate (key + chain in one PEM) for matching hosts: [DOMAIN=]PATH, DOMAIN may be "
+        "*.example.com or * (repeatable).")
+    add("upstream_cert", bool, True, "Copy the real server certificate's names (SANs, CN) into the forged one.")
+    add("client_certs", str | None, None,
+        "Client certificate to present to servers that ask: a PEM (key + certificate) or a directory of HOST.pem.")
+    add("tls_version_client_min", str, "TLS1_2", "Lowest TLS version accepted from clients.", choices=TLS_VERSIONS)
+    add("tls_version_client_max", str, "UNBOUNDED", "Highest TLS version accepted from clients.", choices=TLS_VERSIONS)
+    add("tls_version_server_min", str, "TLS1_2", "Lowest TLS version spoken to servers.", choices=TLS_VERSIONS)
+    add("tls_version_server_max", str, "UNBOUNDED", "Highest TLS version spoken to servers.", choices=TLS_VERSIONS)
+    add("allow_hosts", Sequence[str], [],
+        "Regexes of host:port: intercept only these, pass the rest through untouched (not with ignore_hosts).")

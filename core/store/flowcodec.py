@@ -1,5 +1,4 @@
 """One flow ⇄ one JSON-ready dict: the record format of flow files (docs/flowfile.md lists every field).
-
 `dump(flow)` never fails for a flow the proxy made; `load(obj)` checks every field it reads and raises
 `BadRecord` naming the field (e.g. `request.port: expected an integer`), so a damaged file is reported,
 never half-loaded into a broken flow. Bytes are stored as `{"text": ...}` when they are UTF-8, else as
@@ -32,12 +31,10 @@ class BadRecord(ValueError):
 
 # -- bytes ------------------------------------------------------------------------------------------------
 def bytes_out(data: bytes | None) -> dict[str, str] | None:
-    if data is None:
-        return None
     try:
-        return {"text": data.decode("utf-8")}
+        return None if data is None else {"text": data.decode("utf-8")}
     except UnicodeDecodeError:
-        return {"b64": base64.b64encode(data).decode("ascii")}
+        return {"b64": base64.b64encode(data).decode("ascii")}  # type: ignore[arg-type]  # not None here
 
 
 def _b64(value: Any, where: str) -> bytes:
@@ -248,8 +245,9 @@ def _error_in(o: _Obj | None) -> Error | None:
 
 
 # -- HTTP -------------------------------------------------------------------------------------------------------
-def _message_fields_out(m: Request | Response) -> dict[str, Any]:
-    return {"http_version": m.http_version, "headers": headers_out(m.headers), "content": bytes_out(m.raw_content),
+def _message_fields_out(m: Request | Response, bodies: bool = True) -> dict[str, Any]:
+    content = bytes_out(m.raw_content) if bodies else None
+    return {"http_version": m.http_version, "headers": headers_out(m.headers), "content": content,
             "trailers": headers_out(m.trailers), "timestamp_start": m.timestamp_start,
             "timestamp_end": m.timestamp_end, "stream": bool(m.stream)}
 
@@ -261,9 +259,9 @@ def _message_fields_in(m: Request | Response, o: _Obj) -> None:
     m.stream = o.flag("stream", False)
 
 
-def _request_out(r: Request) -> dict[str, Any]:
+def _request_out(r: Request, bodies: bool = True) -> dict[str, Any]:
     return {"method": r.method, "scheme": r.scheme, "host": r.host, "port": r.port, "path": r.path,
-            "authority": r.authority, **_message_fields_out(r)}
+            "authority": r.authority, **_message_fields_out(r, bodies)}
 
 
 def _request_in(o: _Obj) -> Request:
@@ -274,8 +272,8 @@ def _request_in(o: _Obj) -> Request:
     return r
 
 
-def _response_out(r: Response) -> dict[str, Any]:
-    return {"status_code": r.status_code, "reason": r.reason, **_message_fields_out(r)}
+def _response_out(r: Response, bodies: bool = True) -> dict[str, Any]:
+    return {"status_code": r.status_code, "reason": r.reason, **_message_fields_out(r, bodies)}
 
 
 def _response_in(o: _Obj) -> Response:
@@ -288,8 +286,9 @@ def _response_in(o: _Obj) -> Response:
 
 # -- flows ------------------------------------------------------------------------------------------------------
 def _common_out(f: Flow) -> dict[str, Any]:
-    return {"id": f.id, "timestamp_created": f.timestamp_created, "marked": f.marked, "comment": f.comment,
-            "is_replay": f.is_replay, "metadata": json_metadata(f.metadata), "error": _error_out(f.error)}
+    return {"id": f.id, "timestamp_created": f.timestamp_created, "marked": f.marked, "is_replay": f.is_replay,
+            "metadata": json_metadata(f.metadata), "error": _error_out(f.error),
+            **({"comment": f.comment} if f.comment else {})}
 
 
 def _common_in(f: Flow, o: _Obj) -> None:
@@ -305,9 +304,9 @@ def _common_in(f: Flow, o: _Obj) -> None:
     f.error = _error_in(o.obj("error", null=True))
 
 
-def _messages_out(f: MessageFlow) -> dict[str, Any]:
+def _messages_out(f: MessageFlow, bodies: bool = True) -> dict[str, Any]:
     msgs = []
-    for m in f.messages:
+    for m in (f.messages if bodies else ()):
         d: dict[str, Any] = {"from_client": m.from_client, "content": bytes_out(m.content), "timestamp": m.timestamp,
              "dropped": m.dropped, "injected": m.injected}
         if isinstance(m, WebSocketMessage):
@@ -340,10 +339,10 @@ def _messages_in(f: MessageFlow, o: _Obj, websocket: bool) -> None:
     f.bytes_from_server = o.integer("bytes_from_server", f.bytes_from_server)
 
 
-def _websocket_out(ws: MessageFlow) -> dict[str, Any]:
+def _websocket_out(ws: MessageFlow, bodies: bool = True) -> dict[str, Any]:
     assert isinstance(ws, WebSocketFlow)  # what HTTPFlow.websocket holds
     return {**_common_out(ws), "close_code": ws.close_code, "close_reason": ws.close_reason,
-            "closed_by_client": ws.closed_by_client, **_messages_out(ws)}
+            "closed_by_client": ws.closed_by_client, **_messages_out(ws, bodies)}
 
 
 def _websocket_in(hs: HTTPFlow, o: _Obj) -> WebSocketFlow:
@@ -356,18 +355,18 @@ def _websocket_in(hs: HTTPFlow, o: _Obj) -> WebSocketFlow:
     return ws
 
 
-def dump(flow: Flow) -> dict[str, Any]:
-    """The record for one flow: an `HTTPFlow` (its WebSocket inside it) or a `TCPFlow`."""
+def dump(flow: Flow, bodies: bool = True) -> dict[str, Any]:
+    """The record of an `HTTPFlow` (its WebSocket inside it) or a `TCPFlow`; `bodies=False`: no contents."""
     common = {**_common_out(flow), "client_conn": _conn_out(flow.client_conn),
               "server_conn": _conn_out(flow.server_conn)}
     if isinstance(flow, HTTPFlow):
-        return {"type": "http", **common, "mode": flow.mode, "request": _request_out(flow.request),
-                "response": _response_out(flow.response) if flow.response is not None else None,
-                "websocket": _websocket_out(flow.websocket) if flow.websocket is not None else None}
+        return {"type": "http", **common, "mode": flow.mode, "request": _request_out(flow.request, bodies),
+                "response": _response_out(flow.response, bodies) if flow.response is not None else None,
+                "websocket": _websocket_out(flow.websocket, bodies) if flow.websocket is not None else None}
     if isinstance(flow, TCPFlow):
-        return {"type": "tcp", **common, **_messages_out(flow)}
+        return {"type": "tcp", **common, **_messages_out(flow, bodies)}
     if isinstance(flow, WebSocketFlow):
-        return dump(flow.handshake_flow)  # a WebSocket is stored inside its handshake flow
+        return dump(flow.handshake_flow, bodies)  # a WebSocket is stored inside its handshake flow
     raise TypeError(f"cannot store a {type(flow).__name__}")
 
 

@@ -14,17 +14,22 @@ in `_spill`, so that reads fall through to the descriptor, which reads the bytes
 **The file.** One append-only file (`bodies`, 0600) in a private directory (`mkdtemp`: 0700) under
 the system temp directory, written with `pwrite` and read with `pread` at the offsets the handles keep.
 Bodies are written once and read rarely, never changed in place, so this needs no more: SQLite would
-add a page cache, transactions and its own copy of every blob for nothing we use. Space of bodies that
-were replaced or whose flows were deleted is not reused; the file and its directory are removed when
+add a page cache, transactions and its own copy of every blob for nothing we use. A body's disk space
+is given back as soon as nothing refers to it any more (its flows were deleted, or it was replaced):
+the file is truncated when no body in it is left, else the body's range is punched out (Linux
+`fallocate(PUNCH_HOLE)`, on file systems that have it). The file and its directory are removed when
 the `BodySpill` is closed or the process exits (`weakref.finalize`), and directories left by a process
 that died are removed by the next one that spills.
 """
 from __future__ import annotations
 
 import collections
+import ctypes
 import os
 import shutil
+import sys
 import tempfile
+import threading
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -42,6 +47,24 @@ _PREFIX = "interpose-spill-"
 
 
 # -- the file ----------------------------------------------------------------------------------------
+
+_PUNCH_HOLE = 0x02 | 0x01  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE (linux/falloc.h)
+
+
+def _fallocate() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_fallocate_fn = _fallocate()
+
 
 
 def _remove(fd: int, directory: str) -> None:
@@ -86,16 +109,34 @@ class SpillFile:
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
         self.size = 0
         """Bytes written so far (the offset of the next body)."""
+        self.live = 0
+        """Bytes of the bodies still referred to (the rest is given back, see `release`)."""
+        self._lock = threading.RLock()
+        """Bodies are released by the garbage collector, on any thread, even inside `write` (reentrant)."""
         self._finalizer = weakref.finalize(self, _remove, self._fd, self.dir)
 
     def write(self, data: bytes) -> SpilledBody:
-        if not self._finalizer.alive:
-            raise ValueError("spill file is closed")
-        offset, view, done = self.size, memoryview(data), 0
-        while done < len(view):
-            done += os.pwrite(self._fd, view[done:], offset + done)
-        self.size += len(view)
+        with self._lock:
+            if not self._finalizer.alive:
+                raise ValueError("spill file is closed")
+            offset, view, done = self.size, memoryview(data), 0
+            self.size += len(view)
+            self.live += len(view)  # counted first: a release meanwhile (see _lock) cannot empty the file
+            while done < len(view):
+                done += os.pwrite(self._fd, view[done:], offset + done)
         return SpilledBody(self, offset, len(view))
+
+    def release(self, offset: int, size: int) -> None:
+        """Nothing refers to the body at `offset` any more: give its disk space back."""
+        with self._lock:
+            if not self._finalizer.alive:
+                return
+            self.live -= size
+            if self.live <= 0:  # the last body: start over with an empty file
+                self.live = self.size = 0
+                os.ftruncate(self._fd, 0)
+            elif _fallocate_fn is not None and size:
+                _fallocate_fn(self._fd, _PUNCH_HOLE, offset, size)  # fails quietly where unsupported
 
     def read(self, offset: int, size: int) -> bytes:
         if not self._finalizer.alive:
@@ -132,6 +173,12 @@ class SpilledBody:
 
     def read(self) -> bytes:
         return self.file.read(self.offset, self.size)
+
+    def __del__(self) -> None:
+        try:
+            self.file.release(self.offset, self.size)
+        except Exception:  # noqa: S110 (at interpreter exit, or the file already gone: nothing to give back)
+            pass
 
     def __copy__(self) -> SpilledBody:
         return self

@@ -59,6 +59,7 @@ def make_http_flow() -> HTTPFlow:
     f.response.timestamp_start, f.response.timestamp_end = T0 + 0.3, T0 + 0.4
     f.response.stream = True
     f.marked = True
+    f.comment = "the one with the 500; see ticket #42"
     f.is_replay = "request"
     f.metadata = {"note": "seen", "n": 3, "nested": {"list": [1, 2.5, None, True], "s": "é"}}
     f.timestamp_created = T0

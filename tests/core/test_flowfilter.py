@@ -175,7 +175,7 @@ def test_marked_replay_comment() -> None:
     assert not m("~marked", f) and not m("~replay", f) and not m("~comment .", f)
     f.marked = True
     f.is_replay = "request"
-    f.comment = "Look HERE"  # type: ignore[attr-defined]
+    f.comment = "Look HERE"
     assert m("~marked", f) and m("~replay", f) and m("~comment here", f)
     assert not m("~comment nothing", f)
 

@@ -380,6 +380,8 @@ def test_other_subscriber_errors_propagate_without_rollback_surprises(opts):
     ("Reverse:HTTP://Example.COM:81/", "reverse", "http", "example.com", 81),
     ("reverse:http://[::1]:8081", "reverse", "http", "::1", 8081),
     ("reverse:http://127.0.0.1:9", "reverse", "http", "127.0.0.1", 9),
+    ("reverse:h2c://localhost:8081", "reverse", "h2c", "localhost", 8081),
+    ("transparent", "transparent", "http", "", 0),
 ])
 def test_mode_parse_good(spec, kind, scheme, host, port):
     m = Mode.parse(spec)
@@ -391,7 +393,9 @@ def test_mode_parse_good(spec, kind, scheme, host, port):
 
 @pytest.mark.parametrize("spec,needle", [
     ("", "unknown mode"),
-    ("transparent", "unknown mode"),
+    ("transparentish", "unknown mode"),
+    ("transparent:http://x", "takes no URL"),
+    ("upstream:h2c://proxy:3128", "reverse mode only"),
     ("regular:http://x", "takes no URL"),
     ("socks5:1080", "takes no URL"),
     ("upstream", "needs a URL"),

@@ -12,6 +12,7 @@ import socket
 import ssl
 import struct
 import sys
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, Request
+from wsproto.extensions import PerMessageDeflate
 
 from interpose.http import HTTPFlow
 from interpose.runtime.bus import FlowIntercepted, FlowResumed
@@ -177,6 +179,115 @@ async def test_websocket_fragment_flood_keeps_memory_bounded(dump, origin):
     finally:
         await server.stop()
     assert dump.peak_rss_kb() < RSS_LIMIT_KB, dump.peak_rss_kb()
+    await serves_normally(dump.host, dump.port, origin)
+
+
+class MuteWsServer:
+    """A WebSocket server that accepts the handshake, then reads and never answers anything, not even a close."""
+
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+
+    async def start(self) -> MuteWsServer:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = WSConnection(ConnectionType.SERVER)
+        try:
+            while data := await reader.read(65536):
+                conn.receive_data(data)
+                for event in conn.events():
+                    if isinstance(event, Request):
+                        writer.write(conn.send(AcceptConnection()))
+        except ConnectionError:
+            pass
+        self.closed.set()
+        writer.close()
+
+    async def stop(self) -> None:
+        self.server.close()
+
+
+async def test_websocket_peers_that_never_answer_the_1009_are_hung_up_on(strict_make_proxy, origin):
+    """After a 1009, peers that keep their sockets open and never close back are read for CLOSE_TIMEOUT_S
+    only, then the proxy hangs up on both: no connection is held open for ever."""
+    from interpose.proxy.layers.websocket import CLOSE_TIMEOUT_S
+
+    server = await MuteWsServer().start()
+    rec = Recorder(["websocket_error"])
+    proxy = await strict_make_proxy(rec, websocket_max_message_size="64k")
+    try:
+        reader, writer, conn = await raw_ws(proxy.host, proxy.port, server.port)
+        writer.write(conn.send(BytesMessage(data=b"q" * 100_000, message_finished=False)))
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        got = b""
+        async with asyncio.timeout(CLOSE_TIMEOUT_S + 10):
+            while data := await reader.read(65536):  # never answers the close frame it is sent
+                got += data
+            await server.closed.wait()
+        elapsed = loop.time() - t0
+        conn.receive_data(got)
+        assert any(getattr(e, "code", None) == 1009 for e in conn.events())
+        assert CLOSE_TIMEOUT_S - 1 < elapsed < CLOSE_TIMEOUT_S + 10, elapsed
+        writer.close()
+    finally:
+        await server.stop()
+    await rec.wait_for("websocket_error")
+    await serves_normally(proxy.host, proxy.port, origin)
+
+
+def deflated_zeros_frame(inflated: int) -> bytes:
+    """One masked binary frame, compressed (RSV1, permessage-deflate), that inflates to `inflated` zero bytes:
+    a deflate bomb of about 1/1000 its size. The mask key is 0 (valid, and the payload stays as is)."""
+    z = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = bytes(MiB)
+    payload = b"".join(z.compress(block) for _ in range(inflated // MiB)) + z.flush(zlib.Z_SYNC_FLUSH)
+    payload = payload[:-4] if payload.endswith(b"\x00\x00\xff\xff") else payload
+    return b"\xc2" + bytes([0x80 | 127]) + struct.pack("!Q", len(payload)) + bytes(4) + payload
+
+
+async def test_websocket_deflate_bomb_is_closed_with_1009_in_bounded_memory(dump, origin):
+    """A 1 GiB message compressed into ~1 MiB (permessage-deflate): the proxy inflates it a few KiB of input
+    at a time, closes with 1009 at websocket_max_message_size (16m) and its peak RSS stays low."""
+    server = await WsServer().start()
+    try:
+        reader, writer = await asyncio.open_connection(dump.host, dump.port)
+        writer.write(f"CONNECT 127.0.0.1:{server.port} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        async with asyncio.timeout(10):
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+        conn = WSConnection(ConnectionType.CLIENT)
+        writer.write(conn.send(Request(host="x", target="/", extensions=[PerMessageDeflate()])))
+        async with asyncio.timeout(10):
+            accepted = None
+            while accepted is None:
+                data = await reader.read(65536)
+                assert data, "the proxy hung up during the handshake"
+                conn.receive_data(data)
+                accepted = next((e for e in conn.events() if isinstance(e, AcceptConnection)), None)
+        assert any(isinstance(x, PerMessageDeflate) for x in accepted.extensions), accepted
+        try:
+            writer.write(deflated_zeros_frame(1024 * MiB))
+            await writer.drain()
+        except ConnectionError:
+            pass
+        got = b""
+        try:
+            async with asyncio.timeout(20):
+                while data := await reader.read(65536):
+                    got += data
+        except ConnectionError:
+            pass
+        writer.close()
+        conn.receive_data(got)
+        assert any(getattr(e, "code", None) == 1009 for e in conn.events()), got[:100]
+        assert server.received.empty()
+    finally:
+        await server.stop()
+    assert dump.peak_rss_kb() < RSS_LIMIT_KB, dump.peak_rss_kb()
+    print(f"peak RSS {dump.peak_rss_kb()} KiB")
     await serves_normally(dump.host, dump.port, origin)
 
 

@@ -292,3 +292,19 @@ async def test_reverse_https_mode_with_an_h2_client(make_proxy, h2_origin, test_
     await rec.wait_for("response")
     [flow] = flows(rec)
     assert flow.client_conn.alpn == "h2" and flow.server_conn.alpn == "h2"
+
+
+async def test_h2_server_that_stops_answering_times_out_with_504(make_proxy, test_ca, h2_origin):
+    """read_timeout_s holds towards HTTP/2 servers too: a stream that gets no answer ends with 504 and
+    `error`, while the connection and the proxy keep serving."""
+    rec = Recorder()
+    proxy = await make_proxy(rec, ssl_verify_upstream_trusted_ca=test_ca.path, read_timeout_s=0.5)
+    async with h2_client(proxy, http1=False) as client:
+        slow = await client.get(https_url(h2_origin.port, "/slow"))
+        assert slow.http_version == "HTTP/2" and slow.status_code == 504, slow.text
+        assert "server sent nothing for 0.5 s" in slow.text
+        await rec.wait_for("error")
+        [flow] = flows(rec, "error")
+        assert flow.server_conn.alpn == "h2" and "server sent nothing for 0.5 s" in flow.error.msg
+        ok = await client.get(https_url(h2_origin.port, "/after"))
+        assert ok.status_code == 200 and ok.text == "ok /after"

@@ -3,8 +3,11 @@ consuming its bus (no terminal), curl uploading and downloading 1 MiB through it
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from pathlib import Path
+
+import pytest
 
 from interpose.store.flowfile import FlowWriter, load
 from interpose.store.spill import is_spilled
@@ -62,3 +65,38 @@ async def test_kept_bodies_are_spilled_and_read_back(make_proxy, origin, tmp_pat
             t.cancel()
         app.spill.close()
     assert not os.path.exists(spill_dir)
+
+
+async def test_disk_space_of_deleted_flows_is_given_back(make_proxy, origin):
+    """Deleting a flow whose body is spilled gives its disk space back at once (punched out of the file),
+    and once no spilled body is left the file is emptied, not only at exit."""
+    proxy = await make_proxy(body_spill_threshold="64k")
+    app = App(proxy.master)
+    app.spawn(app.consume())
+    await asyncio.sleep(0)  # the consumer subscribes to the bus
+    try:
+        for i in range(2):
+            code, download, err = await curl("-x", proxy.url, f"{origin.url}/bytes/{MiB + i}")
+            assert code == 0 and len(download) == MiB + i, err
+        first, second = sorted(await kept_and_spilled(app, 2, 2), key=lambda f: len(f.response.content))
+        path = app.spill.file.path
+
+        def allocated() -> int:
+            return os.stat(path).st_blocks * 512
+
+        assert allocated() >= 2 * MiB
+        app.store.remove(first)
+        del first
+        gc.collect()
+        assert app.spill.file.live == MiB + 1
+        if allocated() > MiB + 64 * 1024:  # where the file system cannot punch holes, only the count shows it
+            pytest.skip(f"the file system under {path} does not punch holes")
+        assert len(second.response.content) == MiB + 1  # the other body is still there
+        app.store.remove(second)
+        del second
+        gc.collect()
+        assert app.spill.file.live == 0 and os.path.getsize(path) == 0
+    finally:
+        for t in list(app.tasks):
+            t.cancel()
+        app.spill.close()

@@ -153,7 +153,8 @@ async def test_big_streamed_downloads_over_tls_arrive_exact(make_proxy, h1_origi
 
 
 async def test_leaf_names_the_host_as_dns_san(make_proxy, h1_origin, test_ca):
-    proxy = await make_proxy(ssl_verify_upstream_trusted_ca=test_ca.path)
+    # upstream_cert off: the leaf names only the host (with it on, see test_tls_options.py)
+    proxy = await make_proxy(ssl_verify_upstream_trusted_ca=test_ca.path, upstream_cert=False)
     context = ssl.create_default_context(cafile=ca_of(proxy))  # verifies chain and host name too
     reader, writer = await tls_through_proxy(proxy.port, "localhost", h1_origin.port, context)
     try:
@@ -169,7 +170,7 @@ async def test_leaf_names_the_host_as_dns_san(make_proxy, h1_origin, test_ca):
 
 
 async def test_leaf_for_an_ip_address_has_an_ip_san(make_proxy, h1_origin, test_ca):
-    proxy = await make_proxy(ssl_verify_upstream_trusted_ca=test_ca.path)
+    proxy = await make_proxy(ssl_verify_upstream_trusted_ca=test_ca.path, upstream_cert=False)
     context = ssl.create_default_context(cafile=ca_of(proxy))
     # Python sends no SNI for an IP literal: the proxy names the leaf after the CONNECT target.
     _, writer = await tls_through_proxy(proxy.port, "127.0.0.1", h1_origin.port, context)

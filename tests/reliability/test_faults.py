@@ -307,7 +307,8 @@ async def test_client_leaving_while_the_server_never_answers_frees_both_connecti
 
 # == 2. slow and idle clients ======================================================================
 async def test_slowloris_request_head_gets_408_and_is_closed(faulty, origin):
-    proxy, log = await faulty(header_read_timeout_s=1.0)
+    rec = Recorder(["clientdisconnect"])
+    proxy, log = await faulty(rec, header_read_timeout_s=1.0)
     base = Baseline(proxy)
     reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
     head = f"GET {origin.url}/slow HTTP/1.1\r\nHost: x\r\nX-Padding: {'p' * 200}\r\n\r\n".encode()
@@ -332,13 +333,17 @@ async def test_slowloris_request_head_gets_408_and_is_closed(faulty, origin):
     assert 0.9 < elapsed < 5, elapsed
     assert log.has("request head not received in time")
     assert origin.received == []  # nothing reached the server
+    await rec.wait_for("clientdisconnect")  # fires with the reason the proxy closed the connection
+    (root,) = rec.calls[0][1]
+    assert root.client_conn.error == "408 Request Timeout: request head not received in time"
     writer.close()
     await base.restored()
     await serves_normally(proxy, origin)
 
 
 async def test_idle_keepalive_client_is_closed_after_idle_timeout(faulty, origin):
-    proxy, _ = await faulty(idle_timeout_s=1.0)
+    rec = Recorder(["clientdisconnect"])
+    proxy, _ = await faulty(rec, idle_timeout_s=1.0)
     base = Baseline(proxy)
     reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
     writer.write(f"GET {origin.url}/first HTTP/1.1\r\nHost: x\r\n\r\n".encode())
@@ -351,6 +356,9 @@ async def test_idle_keepalive_client_is_closed_after_idle_timeout(faulty, origin
     rest = await read_all(reader, timeout=10)  # the client says nothing more: the proxy hangs up
     assert rest == b""
     assert 0.9 < loop.time() - t0 < 5
+    await rec.wait_for("clientdisconnect")
+    (root,) = rec.calls[0][1]
+    assert root.client_conn.error == "idle for 1 s (idle_timeout_s): closed"
     writer.close()
     await base.restored()
     await serves_normally(proxy, origin)

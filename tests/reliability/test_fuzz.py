@@ -42,8 +42,9 @@ from tests.servers import Origin
 
 READ_TIMEOUT_S = 10.0
 """An answer (or a close) slower than this is a hang."""
-SILENCE_S = 0.15
-"""Quiet this long, the proxy is waiting for the client: it then half-closes."""
+SILENCE_S = float(os.environ.get("INTERPOSE_FUZZ_SILENCE_S", "0.15"))
+"""Quiet this long, the proxy is waiting for the client: it then half-closes (fuzz/run.py --silence sets it
+lower for long runs: a shorter wait only makes the client look as if it left sooner, still a valid case)."""
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 ORIGIN = b"ORIGIN_AUTHORITY"
 """Placeholder in generated requests for the local origin's host:port (known only once it runs)."""
@@ -94,7 +95,8 @@ class Exercise:
 class SharedProxy:
     """The proxy and an h11 origin on an event loop of their own, in a daemon thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, **options: Any) -> None:
+        self.extra_options = options
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="fuzz-proxy", daemon=True)
         self.errors = ErrorLog()
@@ -116,6 +118,7 @@ class SharedProxy:
         # Short timeouts: a head that never completes is answered (408) well before READ_TIMEOUT_S.
         options.update(listen_port=0, confdir=self.confdir.name, header_read_timeout_s=2.0, idle_timeout_s=5.0,
                        connect_timeout_s=2.0)
+        options.update(**self.extra_options)
         self.master = Master(options)
         self.master.add_addon(self.errors)
         self.master.add_addon(Exercise())
@@ -309,10 +312,10 @@ VALID_REQUESTS = [
 ]
 
 
-@st.composite
-def mutated_requests(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(VALID_REQUESTS)))
-    for _ in range(draw(st.integers(1, 6))):
+def mutate(draw: st.DrawFn, valid: bytes, most: int = 6) -> bytes:
+    """`valid` with 1 to `most` byte-level mutations: flip, delete, insert, duplicate, truncate, swap case."""
+    data = bytearray(valid)
+    for _ in range(draw(st.integers(1, most))):
         op = draw(st.sampled_from(["flip", "delete", "insert", "duplicate", "truncate", "case"]))
         pos = draw(st.integers(0, max(0, len(data) - 1)))
         if op == "flip" and data:
@@ -329,6 +332,11 @@ def mutated_requests(draw: st.DrawFn) -> bytes:
         elif data:
             data[pos:pos + 1] = bytes(data[pos:pos + 1]).swapcase()
     return bytes(data)
+
+
+@st.composite
+def mutated_requests(draw: st.DrawFn) -> bytes:
+    return mutate(draw, draw(st.sampled_from(VALID_REQUESTS)))
 
 
 @FAST

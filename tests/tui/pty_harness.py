@@ -21,9 +21,15 @@ KEYS = {
     "enter": "\r", "esc": "\x1b", "tab": "\t", "shift tab": "\x1b[Z", "up": "\x1b[A", "down": "\x1b[B",
     "right": "\x1b[C", "left": "\x1b[D", "page down": "\x1b[6~", "page up": "\x1b[5~", "backspace": "\x7f",
     "ctrl s": "\x13", "ctrl f": "\x06", "ctrl o": "\x0f", "ctrl n": "\x0e", "ctrl p": "\x10", "ctrl w": "\x17",
-    "ctrl d": "\x04", "ctrl t": "\x14",
+    "ctrl d": "\x04", "ctrl t": "\x14", "ctrl a": "\x01", "ctrl e": "\x05", "ctrl u": "\x15", "ctrl k": "\x0b",
+    "meta b": "\x1bb", "meta f": "\x1bf", "delete": "\x1b[3~",
     "end": "\x1b[F", "home": "\x1b[H",
 }
+
+
+def _settle(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 class Terminal:
@@ -148,6 +154,25 @@ class Terminal:
     def send(self, *keys: str) -> None:
         for k in keys:
             os.write(self.fd, KEYS.get(k, k).encode())
+
+    async def paste(self, text: str) -> None:
+        """Send what a terminal sends for a paste once the app turned bracketed paste on (all of it, waiting
+        while the pty's buffer is full)."""
+        await self.write_all(b"\x1b[200~" + text.encode() + b"\x1b[201~")
+
+    async def write_all(self, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.fd, view):]
+            except BlockingIOError:
+                ready: asyncio.Future[None] = loop.create_future()
+                loop.add_writer(self.fd, _settle, ready)
+                try:
+                    await ready
+                finally:
+                    loop.remove_writer(self.fd)
 
     async def press(self, *keys: str) -> None:
         """Send keys one at a time, letting the app read each (Esc needs its own read)."""

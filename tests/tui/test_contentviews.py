@@ -371,7 +371,8 @@ def test_control_characters_in_json_and_multipart_and_query() -> None:
 @settings(max_examples=150, deadline=None)
 @given(body=st.binary(max_size=300), view=st.sampled_from(view_names()),
        ctype=st.sampled_from(["", "application/json", "text/html", "multipart/form-data; boundary=a",
-                              "image/png", "text/plain; charset=bogus", "text/plain; charset=latin-1"]))
+                              "image/png", "text/plain; charset=bogus", "text/plain; charset=latin-1",
+                              "application/grpc-web-text", "application/graphql"]))
 def test_never_raises_and_always_safe(body: bytes, view: str, ctype: str) -> None:
     r = render(body, ctype, view)
     assert r.view in contentviews.VIEWS and r.view != "auto"
@@ -401,7 +402,7 @@ def test_max_lines_and_full_rendering() -> None:
 
 def test_unknown_view_and_registry() -> None:
     assert view_names() == ["auto", "json", "html", "xml", "javascript", "css", "urlencoded", "multipart",
-                            "query", "image", "hex", "raw"]
+                            "query", "graphql", "protobuf", "grpc", "msgpack", "sse", "image", "hex", "raw"]
     assert list(contentviews.VIEWS) == view_names()
     r = render(b"hi", "text/plain", "nope")
     assert r.view == "raw" and r.error == "unknown view 'nope'; showing auto"

@@ -276,7 +276,7 @@ def test_status_bar_shows_a_prompt():
     prompt = Prompt("Filter: ", "~u x", answers.append)
     bar.show(prompt)
     assert trimmed(bar, (40,)) == [" info", "Filter: ~u x"]
-    for key in "yz":
+    for key in ("end", "y", "z"):  # a pre-filled answer starts selected: End keeps it
         bar.keypress((40,), key)
     bar.keypress((40,), "enter")
     assert answers == ["~u xyz"]
@@ -349,11 +349,14 @@ async def test_grid_enter_then_esc_keeps_the_old_value_and_empty_rows_are_droppe
     g, done = await grid()
     press(g, "tab", "enter", "backspace", "backspace", *"org", "esc")
     assert "example.com" in trimmed(g, SIZE)[2]
-    press(g, "enter", *["backspace"] * 3, *"org", "enter")
+    press(g, "enter", "end", *["backspace"] * 3, *"org", "enter")  # end keeps the selected old text
     assert "example.org" in trimmed(g, SIZE)[2]
+    press(g, "enter", *"example.net", "enter")  # typing replaces it
+    assert "example.net" in trimmed(g, SIZE)[2]
+    press(g, "enter", "end", *"x", "esc")
     press(g, "a", "enter")  # a new row left empty
     press(g, "q")
-    assert done.result() == [("Host", "example.org"), ("Accept", "*/*")]
+    assert done.result() == [("Host", "example.net"), ("Accept", "*/*")]
 
 
 async def test_grid_esc_cancels_and_other_keys_pass_through():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from interpose.tui import session as tui_session
 from interpose.tui.actions.registry import action, focused_flow
 from interpose.tui.ui import UI
 from interpose.tui.widgets.flowview import FlowView
@@ -110,6 +111,7 @@ def flow_mark(app: UI, size: Any) -> None:
         flow.marked = not flow.marked
         app.store.update(flow)
         app.flowlist.walker.changed()
+        tui_session.record(app, flow)
 
 
 @action("flow.delete")

@@ -4,18 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from interpose.tui.actions.registry import action, focused_flow, set_options
+from interpose.errors import InterposeError
+from interpose.tui.actions.registry import action, focused_flow
 from interpose.tui.ui import UI
 from interpose.tui.widgets.flowview import FlowView
 
 
 @action("intercept.set")
 def intercept_set(app: UI, size: Any) -> None:
-    def done(text: str | None) -> None:
-        if text is None:
+    _ask_intercept(app)
+
+
+def _ask_intercept(app: UI, text: str | None = None, error: str = "") -> None:
+    """The intercept filter prompt. The core checks the filter (as `--set intercept=` does); a refused
+    one is asked again with the reason and the typed text."""
+    def done(typed: str | None) -> None:
+        if typed is None:
             return
-        set_options(app, f"intercept: {text.strip() or 'off'}", intercept=text.strip() or None)
-    app.ask("Intercept filter: ", done, app.master.options.intercept or "")
+
+        async def apply() -> None:
+            try:
+                await app.core.set_options(intercept=typed.strip() or None)
+            except (InterposeError, ValueError) as e:
+                _ask_intercept(app, typed, str(e).splitlines()[0])
+                return
+            app.notify(f"intercept: {typed.strip() or 'off'}")
+            app.refresh_status()
+            app.redraw_soon()
+        app.spawn(apply())
+    label = f"Intercept filter ({error}): " if error else "Intercept filter: "
+    app.ask(label, done, (app.master.options.intercept or "") if text is None else text, select=text is None)
 
 
 def resume_item(app: UI, flow: Any, message: Any) -> None:

@@ -58,6 +58,12 @@ def apply_filter(app: UI, expr: str | None, announce: str | None = None) -> None
 
 @action("list.filter")
 def list_filter(app: UI, size: Any) -> None:
+    _ask_filter(app)
+
+
+def _ask_filter(app: UI, typed: str | None = None, error: str = "") -> None:
+    """The view filter prompt; the filter is parsed once, on Enter. A bad one is asked again with the
+    reason and the typed text."""
     def done(text: str | None) -> None:
         if text is None:
             return
@@ -66,8 +72,10 @@ def list_filter(app: UI, size: Any) -> None:
             if text.strip():
                 app.filter_history.append(text.strip())
         except FilterError as e:
-            app.notify(f"invalid filter: {str(e).splitlines()[0]}", "error")
-    app.ask("Filter (up/down: history): ", done, app.store.filter_expr or "", history=app.filter_history)
+            _ask_filter(app, text, f"invalid filter: {str(e).splitlines()[0]}")
+    label = f"Filter ({error}): " if error else "Filter (up/down: history): "
+    app.ask(label, done, (app.store.filter_expr or "") if typed is None else typed, history=app.filter_history,
+            select=typed is None)
 
 
 @action("list.filter_toggle")

@@ -12,6 +12,6 @@
 from __future__ import annotations
 
 from interpose.tui.commands import bodies, console, flows, layouts, more  # noqa: F401 - imported for their @tui_command registrations
-from interpose.tui.commands.base import declare, install
+from interpose.tui.commands.base import attach, declare, install
 
-__all__ = ["declare", "install"]
+__all__ = ["attach", "declare", "install"]

@@ -83,6 +83,21 @@ def install(reg: CommandRegistry, app: Any) -> None:
     _register(reg, app)
 
 
+def attach(app: Any) -> Any:
+    """Give the app its commands: the TUI's bound to it, flow selectors reading its list, options set
+    through the core thread. Returns the command history (CONFDIR/command_history)."""
+    import os
+
+    from interpose.tui.commands.prompt import CommandHistory
+
+    reg = app.master.commands
+    install(reg, app)
+    reg.flow_source = AppFlows(app)
+    reg.apply_options = lambda **values: app.core.set_options(**values)
+    reg.on_core = lambda fn, *args: app.core.call(fn, *args)
+    return CommandHistory(os.path.join(os.path.expanduser(app.master.options.confdir), "command_history"))
+
+
 def declare(reg: CommandRegistry) -> None:
     """Every TUI command, for listing (`interpose --commands`): running one does nothing useful."""
     _register(reg, None)

@@ -163,15 +163,17 @@ def _refresh_bindings(app: Any) -> None:
 
 def open_prompt(app: Any, initial: str = "") -> None:
     """The `:` prompt in the status bar. Enter runs the line (and keeps it in the history)."""
+    from interpose.tui.commands.run import close_prompt, run_command, show_prompt
+
     def done(text: str | None) -> None:
-        app.close_prompt()
+        close_prompt(app)
         if text and text.strip():
             app.command_history.add(text)
-            app.run_command(text, echo=True)
+            run_command(app, text, echo=True)
 
     def hint(text: str) -> None:
         app.statusbar.set_info([("text", text)] if text else "")
         if not text:
             app.refresh_status()
     prompt = CommandPrompt(app.master.commands, app.command_history, initial, done, hint)
-    app.show_prompt(prompt)
+    show_prompt(app, prompt)

@@ -14,6 +14,7 @@ from interpose.runtime.commands import CommandError
 from interpose.store import export, har
 from interpose.store.flowfile import FlowWriter
 from interpose.tui import clipboard
+from interpose.tui import session as tui_session
 from interpose.tui.actions.flowlist import ORDERS
 from interpose.tui.actions.search import apply_filter
 from interpose.tui.commands.base import tui_command
@@ -27,6 +28,7 @@ def _changed(app: UI, flows: Sequence[Flow]) -> None:
     for f in flows:
         if app.store.get(f.id) is not None:
             app.store.update(f)
+            tui_session.record(app, f)  # a mark or a comment is kept in the session too
     app.flowlist.walker.changed()
     if isinstance(app.current, FlowView):
         app.current.refresh()

@@ -54,7 +54,7 @@ class CommandPrompt(Prompt):
 
     def __init__(self, registry: CommandRegistry, history: CommandHistory, initial: str, on_done: Any,
                  on_hint: Any = None) -> None:
-        super().__init__(": ", initial, on_done, history.lines)
+        super().__init__(": ", initial, on_done, history.lines, select=False)
         self.registry = registry
         self.on_hint = on_hint
         """Called with a line of text listing the candidates (the TUI shows it above the prompt)."""
@@ -117,6 +117,10 @@ class CommandPrompt(Prompt):
     # -- ctrl r ---------------------------------------------------------------------------------
     def _show_search(self, found: bool = True) -> None:
         label = f"(history search{'' if found else ', not found'}) '{self._search}': "
+        self._set_label(label)
+
+    def _set_label(self, label: str) -> None:
+        self.caption_markup = ("key", label)  # what LineEdit draws
         self.set_caption(("key", label))
 
     def _find(self, before: int) -> bool:
@@ -141,7 +145,7 @@ class CommandPrompt(Prompt):
             self._show_search(self._find(min(self._search_at + 1, len(self.history))))
             return None
         self._search = None
-        self.set_caption(("key", ": "))
+        self._set_label(": ")
         if key == "esc":
             return None  # leaves the search, keeps the line found
         return self.keypress(size, key)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable
 from typing import Any
 
@@ -43,9 +44,26 @@ async def _finish(app: Any, line: str, ret: Awaitable[Any], echo: bool) -> None:
     app.redraw_soon()
 
 
-def load_keys(app: Any, path: str, reset: bool = True) -> None:
+def show_prompt(app: Any, prompt: Any) -> None:
+    """Put a prompt widget in the status bar and give it the keys (its callback calls close_prompt)."""
+    app.prompt = prompt
+    app.statusbar.show(prompt)
+    app.frame.focus_position = "footer"
+    app.redraw_soon()
+
+
+def close_prompt(app: Any) -> None:
+    app.prompt = None
+    app.statusbar.set_message("")
+    app.frame.focus_position = "body"
+    app.refresh_status()
+
+
+def load_keys(app: Any, path: str, reset: bool = True, missing_ok: bool = False) -> None:
     """CONFDIR/keys.yaml onto the default bindings; what it has that interpose has not is reported in the
     event log and the status bar. A bad file is one message and the defaults stay."""
+    if missing_ok and not os.path.exists(path):
+        return
     def known(line: str) -> bool:
         try:
             app.master.commands.parse(line)

@@ -7,7 +7,7 @@ binary data) and says why in `Rendered.error`. No urwid import here; the output 
 
 This package holds the registry of views and the auto-pick; the modules beside it do the work: `text`
 (decoding, terminal safety, tokens → lines, raw, hex), `json`, `markup` (HTML/XML/JS/CSS pretty-printing),
-`forms` (tables, multipart) and `image`.
+`forms` (tables, multipart), `image`, `protobuf` and `grpc` (schema-less), `msgpack`, `graphql` and `sse`.
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from interpose.model.contenttype import media_type
 from interpose.model.encoding import BodyTooLarge
 from interpose.model.units import human_size
 from interpose.tui.contentviews.forms import MultipartError, multipart_lines, parse_urlencoded, table_lines
+from interpose.tui.contentviews.graphql import graphql_view, is_graphql_json, json_or_graphql
+from interpose.tui.contentviews.grpc import grpc_view
 from interpose.tui.contentviews.image import image_info, is_image
 from interpose.tui.contentviews.json import json_lines, looks_like_json
 from interpose.tui.contentviews.json import parse as parse_json
@@ -32,6 +34,9 @@ from interpose.tui.contentviews.markup import (
     needs_beautify,
     reindent_markup,
 )
+from interpose.tui.contentviews.msgpack import msgpack_view
+from interpose.tui.contentviews.protobuf import protobuf_view
+from interpose.tui.contentviews.sse import sse_view
 from interpose.tui.contentviews.text import (
     Line,
     decode,
@@ -82,6 +87,8 @@ class ViewInput:
     query: list[tuple[str, str]] | None = None
     parsed_json: Any = None
     """A JSON document already parsed while sniffing, so a large body is parsed only once."""
+    headers: Any = None
+    """The message's headers (a mapping), for views that need more than the Content-Type (grpc-encoding)."""
 
 
 class ViewError(ValueError):
@@ -209,6 +216,18 @@ def _image(inp: ViewInput) -> tuple[str, list[Line]]:
     return f"{info.format} image, {info.dimensions} ({human_size(size, long=True)})", lines
 
 
+def _wire(fn: Callable[[ViewInput], tuple[str, list[Line]]]) -> ViewFn:
+    """A view of the modules beside this one: their ValueError says why the body does not fit."""
+    def view(inp: ViewInput) -> tuple[str, list[Line]]:
+        try:
+            return fn(inp)
+        except RecursionError:
+            raise ViewError("nested too deeply to display") from None
+        except ValueError as e:
+            raise ViewError(str(e)) from None
+    return view
+
+
 def _hex(inp: ViewInput) -> tuple[str, list[Line]]:
     return f"Hex dump ({human_size(len(inp.body), long=True)})", hex_lines(inp.body)
 
@@ -219,7 +238,7 @@ def _raw(inp: ViewInput) -> tuple[str, list[Line]]:
 
 def _auto(inp: ViewInput) -> tuple[str, list[Line]]:
     name, doc = _guess(inp.content_type, inp.body)
-    return VIEWS[name].fn(ViewInput(inp.body, inp.content_type, inp.query, doc))
+    return VIEWS[name].fn(ViewInput(inp.body, inp.content_type, inp.query, doc, inp.headers))
 
 
 def _count(n: int, noun: str) -> str:
@@ -236,6 +255,11 @@ VIEWS: dict[str, View] = {v.name: v for v in (
     View("urlencoded", "URL-encoded form", _urlencoded),
     View("multipart", "Multipart form", _multipart),
     View("query", "Query", _query),
+    View("graphql", "GraphQL", _wire(lambda i: graphql_view(i.body, i.content_type, i.parsed_json))),
+    View("protobuf", "Protobuf", _wire(lambda i: protobuf_view(i.body))),
+    View("grpc", "gRPC", _wire(lambda i: grpc_view(i.body, i.content_type, i.headers))),
+    View("msgpack", "MessagePack", _wire(lambda i: msgpack_view(i.body))),
+    View("sse", "Server-sent events", _wire(lambda i: sse_view(i.body, i.content_type))),
     View("image", "Image", _image),
     View("hex", "Hex dump", _hex),
     View("raw", "Raw", _raw),
@@ -254,7 +278,12 @@ JSON_TYPES = frozenset(("application/json", "text/json", "application/x-json", "
 XML_TYPES = frozenset(("application/xml", "text/xml", "image/svg+xml"))
 JS_TYPES = frozenset(("application/javascript", "text/javascript", "application/x-javascript",
                       "application/ecmascript", "text/ecmascript"))
+PROTOBUF_TYPES = frozenset(("application/x-protobuf", "application/protobuf", "application/x-google-protobuf",
+                            "application/vnd.google.protobuf"))
+MSGPACK_TYPES = frozenset(("application/msgpack", "application/x-msgpack", "application/vnd.msgpack"))
 _BY_TYPE = {**{t: "json" for t in JSON_TYPES}, **{t: "xml" for t in XML_TYPES}, **{t: "javascript" for t in JS_TYPES},
+            **{t: "protobuf" for t in PROTOBUF_TYPES}, **{t: "msgpack" for t in MSGPACK_TYPES},
+            "application/graphql": "graphql", "application/graphql+json": "graphql", "text/event-stream": "sse",
             "text/html": "html", "text/css": "css", "application/x-www-form-urlencoded": "urlencoded"}
 _UNTYPED = frozenset(("", "application/octet-stream", "binary/octet-stream", "application/unknown"))
 
@@ -268,9 +297,12 @@ def _guess(content_type: str, body: bytes) -> tuple[str, Any]:
     """Like `guess`, plus the parsed JSON document when sniffing had to parse it."""
     mime = media_type(content_type)
     if mime in _BY_TYPE:
-        return _BY_TYPE[mime], None
+        name = _BY_TYPE[mime]
+        return json_or_graphql(body, content_type) if name == "json" else (name, None)
+    if mime.startswith("application/grpc"):  # grpc, grpc+proto, grpc-web, grpc-web+proto, grpc-web-text
+        return "grpc", None
     if mime.endswith("+json"):
-        return "json", None
+        return json_or_graphql(body, content_type)
     if mime.endswith("+xml"):
         return "xml", None
     if mime.startswith("multipart/"):
@@ -282,7 +314,8 @@ def _guess(content_type: str, body: bytes) -> tuple[str, Any]:
         text = body.decode("utf-8").lstrip("\ufeff")
         if looks_like_json(text):
             try:
-                return "json", parse_json(text)
+                doc = parse_json(text)
+                return ("graphql" if b'"query"' in body and is_graphql_json(doc) else "json"), doc
             except (ValueError, RecursionError):
                 pass
         if mime in _UNTYPED:
@@ -302,10 +335,11 @@ def _guess(content_type: str, body: bytes) -> tuple[str, Any]:
 
 def render(body: bytes | None, content_type: str = "", view: str = "auto", *,
            query: list[tuple[str, str]] | None = None, max_lines: int | None = None,
-           wrap_at: int | None = None) -> Rendered:
+           wrap_at: int | None = None, headers: Any = None) -> Rendered:
     """Render `body` with `view` ("auto" guesses from content type and body). Never raises.
 
-    `query` feeds the "query" view (auto picks it for an empty body with a query). With `max_lines`,
+    `query` feeds the "query" view (auto picks it for an empty body with a query); `headers` (the message's)
+    the views that need more than the Content-Type (grpc: grpc-encoding). With `max_lines`,
     longer output is cut and a last line says how many lines were left out. `wrap_at` splits lines
     longer than that many characters into several (a 5 MB one-line body is slow for a Text widget).
     """
@@ -321,7 +355,7 @@ def render(body: bytes | None, content_type: str = "", view: str = "auto", *,
     if not body and view != "query":
         result = Rendered(view, VIEWS[view].label, [[("dim", "(no content)")]], error)
     else:
-        result = _run(view, ViewInput(body, content_type, query, doc), error)
+        result = _run(view, ViewInput(body, content_type, query, doc, headers), error)
     if wrap_at is not None and wrap_at > 0:
         result.lines = hard_wrap(result.lines, wrap_at)
     if max_lines is not None and len(result.lines) > max_lines:
@@ -339,7 +373,7 @@ def _run(view: str, inp: ViewInput, error: str | None) -> Rendered:
         return Rendered(view, title, lines, error)
     except Exception as e:  # noqa: BLE001 - never let a body break the UI; fall back and say why
         reason = str(e) if isinstance(e, ViewError) else f"{VIEWS[view].label} view failed: {type(e).__name__}: {e}"
-    fallback = "hex" if is_binary(inp.body) else "raw"
+    fallback = "hex" if view in ("protobuf", "grpc", "msgpack") or is_binary(inp.body) else "raw"
     if fallback == view:  # pragma: no cover - raw and hex don't fail on bytes
         return Rendered(view, VIEWS[view].label, [[("error", reason)]], reason)
     try:

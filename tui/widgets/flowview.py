@@ -33,7 +33,8 @@ def _body(message: Any, mode: str, query: list[tuple[str, str]] | None = None) -
     body, too_large = contentviews.decoded_body(message)
     if too_large is not None:
         return [[("warn", too_large)]]
-    rendered = contentviews.render(body, message.headers.get("content-type") or "", mode, query=query, wrap_at=WRAP_AT)
+    rendered = contentviews.render(body, message.headers.get("content-type") or "", mode, query=query, wrap_at=WRAP_AT,
+                                   headers=message.headers)
     out: list[Line] = [[("title", f"── {rendered.title} "), ("dim", f"[m: {mode}]")]]
     if rendered.error:
         out.append([("warn", rendered.error)])

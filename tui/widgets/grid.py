@@ -1,30 +1,35 @@
-"""A small two-column grid editor for headers, query parameters and form fields.
+"""A small grid editor: two columns for headers, query parameters and form fields, one for the items of
+a list option (`edit_items`), so an item may hold any character, commas included.
 
 Keys: j/k or arrows move, tab or left/right switch column, enter edits the cell (enter again keeps
 it, esc drops the change), a adds a row, d deletes the row, q saves and closes, esc closes without
-saving.
+saving. While a cell is edited, the readline keys work and a paste goes into it.
 """
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import urwid
 
+from interpose.tui.widgets.lineedit import LineEdit, one_line
+
 HELP = "enter: edit cell   a: add row   d: delete row   tab: other column   q: save   esc: cancel"
 
 
-class _Cell(urwid.Edit):
+class _Cell(LineEdit):
+    """The cell being edited: its old text starts selected (typing replaces it), with the readline keys."""
+
     def __init__(self, text: str) -> None:
         super().__init__("", text)
-        self.set_edit_pos(len(text))
 
 
 class GridEditor(urwid.WidgetWrap):
     context = "grid"
 
-    def __init__(self, title: str, rows: list[tuple[str, str]], done: asyncio.Future[list[tuple[str, str]] | None],
-                 columns: tuple[str, str] = ("name", "value")) -> None:
+    def __init__(self, title: str, rows: Sequence[tuple[str, ...]], done: asyncio.Future[Any],
+                 columns: tuple[str, ...] = ("name", "value")) -> None:
         self.data = [list(r) for r in rows]
         self.done = done
         self.row = 0
@@ -33,9 +38,10 @@ class GridEditor(urwid.WidgetWrap):
         self.columns = columns
         self.walker: urwid.SimpleFocusListWalker[urwid.Columns | urwid.Text] = urwid.SimpleFocusListWalker([])
         self.listbox = urwid.ListBox(self.walker)
-        header = urwid.Columns([("weight", 1, urwid.Text(("title", columns[0]))),
-                                ("weight", 2, urwid.Text(("title", columns[1])))], dividechars=1)
-        frame = urwid.Frame(self.listbox, header=header, footer=urwid.Text(("dim", HELP)))
+        header = urwid.Columns([("weight", 1 + c, urwid.Text(("title", name))) for c, name in enumerate(columns)],
+                               dividechars=1)
+        help_text = HELP if len(columns) > 1 else HELP.replace("   tab: other column", "").replace("row", "item")
+        frame = urwid.Frame(self.listbox, header=header, footer=urwid.Text(("dim", help_text)))
         super().__init__(urwid.LineBox(frame, title=title))
         self._build()
 
@@ -49,13 +55,21 @@ class GridEditor(urwid.WidgetWrap):
     def _build(self) -> None:
         widgets: list[urwid.Columns | urwid.Text] = []
         for r in range(len(self.data)):
-            widgets.append(urwid.Columns([("weight", 1, self._cell(r, 0)), ("weight", 2, self._cell(r, 1))],
+            widgets.append(urwid.Columns([("weight", 1 + c, self._cell(r, c)) for c in range(len(self.columns))],
                                          dividechars=1))
         if not widgets:
             widgets.append(urwid.Text(("dim", "(no rows: a adds one)")))
         self.walker[:] = widgets
         if self.data:
             self.walker.set_focus(min(self.row, len(self.data) - 1))
+
+    def paste(self, text: str) -> bool:
+        """A paste goes into the cell being edited (line breaks as spaces); with none, it is refused."""
+        if self.editing is None:
+            return False
+        self.editing.insert_text(one_line(text))
+        self._build()
+        return True
 
     def keypress(self, size: Any, key: str) -> str | None:
         if self.editing is not None:
@@ -65,7 +79,7 @@ class GridEditor(urwid.WidgetWrap):
             elif key == "esc":
                 self.editing = None
             else:
-                self.editing.keypress((max(size[0] // 2, 10),), key)
+                self.editing.keypress((max(size[0] // len(self.columns), 10),), key)
             self._build()
             return None
         n = len(self.data)
@@ -73,13 +87,13 @@ class GridEditor(urwid.WidgetWrap):
             self.row = min(self.row + 1, n - 1)
         elif key in ("k", "up") and n:
             self.row = max(self.row - 1, 0)
-        elif key in ("tab", "right", "l", "left", "h", "shift tab"):
+        elif key in ("tab", "right", "l", "left", "h", "shift tab") and len(self.columns) > 1:
             self.col = 1 - self.col
         elif key == "enter" and n:
             self.editing = _Cell(self.data[self.row][self.col])
         elif key == "a":
             self.row = self.row + 1 if n else 0
-            self.data.insert(self.row, ["", ""])
+            self.data.insert(self.row, [""] * len(self.columns))
             self.col = 0
             self.editing = _Cell("")
         elif key == "d" and n:
@@ -87,7 +101,7 @@ class GridEditor(urwid.WidgetWrap):
             self.row = max(min(self.row, len(self.data) - 1), 0)
         elif key == "q":
             if not self.done.done():
-                self.done.set_result([(a, b) for a, b in self.data if a or b])
+                self.done.set_result([tuple(r) for r in self.data if any(r)])
             return None
         elif key == "esc":
             if not self.done.done():
@@ -109,3 +123,16 @@ async def edit_rows(app: Any, title: str, rows: list[tuple[str, str]]) -> list[t
     finally:
         if app.current is grid:
             app.pop()
+
+
+async def edit_items(app: Any, title: str, items: list[str]) -> list[str] | None:
+    """The grid with one column, one item per row: the new items, or None if the user cancelled."""
+    done: asyncio.Future[list[tuple[str, ...]] | None] = asyncio.get_running_loop().create_future()
+    grid = GridEditor(title, [(item,) for item in items], done, columns=("item",))
+    app.push(grid)
+    try:
+        rows = await done
+    finally:
+        if app.current is grid:
+            app.pop()
+    return None if rows is None else [r[0] for r in rows]

@@ -10,6 +10,7 @@ import urwid
 from interpose.tui import keymap
 from interpose.tui.contentviews.text import sanitize_segment
 from interpose.tui.widgets.common import LinesWalker
+from interpose.tui.widgets.lineedit import LineEdit
 
 LEVEL_ATTR = {"debug": "dim", "info": "text", "warn": "warn", "error": "error"}
 
@@ -47,12 +48,13 @@ class StatusBar(urwid.WidgetWrap):
         self.pile.focus_position = 1 if widget is not self.message else 0
 
 
-class Prompt(urwid.Edit):
-    """A one-line question in the status bar. Enter answers, Esc cancels."""
+class Prompt(LineEdit):
+    """A one-line question in the status bar. Enter answers, Esc cancels; the readline keys edit
+    (widgets/lineedit.py), and a pre-filled answer starts selected, so typing replaces it."""
 
-    def __init__(self, label: str, initial: str, on_done: Any, history: list[str] | None = None) -> None:
-        super().__init__(("key", label), initial)
-        self.set_edit_pos(len(initial))
+    def __init__(self, label: str, initial: str, on_done: Any, history: list[str] | None = None,
+                 select: bool = True) -> None:
+        super().__init__(("key", label), initial, select)
         self.on_done = on_done
         self.history = history or []
         self.back = len(self.history)

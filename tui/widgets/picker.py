@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,8 @@ def option_value_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
+        if any("," in item or '"' in item for item in value):
+            return json.dumps(value, ensure_ascii=False)  # an item holds a comma: show where each ends
         return ", ".join(value) if value else "[]"
     return "" if value is None else str(value)
 
@@ -94,7 +97,7 @@ class OptionsEditor(urwid.WidgetWrap):
         self.walker = LinesWalker([], wrap="ellipsis")
         self.names: list[str] = []
         self.reload()
-        super().__init__(urwid.LineBox(urwid.ListBox(self.walker), title="Options (enter: edit, r: reset)"))
+        super().__init__(urwid.LineBox(urwid.ListBox(self.walker), title="Options (enter: edit or toggle, r: reset)"))
 
     def reload(self) -> None:
         lines = []

@@ -14,6 +14,7 @@ from interpose.proxy import upstream
 from interpose.proxy.layer import Stream, Watchdog
 from interpose.proxy.layers import h1wire
 from interpose.proxy.layers.http import StaleConnection
+from interpose.proxy.tls import toserver
 
 RAW_READ = 1 << 20
 """Largest read while a streamed body bypasses h11."""
@@ -44,6 +45,10 @@ class H1Server:
     def _lost(self, e: OSError) -> ServerProtocolError:
         """The error for a connection to the server that broke."""
         return ServerProtocolError(upstream.describe_os_error(e, self.server.address[0] if self.server.address else ""))
+
+    def _refused(self) -> str | None:
+        """Why the server hung up on the first request, if it was over a client certificate."""
+        return toserver.refused_client(self.stream) if self.uses == 1 else None
 
     def _silent(self) -> ServerProtocolError:
         return ServerProtocolError(f"server sent nothing for {self.read_timeout:g} s (read_timeout_s)", 504)
@@ -77,9 +82,11 @@ class H1Server:
                     return event
                 conn.receive_data(await self._read())
         except h11.RemoteProtocolError as e:
-            raise ServerProtocolError(f"invalid response from server: {e}") from None
+            refused = self._refused()
+            raise ServerProtocolError(refused or f"invalid response from server: {e}") from None
         except ConnectionError as e:
-            raise self._lost(e) from None
+            refused = self._refused()
+            raise (ServerProtocolError(refused) if refused else self._lost(e)) from None
 
     async def send_request_head(self, flow: HTTPFlow) -> None:
         self.stream.write(self._head(flow))
@@ -171,8 +178,9 @@ class H1Server:
                 raise ServerProtocolError(f"unexpected event in response body: {event!r}")
 
     def spliceable(self) -> int | None:
-        """The length of the response body when it can be spliced to the client (see HttpExchange)."""
-        return self._raw_length
+        """The length of the response body when it can be spliced to the client (see HttpExchange): not
+        through a TlsStream (TLS inside an HTTPS upstream proxy's TLS), which has no transport to splice from."""
+        return self._raw_length if hasattr(self.stream, "splice") else None
 
     async def splice_body(self, sink: Any) -> None:
         """Pass the body of known length straight from the socket to `sink` (a BodySink), bypassing h11 and

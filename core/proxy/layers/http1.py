@@ -114,6 +114,8 @@ class Http1Layer(Layer):
                         raise
                     if deadline is not None:
                         self._refuse(408, "request head not received in time")
+                    else:
+                        self.client_conn.error = f"idle for {timeout:g} s (idle_timeout_s): closed"
                     return None
                 except ConnectionError:
                     return None
@@ -152,6 +154,7 @@ class Http1Layer(Layer):
                   431: "Request Header Fields Too Large", 405: "Method Not Allowed",
                   501: "Not Implemented", 502: "Bad Gateway"}.get(status, "Error")
         self.ctx.log(f"{self.client_conn.address}: {msg}", "info")
+        self.client_conn.error = f"{status} {reason}: {msg}"
         self.ctx.client.write(h1wire.raw_error(status, reason, msg))
         self._refused = True
 
@@ -329,6 +332,13 @@ class Http1Layer(Layer):
         ctx, req = self.ctx, flow.request
         await ctx.addons.trigger(hooks.HttpConnectHook(flow))
         resp = flow.response
+        if resp is None and not flow.killed and (bad := upstream.invalid_host(req.host)) is not None:
+            # Refused at once, as curl and nginx would: no tunnel to a name that can never be dialled.
+            flow.error = Error(bad)
+            self._refuse(502, bad)
+            await ctx.addons.trigger(hooks.ErrorHook(flow))
+            flow.live = False
+            return
         if flow.killed or (resp is not None and not 200 <= resp.status_code < 300):
             if resp is not None:
                 self._method = "CONNECT"

@@ -32,7 +32,8 @@ class ServerPool:
         req, mode = flow.request, self.ctx.mode
         if mode.kind == "upstream":
             if req.scheme == "http" and self.ctx.tunnel is None:
-                return (mode.address, None, mode.scheme == "https"), True
+                # (an https:// upstream proxy's own TLS is `upstream.connect`'s business, not the request's)
+                return (mode.address, None, False), True
             return ((req.host, req.port), mode.address, req.scheme == "https"), False
         return ((req.host, req.port), None, req.scheme == "https"), False
 
@@ -53,18 +54,31 @@ class ServerPool:
             self.busy.add(h)
             return self._use(flow, h.server, h)
         address, via, tls = key
+        mode = self.ctx.mode
         server = flow.server_conn if flow.server_conn.timestamp_tcp_setup is None else Server()
         server.address, server.via = address, via
         self.ctx.server_conn = server
         flow.server_conn = server
         alpn = ("h2", "http/1.1") if tls and not absolute else ("http/1.1",) if tls else ()
-        stream = await upstream.connect(self.ctx, server, tls=tls, sni=flow.request.host, alpn=alpn)
+        stream = await upstream.connect(self.ctx, server, tls=tls, sni=self._sni(flow), alpn=alpn)
+        if not tls and mode.h2c and address == mode.address:
+            server.alpn = "h2"  # reverse:h2c://: HTTP/2 in clear text, with prior knowledge
         conn = await self.adopt(key, server, stream, absolute)
         if not isinstance(conn, H1Server):
             return self._use(flow, server, conn.exchange())
         self.idle[key].remove(conn)
         self.busy.add(conn)
         return self._use(flow, server, conn)
+
+    def _sni(self, flow: HTTPFlow) -> str:
+        """The name a new TLS connection for `flow` asks for: the request's host, except inside an intercepted
+        tunnel to an address (transparent mode, CONNECT to an IP) where the client named the server by SNI,
+        as the first connection did (`TlsLayer`)."""
+        req, ctx = flow.request, self.ctx
+        client_sni = getattr(ctx.client_conn.tls, "sni", None)
+        if client_sni and ctx.mode.kind != "reverse" and ctx.tunnel == (req.host, req.port):
+            return str(client_sni)
+        return req.host
 
     def _use(self, flow: HTTPFlow, server: Server, side: H1Server | H2ServerStream) -> H1Server | H2ServerStream:
         flow.server_conn = server

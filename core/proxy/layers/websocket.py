@@ -31,6 +31,10 @@ from interpose.websocket import WebSocketFlow, WebSocketMessage
 
 _CLOSABLE = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
 TOO_BIG = 1009  # CloseReason.MESSAGE_TOO_BIG
+DEFLATE_READ = 4096
+"""Bytes read at a time from a peer that may send compressed messages (permessage-deflate)."""
+CLOSE_TIMEOUT_S = 5.0
+"""How long a peer closed with 1009 has to answer with its own close before the proxy hangs up on it."""
 
 
 def sendable(ws: Connection, event: Any) -> bool:
@@ -69,6 +73,9 @@ class WebSocketLayer(Layer):
         hs = self.handshake_flow
         assert hs is not None and hs.response is not None and self.server_stream is not None
         accepted = hs.response.headers.get("sec-websocket-extensions")
+        # wsproto inflates whatever it is given at once: with compression, small reads bound that to
+        # about a thousand times DEFLATE_READ (deflate's best ratio) before the size limit can count it.
+        self.read_size = DEFLATE_READ if extensions(accepted) else 65536
         client = _Side(ctx.client, Connection(ConnectionType.SERVER, extensions(accepted)))
         server = _Side(self.server_stream, Connection(ConnectionType.CLIENT, extensions(accepted)))
         flow = WebSocketFlow(hs, max_messages=ctx.options.max_messages)
@@ -113,7 +120,15 @@ class WebSocketLayer(Layer):
         too_big = False
         while True:
             try:
-                data = await src.io.read()
+                if too_big:  # whatever the offender still sends is dropped, but not for ever
+                    async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                        data = await src.io.read(self.read_size)
+                else:
+                    data = await src.io.read(self.read_size)
+            except TimeoutError:  # neither side answered the close: hang up on both
+                src.io.close()
+                dst.io.close()
+                return
             except (ConnectionError, OSError) as e:
                 data = None
                 if flow.error is None and src.ws.state is not ConnectionState.CLOSED:

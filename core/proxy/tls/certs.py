@@ -1,13 +1,9 @@
-"""The interception CA and the leaf certificates it mints: create/load the CA in the confdir, sign and cache
-per-host leaves, and hand out ready-to-use server-side `ssl.SSLContext`s.
+"""The leaf certificates the interception CA mints: sign and cache per-host leaves, and hand out ready-to-use
+server-side `ssl.SSLContext`s (the CA's own files: `cafiles`).
 
-Files in the confdir (SPEC, TLS):
-    interpose-ca.pem        private key + certificate (PEM), mode 0600, never world-readable even briefly
-    interpose-ca-cert.pem   the certificate users trust (PEM)
-    interpose-ca-cert.cer   the same certificate (DER)
-
-The CA key is RSA 2048 for the widest client support. Every leaf shares one EC P-256 key made once per store:
-minting a leaf is then one CA signature, and handshakes sign with the cheap EC key.
+Every leaf shares one EC P-256 key made once per store: minting a leaf is then one CA signature, and handshakes
+sign with the cheap EC key. Contexts are cached and reused, so a client's session ticket stays valid for the
+next connection to the same host (OpenSSL's ticket keys belong to the context).
 """
 from __future__ import annotations
 
@@ -17,7 +13,6 @@ import ipaddress
 import os
 import shutil
 import ssl
-import stat
 import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -30,25 +25,26 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from interpose.errors import InterposeError
+from interpose.proxy.tls import cafiles
+from interpose.proxy.tls.cafiles import (
+    BACKDATE,
+    CA_CERT_DER_FILE,
+    CA_CERT_PEM_FILE,
+    CA_FILE,
+    CertError,
+    key_pem,
+    key_usage,
+)
+from interpose.proxy.tls.versions import Versions, apply_keylog, apply_versions, keylog_file
 
-CA_FILE = "interpose-ca.pem"
-CA_CERT_PEM_FILE = "interpose-ca-cert.pem"
-CA_CERT_DER_FILE = "interpose-ca-cert.cer"
+__all__ = ["CA_CERT_DER_FILE", "CA_CERT_PEM_FILE", "CA_FILE", "CertError", "CertStore", "LeafCert"]
 
-CA_VALIDITY = datetime.timedelta(days=3650)
 LEAF_VALIDITY = datetime.timedelta(days=395)
 """Counted from now; with the 2-day backdating the whole period is 397 days, under the 398 browsers accept."""
-BACKDATE = datetime.timedelta(days=2)
-"""Tolerates clients whose clock runs behind ours."""
 CN_MAX = 64
 """RFC 5280's upper bound for a commonName; `cryptography` refuses longer ones."""
 
 CacheKey: TypeAlias = tuple[str | None, tuple[str, ...], str | None]
-
-
-class CertError(InterposeError):
-    """The CA in the confdir cannot be created or loaded; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -81,11 +77,11 @@ class CertStore:
         """The `interpose-ca-cert.pem` file to give clients (`curl --cacert`, `cafile=`)."""
         self.ca_cert_pem: bytes = ca_cert.public_bytes(serialization.Encoding.PEM)
         self.leaf_key = ec.generate_private_key(ec.SECP256R1())
-        self.leaf_key_pem: bytes = _key_pem(self.leaf_key)
+        self.leaf_key_pem: bytes = key_pem(self.leaf_key)
         self._leaf_ski = x509.SubjectKeyIdentifier.from_public_key(self.leaf_key.public_key())
         self._aki = _authority_key_identifier(ca_cert)
         self._leaves: OrderedDict[CacheKey, LeafCert] = OrderedDict()
-        self._contexts: OrderedDict[tuple[CacheKey, tuple[str, ...]], ssl.SSLContext] = OrderedDict()
+        self._contexts: OrderedDict[tuple[CacheKey, tuple[str, ...], Versions], ssl.SSLContext] = OrderedDict()
         self._leaf_cache_size = leaf_cache_size
         self._context_cache_size = context_cache_size
         self._tmpdir: str | None = None
@@ -94,20 +90,7 @@ class CertStore:
     @classmethod
     def from_confdir(cls, confdir: str) -> CertStore:
         """Load the CA from `confdir`, creating the directory (0700) and the CA files on first use."""
-        confdir = os.path.expanduser(confdir)
-        _ensure_dir(confdir)
-        key_path = os.path.join(confdir, CA_FILE)
-        if os.path.exists(key_path):
-            key, cert = _load_ca(key_path)
-        else:
-            key, cert = _create_ca()
-            if not _publish(key_path, _key_pem(key) + cert.public_bytes(serialization.Encoding.PEM), 0o600):
-                key, cert = _load_ca(key_path)  # another process created it first: use theirs
-        _fix_mode(key_path)
-        pem_path = os.path.join(confdir, CA_CERT_PEM_FILE)
-        _write_if_changed(pem_path, cert.public_bytes(serialization.Encoding.PEM))
-        _write_if_changed(os.path.join(confdir, CA_CERT_DER_FILE), cert.public_bytes(serialization.Encoding.DER))
-        return cls(key, cert, pem_path)
+        return cls(*cafiles.load_or_create(confdir))
 
     def get_cert(self, host: str | None, sans: Sequence[str] = (), organization: str | None = None) -> LeafCert:
         """The leaf for `host` (a DNS name or IP literal; None when the client sent no SNI) plus extra `sans`.
@@ -132,20 +115,25 @@ class CertStore:
         sans: Sequence[str] = (),
         alpn: Sequence[str] = ("h2", "http/1.1"),
         organization: str | None = None,
+        versions: Versions = ("TLS1_2", "UNBOUNDED"),
     ) -> ssl.SSLContext:
         """A server-side context presenting the leaf for `host`/`sans`. Cached: a repeat costs a dict lookup.
 
         `alpn` is this side's preference order and the server picks the first entry the client also offers,
         so pass what the client offered intersected with what the upstream speaks (e.g. just `("http/1.1",)`
         when the server lacks h2). An empty `alpn` disables ALPN. Treat the returned context as read-only:
-        it is shared by every connection to the same host.
+        it is shared by every connection to the same host (which lets clients resume their sessions).
+        `versions` are the (minimum, maximum) TLS versions accepted (`versions.VERSIONS` names). Secrets are
+        logged to `versions.keylog_file()` when it names a file.
         """
-        key = ((host, tuple(sans), organization), tuple(alpn))
+        key = ((host, tuple(sans), organization), tuple(alpn), versions)
         ctx = self._contexts.get(key)
         if ctx is not None:
             self._contexts.move_to_end(key)
             return ctx
         ctx = self._build_context(self.get_cert(host, sans, organization), alpn)
+        apply_versions(ctx, versions)
+        apply_keylog(ctx, keylog_file())
         self._contexts[key] = ctx
         if len(self._contexts) > self._context_cache_size:
             self._contexts.popitem(last=False)
@@ -212,7 +200,7 @@ class CertStore:
             .not_valid_after(now + LEAF_VALIDITY)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             # An EC key cannot encipher (RFC 5480 §3), so key_encipherment is asserted only for RSA keys.
-            .add_extension(_key_usage(signing=True, encipherment=isinstance(self.leaf_key, rsa.RSAPrivateKey)),
+            .add_extension(key_usage(signing=True, encipherment=isinstance(self.leaf_key, rsa.RSAPrivateKey)),
                            critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(self._leaf_ski, critical=False)
@@ -244,14 +232,6 @@ def _general_name(name: str) -> x509.GeneralName | None:
     return x509.DNSName(name)
 
 
-def _key_usage(signing: bool, encipherment: bool = False, cert_sign: bool = False) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=signing, content_commitment=False, key_encipherment=encipherment,
-        data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign, crl_sign=cert_sign,
-        encipher_only=False, decipher_only=False,
-    )
-
-
 def _hash_for(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256 | None:
     # Ed25519/Ed448 sign without a separate digest; the rest use SHA-256.
     return None if isinstance(key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)) else hashes.SHA256()
@@ -266,135 +246,3 @@ def _authority_key_identifier(ca_cert: x509.Certificate) -> x509.AuthorityKeyIde
         return x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key())  # type: ignore[arg-type]
 
 
-def _key_pem(key: CertificateIssuerPrivateKeyTypes) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-def _create_ca() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, "interpose"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "interpose"),
-    ])
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + CA_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(signing=False, cert_sign=True), critical=True)
-        .add_extension(ski, critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def _load_ca(path: str) -> tuple[CertificateIssuerPrivateKeyTypes, x509.Certificate]:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise CertError(f"cannot read the CA file {path}: {e.strerror or e}") from e
-    try:
-        # Our own 0600 file: OpenSSL's RSA consistency check (≈ 50 ms at every start) guards against
-        # hostile keys, not ours. The key still has to match the certificate (below).
-        key = serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=True)
-        cert = x509.load_pem_x509_certificate(data)
-    except (ValueError, TypeError, x509.UnsupportedGeneralNameType) as e:
-        raise CertError(
-            f"the CA file {path} is corrupt or not an unencrypted PEM private key plus certificate ({e}); "
-            f"move it away to create a new CA"
-        ) from e
-    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey,
-                            ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
-        raise CertError(f"the CA file {path} holds a {type(key).__name__}, which cannot sign certificates")
-    if key.public_key() != cert.public_key():
-        raise CertError(f"the CA file {path}: the private key does not belong to the certificate")
-    return key, cert
-
-
-def _ensure_dir(confdir: str) -> None:
-    """Create `confdir` with mode 0700; an existing directory keeps the mode its owner chose."""
-    try:
-        os.makedirs(confdir, mode=0o700)
-    except FileExistsError:
-        if not os.path.isdir(confdir):
-            raise CertError(f"the confdir {confdir} exists but is not a directory") from None
-        return
-    except OSError as e:
-        raise CertError(f"cannot create the confdir {confdir}: {e.strerror or e}") from e
-    os.chmod(confdir, 0o700)  # makedirs' mode is filtered through the umask
-
-
-def _fix_mode(path: str) -> None:
-    """Tighten a key file someone loosened; if we may not (not our file), leave it."""
-    try:
-        if stat.S_IMODE(os.stat(path).st_mode) & 0o077:
-            os.chmod(path, 0o600)
-    except OSError:
-        pass
-
-
-def _publish(path: str, data: bytes, mode: int) -> bool:
-    """Write `data` to `path` atomically, only if `path` does not exist yet (else False).
-
-    The temp file is born 0600 (mkstemp), so a key is never readable by others, not even briefly. A hard link
-    publishes it without clobbering a CA another process wrote meanwhile; os.replace where links are unsupported.
-    """
-    tmp = _write_temp(path, data, mode)
-    try:
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        except OSError:
-            os.replace(tmp, path)
-        return True
-    except OSError as e:
-        raise CertError(f"cannot write {path}: {e.strerror or e}") from e
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _write_if_changed(path: str, data: bytes) -> None:
-    """(Re)create a public certificate file when missing or stale; atomically via os.replace."""
-    try:
-        with open(path, "rb") as f:
-            if f.read() == data:
-                return
-    except OSError:
-        pass
-    tmp = _write_temp(path, data, 0o644)
-    try:
-        os.replace(tmp, path)
-    except OSError as e:
-        os.unlink(tmp)
-        raise CertError(f"cannot write {path}: {e.strerror or e}") from e
-
-
-def _write_temp(path: str, data: bytes, mode: int) -> str:
-    directory = os.path.dirname(path) or "."
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".pem")
-    except OSError as e:
-        raise CertError(f"cannot write {path}: {e.strerror or e}") from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-    except BaseException as e:
-        os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise CertError(f"cannot write {path}: {e.strerror or e}") from e
-        raise
-    return tmp

@@ -27,6 +27,8 @@ from interpose.runtime import hooks
 from interpose.tcp import TCPFlow
 
 LogFn = Callable[[str, str], None]
+FOLLOW_S = 0.25
+"""How often a session opened with -r is polled for flows another process added."""
 
 
 # -- hook order ----------------------------------------------------------------------------------------------
@@ -102,35 +104,109 @@ def is_har(path: str) -> bool:
     return stripped.startswith(b"{") and flowfile.FORMAT.encode() not in head.split(b"\n", 1)[0] and b'"log"' in head
 
 
-def check(path: str) -> list[Flow] | None:
-    """Raise FlowFileError unless `path` is a readable flow file or HAR file. A HAR file is read whole
-    here, and its flows returned so that it need not be parsed twice."""
-    from interpose.store import flowfile, har  # only when -r or a load needs them (startup)
+def foreign(path: str) -> str | None:
+    """"mitmproxy" for one of mitmproxy's flow files (sniffed from the first bytes), else None. Raises
+    FlowFileError for a Python pickle: it is never loaded (loading one can run code)."""
+    from interpose.store import mitmfile  # only when -r or a load needs it (startup)
 
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return None
+    kind = mitmfile.sniff(head)
+    if kind == "pickle":
+        raise FlowFileError(f"{path}: a Python pickle, not a flow file; interpose does not load pickles "
+                            "(loading one can run code)")
+    return kind
+
+
+def check(path: str) -> list[Flow] | None:
+    """Raise FlowFileError unless `path` is a readable session, flow file, HAR file or mitmproxy flow
+    file. A HAR file is read whole here, and its flows returned so that it need not be parsed twice."""
+    from interpose.store import flowfile, har, mitmfile  # only when -r or a load needs them (startup)
+    from interpose.store import session as sessions
+
+    if sessions.is_session_file(path):
+        sessions.Session.open(path, readonly=True).close()  # SessionError (a FlowFileError): why not
+        return None
     if is_har(path):
         return list(har.read(path))
+    if foreign(path) == "mitmproxy":
+        mitmfile.check(path)
+        return None
     flowfile.check(path)
     return None
 
 
 def read(path: str) -> Iterator[Flow]:
-    """Every flow in a flow file (streamed) or HAR file. FlowFileError at the first damage."""
-    from interpose.store import flowfile, har  # only when -r or a load needs them (startup)
+    """Every flow in a session, flow file or mitmproxy flow file (streamed) or HAR file. FlowFileError at
+    the first damage."""
+    from interpose.store import flowfile, har, mitmfile  # only when -r or a load needs them (startup)
+    from interpose.store import session as sessions
 
-    if is_har(path):
+    if sessions.is_session_file(path):
+        s = sessions.Session.open(path, readonly=True)
+        try:
+            yield from s.flows()
+        finally:
+            s.close()
+        if s.recovered:
+            raise FlowFileError(s.recovered)
+    elif is_har(path):
         yield from har.read(path)
+    elif foreign(path) == "mitmproxy":
+        yield from mitmfile.Reader(path)
     else:
         yield from flowfile.read_flows(path)
 
 
 def load(path: str) -> tuple[list[Flow], str | None]:
-    """Every complete flow of a flow file or HAR file, and a warning when the file is damaged part-way.
-    Raises FlowFileError when the file cannot be read at all."""
-    from interpose.store import flowfile, har  # only when -r or a load needs them (startup)
+    """Every complete flow of a session, flow file, HAR file or mitmproxy flow file, and a warning when the
+    file is damaged part-way. Raises FlowFileError when the file cannot be read at all."""
+    from interpose.store import flowfile, har, mitmfile  # only when -r or a load needs them (startup)
+    from interpose.store import session as sessions
 
+    if sessions.is_session_file(path):
+        flows: list[Flow] = []
+        try:
+            flows.extend(read(path))
+        except FlowFileError as e:
+            return flows, str(e)
+        return flows, None
     if is_har(path):
         return list(har.read(path)), None
+    if foreign(path) == "mitmproxy":
+        mitmfile.check(path)
+        reader = mitmfile.Reader(path)
+        flows = []
+        warning = None
+        try:
+            for flow in reader:
+                flows.append(flow)
+        except FlowFileError as e:
+            warning = f"{e}; loaded the {len(flows)} flows before it"
+        if reader.skipped:
+            skipped = f"skipped {reader.skipped} UDP/DNS flows (interpose has no such flows)"
+            warning = f"{warning}; {skipped}" if warning else skipped
+        return flows, warning
     return flowfile.load(path)
+
+
+def _session_top(path: str) -> int | None:
+    """For a session file, the newest change it holds now (where following it starts); else None."""
+    from interpose.store import session as sessions
+
+    if not sessions.is_session_file(path):
+        return None
+    try:
+        s = sessions.Session.open(path, readonly=True)
+    except FlowFileError:
+        return None
+    try:
+        return s.top_seq()
+    finally:
+        s.close()
 
 
 # -- the addon ---------------------------------------------------------------------------------------------
@@ -150,6 +226,8 @@ class ReadFile:
         self._preloaded: list[Flow] | None = None
         self._task: asyncio.Task[None] | None = None
         self._running = False
+        self.follow_sessions = True
+        """After `-r SESSION`, keep loading the flows another process adds to it."""
 
     def configure(self, options: Any, updated: set[str]) -> None:
         if "rfile" not in updated:
@@ -182,6 +260,7 @@ class ReadFile:
 
     async def _read(self, path: str, preloaded: list[Flow] | None) -> None:
         self.count = 0
+        top = _session_top(path) if self.follow_sessions else None
 
         def counted(flows: Iterable[Flow]) -> Iterator[Flow]:
             for f in flows:
@@ -200,6 +279,39 @@ class ReadFile:
             self._log(f"loaded {self.count} flows from {path}", "info")
         finally:
             self.finished.set()
+        if top is not None:
+            await self._follow(path, top)
+
+    async def _follow(self, path: str, top: int) -> None:
+        """A session another process may still be recording: load the flows it adds (polled every
+        `FOLLOW_S`; `PRAGMA data_version` says cheaply whether anything was committed)."""
+        from interpose.store import session as sessions
+
+        try:
+            s = sessions.Session.open(path, readonly=True)
+        except FlowFileError as e:
+            self._log(str(e), "warn")
+            return
+        try:
+            seen: set[str] = set()
+            version = -1
+            while True:
+                await asyncio.sleep(FOLLOW_S)
+                try:
+                    now = s.data_version()
+                    if now == version:
+                        continue
+                    version = now
+                    top, flows, _deleted = s.changes(top)
+                except Exception as e:  # the file was removed or damaged meanwhile: stop following, say why
+                    self._log(f"stopped following {path}: {e}", "warn")
+                    return
+                new = [f for f in flows if f.id not in seen]
+                seen.update(f.id for f in new)
+                if new:
+                    await self._load_flows(new)
+        finally:
+            s.close()
 
     def done(self) -> None:
         if self._task is not None and not self._task.done():

@@ -111,7 +111,12 @@ def install(reg: CommandRegistry) -> None:
         """The ids of the flows a selector or filter picks (for trying a selector)."""
         return [f.id for f in flows]
 
+    async def session_save(file: api.Path) -> str:
+        """Copy the session being recorded (--session, or the TUI's own) to FILE, never over a file."""
+        return str(await _settle(reg.on_core(reg.master.session.save, file)))
+
     add = reg.add
+    add("session.save", session_save)
     add("set", set_)
     add("options.save", options_save)
     add("options.load", options_load)

@@ -107,6 +107,9 @@ class CommandRegistry:
         self._addon_cache: dict[str, Command] = {}
         self.apply_options: Callable[..., Any] = master.options.update
         """How commands set options: directly (interpose-dump), through the core thread (the TUI)."""
+        self.on_core: Callable[..., Any] = lambda fn, *args: fn(*args)
+        """How commands call into the core (`on_core(fn, *args)`): directly, or on the core's thread (the
+        TUI: `Core.call`, which returns an awaitable)."""
 
     def add(self, name: str, func: Callable[..., Any], bind: Any = _UNBOUND) -> Command:
         """Add a command; with `bind`, `func`'s first parameter gets it and is not an argument."""

@@ -1,0 +1,180 @@
+"""One flow ⇄ the rows a session keeps of it.
+
+`snapshot(flow)` runs on the proxy's loop and only takes what the flow holds now: its record (the flow
+file codec's JSON without contents: heads, connections, TLS, timestamps, error, metadata), the columns
+the list sorts and filters by, and references to its bodies and messages (bytes are immutable: nothing
+is copied). The writer thread then chunks the bodies and builds the search text (`search_text`), so
+decoding a gzip body never delays a proxied request. `restore(...)` is the way back.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from interpose.http import HTTPFlow
+from interpose.model import encoding
+from interpose.model.flow import Flow
+from interpose.model.messages import Message, MessageFlow
+from interpose.store import flowcodec
+from interpose.store.order import ORDERS
+from interpose.tcp import TCPFlow, TCPMessage
+from interpose.websocket import WebSocketMessage
+
+CHUNK = 1 << 20
+"""Bodies are stored in chunks of this many bytes (one row each), so a 100 MiB body is never one blob."""
+SEARCH_BODY_MAX = 64 * 1024
+"""Decoded text indexed for global search, per body and per flow's messages."""
+_TEXTUAL = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded", "graphql", "yaml", "csv")
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What the writer stores for one flow."""
+
+    id: str
+    type: str
+    record: str
+    columns: tuple[Any, ...]
+    bodies: list[tuple[str, bytes]] = field(default_factory=list)
+    messages: list[tuple[int, int, str | None, float, int, int, bytes]] = field(default_factory=list)
+    search: tuple[str, str, list[tuple[bytes, str | None, str]], list[bytes], str] = ("", "", [], [], "")
+    """url, headers text, [(raw body, Content-Encoding, Content-Type)], text messages, comment."""
+
+
+COLUMNS = ("id", "type", "timestamp_created", "method", "host", "port", "url", "status_code", "request_size",
+           "response_size", "content_type", "duration", "error", "marked", "comment", "record")
+
+
+def _http(flow: Flow) -> HTTPFlow | None:
+    if isinstance(flow, HTTPFlow):
+        return flow
+    hs = getattr(flow, "handshake_flow", None)
+    return hs if isinstance(hs, HTTPFlow) else None
+
+
+def _heads(http: HTTPFlow) -> str:
+    lines: list[str] = []
+    for part in (http.request, http.response):
+        if part is not None:
+            lines.extend(f"{k}: {v}" for k, v in part.headers.items(multi=True))
+    return "\n".join(lines)
+
+
+def _messages(flow: MessageFlow | None) -> list[Message]:
+    return list(flow.messages) if flow is not None else []
+
+
+def snapshot(flow: Flow, search: bool = False) -> Snapshot:
+    """With `search`, also what the search index needs (the writer indexes later, from the stored rows)."""
+    http = _http(flow)
+    if http is not None and flow is not http:
+        flow = http  # a WebSocket is stored with its handshake flow
+    record = flowcodec.dump(flow, bodies=False)
+    comment = str(getattr(flow, "comment", "") or "")
+    if comment:
+        record["comment"] = comment
+    text = json.dumps(record, ensure_ascii=True, separators=(",", ":"))
+    bodies: list[tuple[str, bytes]] = []
+    search_bodies: list[tuple[bytes, str | None, str]] = []
+    mflow: MessageFlow | None = None
+    if http is not None:
+        req, resp = http.request, http.response
+        url, host, port, method = req.url, req.host, req.port, req.method
+        status = resp.status_code if resp is not None else None
+        ctype = resp.content_type if resp is not None else None
+        for name, part in (("request", req), ("response", resp)):
+            raw = part.raw_content if part is not None else None
+            if raw is not None:
+                bodies.append((name, raw))
+                if search:
+                    assert part is not None
+                    search_bodies.append((raw, part.headers.get("content-encoding"), part.content_type))
+        heads = _heads(http) if search else ""
+        mflow = http.websocket
+    else:
+        addr = flow.server_conn.address
+        host, port = (addr[0], addr[1]) if addr else ("", 0)
+        url, method, status, ctype, heads = f"tcp://{host}:{port}", "", None, None, ""
+        mflow = flow if isinstance(flow, TCPFlow) else None
+    msgs = [(i, int(m.from_client), m.type if isinstance(m, WebSocketMessage) else None, m.timestamp,
+             int(m.dropped), int(m.injected), m.content) for i, m in enumerate(_messages(mflow))]
+    text_msgs = [m[6] for m in msgs if m[2] != "binary"] if search else []
+    req_size = len(http.request.raw_content or b"") if http is not None else (mflow.bytes_from_client if mflow else 0)
+    duration = ORDERS["duration"](flow)
+    columns = (flow.id, flow.type, flow.timestamp_created, clean(method), clean(host), port, clean(url), status,
+               req_size, ORDERS["size"](flow), clean(ctype), None if duration == float("inf") else duration,
+               clean(flow.error.msg) if flow.error else None, int(flow.marked), clean(comment), text)
+    return Snapshot(flow.id, flow.type, text, columns, bodies, msgs, (url, heads, search_bodies, text_msgs, comment))
+
+
+def clean(text: Any) -> Any:
+    """A string SQLite can store: lone surrogates (bytes that were not UTF-8) become U+FFFD."""
+    if isinstance(text, str):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
+def search_text(snap: Snapshot) -> tuple[str, str, str, str, str]:
+    """The columns of the flow's row in the full-text index (decoding bodies happens here, off the loop)."""
+    url, heads, bodies, msgs, comment = snap.search
+    texts = []
+    for raw, ce, ctype in bodies:
+        if not any(t in (ctype or "") for t in _TEXTUAL):
+            continue
+        try:
+            data = encoding.decode(raw, ce, limit=SEARCH_BODY_MAX * 16) if ce else raw
+        except Exception:  # a body that does not decode is not indexed, and nothing else changes
+            continue
+        texts.append(data[:SEARCH_BODY_MAX].decode("utf-8", "replace"))
+    joined, size = [], 0
+    for m in msgs:
+        if size > SEARCH_BODY_MAX:
+            break
+        joined.append(m[:SEARCH_BODY_MAX].decode("utf-8", "replace"))
+        size += len(m)
+    return clean(url), clean(heads), "\n".join(texts), "\n".join(joined), clean(comment)
+
+
+def chunks(data: bytes) -> list[bytes | memoryview]:
+    if len(data) <= CHUNK:
+        return [data]
+    view = memoryview(data)
+    return [view[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
+
+
+def restore(record: str, comment: str, marked: int, bodies: dict[str, bytes],
+            messages: list[tuple[int, str | None, float, int, int, bytes]]) -> Flow:
+    """The flow a row describes (not live), with its bodies and messages. Raises flowcodec.BadRecord."""
+    try:
+        obj = json.loads(record)
+    except (ValueError, RecursionError) as e:
+        raise flowcodec.BadRecord(f"record: corrupt JSON ({e})") from None
+    flow = flowcodec.load(obj)
+    flow.marked = bool(marked)
+    if comment:
+        flow.comment = comment
+    mflow: MessageFlow | None = None
+    if isinstance(flow, HTTPFlow):
+        flow.request.raw_content = bodies.get("request")
+        if flow.response is not None:
+            flow.response.raw_content = bodies.get("response")
+        mflow = flow.websocket
+    elif isinstance(flow, TCPFlow):
+        mflow = flow
+    if mflow is not None and messages:
+        totals = mflow.message_count, mflow.bytes_from_client, mflow.bytes_from_server
+        mflow.message_count = mflow.bytes_from_client = mflow.bytes_from_server = 0
+        for from_client, kind, ts, dropped, injected, content in messages:
+            m: Message
+            if kind is None:
+                m = TCPMessage(bool(from_client), content, timestamp=ts)
+            else:
+                m = WebSocketMessage(bool(from_client), content, is_text=kind == "text", timestamp=ts)
+            m.dropped, m.injected = bool(dropped), bool(injected)
+            mflow.add_message(m)
+        mflow.message_count, mflow.bytes_from_client, mflow.bytes_from_server = totals
+    return flow

@@ -1,0 +1,225 @@
+"""The writer thread of a session: takes snapshots off a queue and commits them in batches.
+
+It commits at least every `COMMIT_S` seconds, or sooner when a batch holds `BATCH_BYTES` of bodies, so a
+process that is killed loses at most that much of what it finished. A write that fails (disk full, the
+file gone) stops recording: `failed` says why, `on_error` hears it once, the proxy carries on.
+"""
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from interpose.store import flowcodec
+from interpose.store.session import rows
+
+COMMIT_S = 0.25
+"""Longest a finished flow waits in memory before it is committed."""
+BATCH_BYTES = 64 << 20
+"""A batch is committed early once it holds this many bytes of bodies and messages."""
+
+_INSERT = (f"INSERT INTO flows ({', '.join(rows.COLUMNS)}, seq) VALUES ({', '.join('?' * len(rows.COLUMNS))}, ?) "
+           "ON CONFLICT (id) DO NOTHING RETURNING rowid")
+_UPDATE = (f"UPDATE flows SET {', '.join(f'{c} = ?' for c in rows.COLUMNS[1:])}, seq = ?, deleted = 0 "
+           "WHERE id = ? RETURNING rowid")
+
+
+IDLE_S = 0.5
+"""The search index is brought up to date once the queue has been empty this long (not while traffic
+floods in: indexing is half of what recording a flow costs)."""
+INDEX_BATCH = 200
+
+
+def read_bodies(db: sqlite3.Connection, rowid: int) -> dict[str, bytes]:
+    parts: dict[str, list[bytes]] = {}
+    for part, data in db.execute("SELECT part, data FROM bodies WHERE flow = ? ORDER BY part, chunk", (rowid,)):
+        parts.setdefault(part, []).append(data)
+    return {k: b"".join(v) for k, v in parts.items()}
+
+
+def read_messages(db: sqlite3.Connection, rowid: int) -> list[tuple[int, str | None, float, int, int, bytes]]:
+    return db.execute("SELECT from_client, kind, timestamp, dropped, injected, content FROM messages "
+                      "WHERE flow = ? ORDER BY n", (rowid,)).fetchall()
+
+
+def index_rows(db: sqlite3.Connection, after: int, limit: int | None = None) -> int:
+    """Index the flows with a rowid above `after` (at most `limit`); returns the last rowid indexed."""
+    q = "SELECT rowid, record, comment FROM flows WHERE rowid > ? AND deleted = 0 ORDER BY rowid"
+    found = db.execute(q + (f" LIMIT {int(limit)}" if limit else ""), (after,)).fetchall()
+    for rowid, record, comment in found:
+        try:
+            flow = rows.restore(record, comment, 0, read_bodies(db, rowid), read_messages(db, rowid))
+        except flowcodec.BadRecord:
+            continue
+        index(db, rowid, rows.snapshot(flow, search=True))
+    if limit is None or len(found) < limit:
+        return int(db.execute("SELECT coalesce(max(rowid), 0) FROM flows").fetchone()[0])
+    return int(found[-1][0]) if found else after
+
+
+def index(db: sqlite3.Connection, rowid: int, snap: rows.Snapshot) -> None:
+    db.execute("DELETE FROM search WHERE rowid = ?", (rowid,))
+    db.execute("INSERT INTO search (rowid, url, headers, body, messages, comment) VALUES (?, ?, ?, ?, ?, ?)",
+               (rowid, *rows.search_text(snap)))
+
+
+
+class Writer:
+    def __init__(self, path: str, db: sqlite3.Connection, on_error: Callable[[str], None] | None) -> None:
+        self.path = path
+        self.on_error = on_error
+        self.failed: str | None = None
+        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._write = db
+        self._seq = db.execute("SELECT max(seq) FROM flows").fetchone()[0] or 0
+        row = db.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
+        self._indexed = int(row[0]) if row and str(row[0]).isdigit() else 0
+        """Flows up to this rowid are in the search index; later ones are indexed when the queue is idle."""
+        self._top = db.execute("SELECT coalesce(max(rowid), 0) FROM flows").fetchone()[0]
+        self._thread = threading.Thread(target=self._writer, name="interpose-session", daemon=True)
+        self._thread.start()
+
+    def submit(self, *item: Any) -> None:
+        self._queue.put(item)
+
+    def sync(self, timeout: float, index: bool = False) -> bool:
+        """Wait until everything queued is committed (and, with `index`, in the search index too)."""
+        done = threading.Event()
+        self._queue.put(("sync", done, index))
+        return done.wait(timeout) and self.failed is None
+
+    def close(self, timeout: float = 60.0) -> None:
+        self._queue.put(("close",))
+        self._thread.join(timeout)
+
+    # -- the thread ------------------------------------------------------------------------------
+    def _writer(self) -> None:
+        db = self._write
+        try:
+            while True:
+                if self._indexed < self._top and self.failed is None:
+                    try:
+                        item = self._queue.get(timeout=IDLE_S)
+                    except queue.Empty:
+                        self._catch_up(INDEX_BATCH)
+                        continue
+                else:
+                    item = self._queue.get()
+                if item[0] == "close":
+                    self._catch_up(None)
+                    break
+                if self.failed is not None:
+                    self._release(item)
+                    continue
+                deadline = time.monotonic() + COMMIT_S
+                size = 0
+                waiting: list[threading.Event] = []
+                closing = False
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    while True:
+                        if item[0] == "close":
+                            closing = True
+                            break
+                        if item[0] == "sync":
+                            waiting.append(item[1])
+                            if item[2]:
+                                self._indexed = index_rows(db, self._indexed)
+                                db.execute("INSERT OR REPLACE INTO meta VALUES ('indexed', ?)", (str(self._indexed),))
+                            break
+                        size += self._apply(db, item)
+                        left = deadline - time.monotonic()
+                        if left <= 0 or size >= BATCH_BYTES:
+                            break
+                        try:
+                            item = self._queue.get(timeout=left)
+                        except queue.Empty:
+                            break
+                    db.execute("COMMIT")
+                except Exception as e:  # disk full, file removed, ...: recording stops, the proxy does not
+                    self._fail(db, e)
+                for ev in waiting:
+                    ev.set()
+                if closing:
+                    break
+        finally:
+            self._drain()
+            db.close()
+
+    def _catch_up(self, limit: int | None) -> None:
+        if self.failed is not None or self._indexed >= self._top:
+            return
+        db = self._write
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            self._indexed = index_rows(db, self._indexed, limit)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('indexed', ?)", (str(self._indexed),))
+            db.execute("COMMIT")
+        except Exception as e:
+            self._fail(db, e)
+
+    def _release(self, item: tuple[Any, ...]) -> None:
+        if item[0] == "sync":
+            item[1].set()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._release(self._queue.get_nowait())
+            except queue.Empty:
+                return
+
+    def _fail(self, db: sqlite3.Connection, e: BaseException) -> None:
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        self.failed = f"recording into {self.path} stopped: {e}; the proxy carries on without recording"
+        if self.on_error is not None:
+            self.on_error(self.failed)
+
+    def _apply(self, db: sqlite3.Connection, item: tuple[Any, ...]) -> int:
+        kind = item[0]
+        self._seq += 1
+        if kind == "flow":
+            snap: rows.Snapshot = item[1]
+            row = db.execute(_INSERT, (*snap.columns, self._seq)).fetchone()
+            if row is not None:  # a new flow: nothing of it to replace
+                rowid = row[0]
+            else:
+                rowid = db.execute(_UPDATE, (*snap.columns[1:], self._seq, snap.id)).fetchone()[0]
+                db.execute("DELETE FROM bodies WHERE flow = ?", (rowid,))
+                db.execute("DELETE FROM messages WHERE flow = ?", (rowid,))
+            size = 0
+            for part, data in snap.bodies:
+                if len(data) <= rows.CHUNK:
+                    db.execute("INSERT INTO bodies VALUES (?, ?, 0, ?)", (rowid, part, data))
+                else:
+                    db.executemany("INSERT INTO bodies VALUES (?, ?, ?, ?)",
+                                   ((rowid, part, i, c) for i, c in enumerate(rows.chunks(data))))
+                size += len(data)
+            if snap.messages:
+                db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               ((rowid, *m) for m in snap.messages))
+                size += sum(len(m[6]) for m in snap.messages)
+            if rowid <= self._indexed:
+                index_rows(db, rowid - 1, 1)  # a flow already indexed that changed: at once
+            self._top = max(self._top, rowid)
+            return size
+        if kind == "delete":
+            row = db.execute("UPDATE flows SET deleted = 1, seq = ? WHERE id = ? RETURNING rowid",
+                             (self._seq, item[1])).fetchone()
+            if row is not None:
+                for table in ("bodies", "messages"):
+                    db.execute(f"DELETE FROM {table} WHERE flow = ?", (row[0],))
+                db.execute("DELETE FROM search WHERE rowid = ?", (row[0],))
+            return 0
+        if kind == "state":
+            db.execute("INSERT OR REPLACE INTO workspace VALUES (?, ?)", (item[1], item[2]))
+        elif kind == "meta":
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (item[1], item[2]))
+        return 0
+
