@@ -287,3 +287,16 @@ async def test_script_run_runs_a_scripts_hooks_once_on_flows(tmp_path: Path, ori
         await term.wait_for("script.run: no such file")
     finally:
         await term.stop()
+
+
+async def test_session_save_copies_the_recorded_session(tmp_path: Path, origin) -> None:
+    term = await Terminal().start("--confdir", str(tmp_path / "conf"))
+    try:
+        await _flow(term, origin, "/json")
+        target = tmp_path / "copy.session"
+        await term.press(":", *f"session.save {target}", "enter")
+        await term.wait_until(target.exists, "the session copy")
+        await term.press(":", *f"session.save {target}", "enter")  # never over an existing file
+        await term.wait_for(re.compile(r"exists|already"))
+    finally:
+        await term.stop()
