@@ -117,6 +117,13 @@ def options_from_args(args: argparse.Namespace) -> Options:
             if path not in scripts:
                 scripts.append(path)
             opts.set(f"{name}=true", defer=True)
+    if opts.soft_names():
+        # mitmproxy has these addons built in: a config.yaml naming their options (anticache: true,
+        # map_remote: [...]) gets the bundled addon that declares them.
+        owners = bundled_option_owners()
+        for name in opts.soft_names():
+            if name in owners and owners[name] not in scripts:
+                scripts.append(owners[name])
     if args.verbose:
         opts.update(termlog_verbosity="debug")
         if args.verbose >= 2 and args.flow_detail is None:
@@ -138,26 +145,52 @@ def options_from_args(args: argparse.Namespace) -> Options:
     return opts
 
 
-def all_options() -> Options:
-    """The core's options and every bundled addon's (for --options)."""
-    from interpose.runtime.addonmanager import Loader
+def _bundled_loads() -> list[tuple[str, Any]]:
+    """(path, addon) of every bundled addon, each module loaded afresh (not into any chain)."""
     from interpose.runtime.commands.bundled import bundled_addons
-    from interpose.runtime.master import Master
 
-    opts = Master().options  # a master sets ctx, which some addons' `load` logs through
+    out: list[tuple[str, Any]] = []
     for path in bundled_addons().values():
         try:
             module = script.load_module(path)
-        except Exception:
+        except Exception:  # noqa: S112 - a listing shows what it can
             continue
-        loader = Loader(opts, {})
-        for addon in getattr(module, "addons", []):
-            fn = getattr(addon, "load", None)
-            if callable(fn):
-                try:
-                    fn(loader)
-                except Exception:  # noqa: S112 - a listing shows what it can
-                    continue
+        out.extend((path, a) for a in getattr(module, "addons", []))
+    return out
+
+
+def bundled_option_owners() -> dict[str, str]:
+    """Option name → path of the bundled addon that declares it."""
+    from interpose.runtime.addonmanager import Loader
+
+    owners: dict[str, str] = {}
+    for path, addon in _bundled_loads():
+        scratch = Options()
+        fn = getattr(addon, "load", None)
+        if callable(fn):
+            try:
+                fn(Loader(scratch, {}))
+            except Exception:  # noqa: S112 - an addon whose load needs more than a loader is skipped
+                continue
+        for name in scratch.keys():
+            owners.setdefault(name, path)
+    return owners
+
+
+def all_options() -> Options:
+    """The core's options and every bundled addon's (for --options)."""
+    from interpose.runtime.addonmanager import Loader
+    from interpose.runtime.master import Master
+
+    opts = Master().options  # a master sets ctx, which some addons' `load` logs through
+    loader = Loader(opts, {})
+    for _path, addon in _bundled_loads():
+        fn = getattr(addon, "load", None)
+        if callable(fn):
+            try:
+                fn(loader)
+            except Exception:  # noqa: S112 - a listing shows what it can
+                continue
     return opts
 
 

@@ -263,6 +263,10 @@ class Options:
         self._deferred.setdefault(name, []).append(text)
         self._soft[name] = source
 
+    def soft_names(self) -> list[str]:
+        """Options from config files that nothing has declared yet."""
+        return sorted(n for n in self._soft if n in self._deferred)
+
     def drop_soft(self) -> list[tuple[str, str]]:
         """Forget the still-unknown options that came from config files: (name, file) of each."""
         gone = [(n, src) for n, src in self._soft.items() if n in self._deferred]

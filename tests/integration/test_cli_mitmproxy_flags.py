@@ -38,3 +38,17 @@ async def test_verbose_shows_debug_lines_and_headers(tmp_path: Path, origin) -> 
         assert any(h.strip().lower().startswith("host:") for h in headers)
     finally:
         await dump.stop()
+
+
+async def test_a_mitmproxy_config_yaml_naming_a_bundled_addons_option_loads_that_addon(tmp_path: Path, origin) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("anticache: true\nconsole_mouse: false\n")
+    dump = await DumpProcess.start(tmp=tmp_path)
+    try:
+        assert any("unknown option 'console_mouse' ignored" in ln for ln in dump.stderr_lines)
+        assert not any("anticache" in ln for ln in dump.stderr_lines)
+        code, _, err = await curl("-x", dump.url, "-H", "If-None-Match: abc", f"{origin.url}/json")
+        assert code == 0, err
+        assert origin.received[-1].header("if-none-match") is None
+    finally:
+        assert await dump.stop() == 0
