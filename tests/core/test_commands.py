@@ -162,3 +162,12 @@ def test_interpose_tui_lists_its_commands_and_options_without_a_terminal() -> No
     for name in ("flow.mark.toggle flows", "cut.save flows cuts path", "addon.toggle name", "console.layout.cycle",
                  "flow.comment flow *comment", "repeater.new url", "script.run flows path"):
         assert name in r.stdout, name
+
+
+def test_path_arguments_complete_from_the_disk(tmp_path: Path) -> None:
+    (tmp_path / "conf.yaml").write_text("")
+    (tmp_path / "confdir").mkdir()
+    reg = Master().commands
+    start, cands = reg.complete(f"options.load {tmp_path}/con")
+    assert start == len("options.load ")
+    assert cands == [f"{tmp_path}/conf.yaml", f"{tmp_path}/confdir/"]

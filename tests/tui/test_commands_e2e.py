@@ -124,6 +124,11 @@ async def test_keys_yaml_rebinds_binds_an_addon_and_reports_the_rest(tmp_path: P
         await term.press("q", "ctrl k")
         await term.wait_for("Key bindings (")
         await term.wait_for("console.view.commands")
+        # the view lists the user's bindings first within their context; d unbinds the focused one
+        assert re.search(r"global\s+ctrl a\s+addon.toggle anticache", term.text())
+        await term.press("d")
+        await term.wait_for("ctrl a unbound in global")
+        await term.wait_gone("addon.toggle anticache")
     finally:
         await term.stop()
 
