@@ -252,6 +252,8 @@ def load_keys_yaml(path: str, known: Callable[[str], bool]) -> list[str]:
         bad = [c for c in ctx if c not in CONTEXTS]
         if bad:
             report.append(f"line {line}: context {bad[0]} (not in interpose)")
+        if "grideditor" in ctx:
+            report.append(f"line {line}: grideditor (the grid editor takes its own keys; kept for ?)")
         good = [c for c in ctx if c in CONTEXTS]
         if good:
             bind(good, key, cmd, help)
