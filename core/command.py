@@ -8,7 +8,11 @@
             ...
 
 When the addon is loaded, its commands join the master's registry (`ctx.master.addons.commands`);
-when it is unloaded they leave it. The argument annotations say each argument's type.
+when it is unloaded they leave it. The argument annotations say each argument's type: `str`, `int`,
+`bool`, `Path` (a file path, completed from the disk), `Sequence[Flow]` (flows: `@focus`, `@all`,
+`@shown`, `@hidden`, `@marked`, `@unmarked` or a filter expression), `Flow` (exactly one),
+`Annotated[str, Choice("a", "b")]` (one of fixed words, completed), `Cmd` and `*args: CmdArgs` (a command
+line inside a command, as `console.key.bind` takes). A `*args: str` takes the rest of the line.
 """
 from __future__ import annotations
 
@@ -20,6 +24,32 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ATTRIBUTE = "interpose_command"
 """The attribute the decorator sets on the function: the command's name."""
+
+
+class Path(str):
+    """An argument that names a file (completed from the disk, `~` expanded)."""
+
+
+class Cmd(str):
+    """An argument that names a command (completed from the command names)."""
+
+
+class CmdArgs(str):
+    """The arguments of a `Cmd` argument: the rest of the line."""
+
+
+class Choice:
+    """`Annotated[str, Choice("curl", "httpie")]`: one of these words. A callable in place of the words
+    gives them when asked (for choices that change)."""
+
+    def __init__(self, *choices: str | Callable[[], list[str]]) -> None:
+        self._choices = choices
+
+    def options(self) -> list[str]:
+        out: list[str] = []
+        for c in self._choices:
+            out.extend(c() if callable(c) else [c])
+        return out
 
 
 def command(name: str) -> Callable[[F], F]:

@@ -33,8 +33,10 @@ from interpose.runtime.master import Master
 from interpose.runtime.options import Options
 from interpose.store.spill import BodySpill
 from interpose.store.view import FlowStore
-from interpose.tui import actions, keymap
+from interpose.tui import commands, keymap
 from interpose.tui import session as tui_session
+from interpose.tui.commands import layouts
+from interpose.tui.commands.run import load_keys, run_command
 from interpose.tui.format import shown_flow
 from interpose.tui.palette import PALETTE
 from interpose.tui.paste import Paste, PasteScreen
@@ -82,6 +84,9 @@ class App:
         """A view filter being applied in slices (big stores), if any."""
         self.repeater: RepeaterView | None = None
         """The repeater, made on first use; its tabs and connections live on while other views show."""
+        self.last_size: Any = None
+        """The screen size of the last key press (commands that page use it)."""
+        self.command_history = commands.attach(self)
 
     @property
     def core(self) -> Core:
@@ -116,7 +121,7 @@ class App:
 
     def layout(self) -> None:
         """Rebuild the screen from the current view, the event log and the overlay."""
-        main = self.current
+        main = layouts.with_preview(self, self.current)
         if self.show_eventlog:
             main = urwid.Pile([main, (10, self.eventlog)])
         if self.overlay is not None:
@@ -246,6 +251,7 @@ class App:
                 self.spill.keep(flow)  # does nothing until the flow is complete and not held
         if added and self.follow and len(self.store):
             self.flowlist.focus_index(len(self.store) - 1)
+        layouts.follow_focus(self, changed)
         self.flowlist.walker.changed()
         cur = self.current
         if isinstance(cur, FlowView) and (cur.flow.id in changed or getattr(cur.flow, "websocket", None) is not None):
@@ -305,10 +311,12 @@ class App:
             return None
         if self.context in ("editor", "grid", "repeater"):
             return key  # the in-TUI editors take every key
-        action = keymap.lookup([self.context, "global"], key)
-        if action is None:
+        cmd = keymap.lookup([self.context, "global"], key)
+        if cmd is None:
             return key
-        actions.run(self, action, size)
+        self.last_size = size
+        run_command(self, cmd)  # a mistake is one line in the status bar
+        layouts.follow_focus(self)
         return None
 
 
@@ -349,6 +357,7 @@ async def run(opts: Options) -> int:
     loop = asyncio.get_running_loop()
     app = App(master, core)
     app.sticky = sticky
+    load_keys(app, os.path.join(os.path.expanduser(opts.confdir), "keys.yaml"), missing_ok=True)
     app.spawn(app.consume(master.bus.subscribe()))  # subscribed on this loop before the core starts
     host, port = await loop.run_in_executor(None, core.start)
     app.address = (host, port)
@@ -377,11 +386,13 @@ async def run(opts: Options) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    if not (sys.stdin.isatty() and sys.stdout.isatty()) and not {"-h", "--help", "--version"} & set(sys.argv[1:]):
+    listing = {"-h", "--help", "--version", "--options", "--commands"}  # these need no terminal
+    if not (sys.stdin.isatty() and sys.stdout.isatty()) and not listing & set(sys.argv[1:]):
         print("interpose: error: the terminal UI needs a terminal; use interpose-dump to run without one",
               file=sys.stderr)
         sys.exit(2)
-    sys.exit(cli.run("interpose", "interpose: the interactive intercepting proxy.", run, argv))
+    sys.exit(cli.run("interpose", "interpose: the interactive intercepting proxy.", run, argv,
+                     extra_commands=commands.declare))
 
 
 if __name__ == "__main__":

@@ -147,9 +147,14 @@ def flow_row(flow: Any, width: int) -> Markup:
     right_len = sum(len(t) for _, t in right_parts)
     left_len = sum(len(t) for _, t in left) + len(middle[1]) + 1
     url_width = max(width - left_len - right_len - 1, 8)
+    note: Markup = []
+    if flow.comment:
+        c = "  # " + sanitize_segment(flow.comment)[:max(url_width // 2, 8)]
+        url_width = max(url_width - len(c), 8)
+        note = [("dim", c)]
     url = truncate(sanitize_segment(target), url_width)
-    pad = " " * max(width - left_len - len(url) - right_len, 1)
-    return clip([*left, middle, ("text", " "), ("url", url), ("text", pad), *right_parts], width)
+    pad = " " * max(width - left_len - len(url) - sum(len(t) for _, t in note) - right_len, 1)
+    return clip([*left, middle, ("text", " "), ("url", url), *note, ("text", pad), *right_parts], width)
 
 
 def clip(markup: Markup, width: int) -> Markup:

@@ -74,6 +74,8 @@ def _header_text(headers: Any) -> str:
 
 def _parts(flow: Any) -> Iterable[tuple[str, str, str]]:
     """(part, tab, text) of a flow, cheapest first."""
+    if flow.comment:
+        yield "comment", "Details", flow.comment
     if flow.type == "http":
         req = flow.request
         yield "url", "Request", req.pretty_url

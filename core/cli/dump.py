@@ -77,6 +77,8 @@ class Dumper:
     def configure(self, options: Any, updated: set[str]) -> None:
         if "flow_detail" in updated or "quiet" in updated:
             self.detail = 0 if options.quiet else options.flow_detail
+        if "termlog_verbosity" in updated:
+            self.log_level = LEVEL_ORDER.get(options.termlog_verbosity, 1)
 
     def _echo(self, flow: Any) -> None:
         if self.detail <= 0:

@@ -170,7 +170,7 @@ REGEX: dict[str, tuple[str, Callable[[Rx], Predicate]]] = {
     "ts": ("response content type", lambda rx: _ctype(rx, _resp)),
     "src": ("client address host:port", lambda rx: lambda f: rx.search(_address(f, "client_conn"))),
     "dst": ("server address host:port", lambda rx: lambda f: rx.search(_address(f, "server_conn"))),
-    "comment": ("flow comment", lambda rx: lambda f: rx.search(getattr(f, "comment", None))),
+    "comment": ("flow comment", lambda rx: lambda f: rx.search(getattr(f, "comment", None) or "")),
 }
 
 def status_is(code: int) -> Predicate:

@@ -31,6 +31,8 @@ from interpose.runtime.builtins.readfile import ReadFile, hook_sequence
 from interpose.runtime.builtins.save import SaveStream
 from interpose.runtime.builtins.session import SessionRecorder
 from interpose.runtime.bus import EventBus
+from interpose.runtime.commands import builtin as builtin_commands
+from interpose.runtime.commands.registry import CommandRegistry
 from interpose.runtime.log import Log, LogEntry
 from interpose.runtime.options import Options, core_options
 from interpose.runtime.script import ScriptLoader
@@ -75,6 +77,9 @@ class Master:
         ctx.options = options
         ctx.log = self.log
         self.readfile = ReadFile(self.load_flows, self.add_log)
+        self.commands = CommandRegistry(self)
+        """Every command by name (the core's, the TUI's, the addons'): `:`, key bindings, --commands."""
+        builtin_commands.install(self.commands)
         self.session = SessionRecorder(self.bus, self.add_log)
         """`--session`: records flows and options into a session file (`session.save`, `session.record`)."""
         self.addons.add(ProxyAuth(), TlsOptions(), ScriptLoader(self.addons), Onboarding(self._ca_files), Intercept(),
@@ -119,6 +124,8 @@ class Master:
         Mode.parse(self.options.mode)  # fail early on a bad mode
         for a in list(self.addons.chain):
             self.addons.configure_all(a)
+        for name, source in self.options.drop_soft():
+            self.add_log(f"{source}: unknown option {name!r} ignored (no loaded addon declares it)", "warn")
         unknown = self.options.unknown_deferred()
         if unknown:
             raise OptionsError(f"unknown option {unknown[0]!r} (no loaded addon declares it)")

@@ -150,6 +150,7 @@ class Options:
         object.__setattr__(self, "_options", {})
         object.__setattr__(self, "_deferred", {})
         object.__setattr__(self, "_subscribers", [])
+        object.__setattr__(self, "_soft", {})
 
     def add_option(
         self, name: str, typespec: Any, default: Any, help: str, choices: Sequence[str] | None = None,
@@ -174,6 +175,10 @@ class Options:
 
     def subscribe(self, fn: Callable[[set[str]], None]) -> None:
         self._subscribers.append(fn)
+
+    def unsubscribe(self, fn: Callable[[set[str]], None]) -> None:
+        if fn in self._subscribers:
+            self._subscribers.remove(fn)
 
     def _notify(self, updated: set[str]) -> None:
         for fn in list(self._subscribers):
@@ -251,6 +256,24 @@ class Options:
 
     def unknown_deferred(self) -> list[str]:
         return sorted(self._deferred)
+
+    def defer_soft(self, name: str, text: str, source: str) -> None:
+        """Keep `name=text` from a config file (`source`) until an addon declares `name`; if none does, it
+        is reported and dropped at start (`drop_soft`), not an error like an unknown `--set`."""
+        self._deferred.setdefault(name, []).append(text)
+        self._soft[name] = source
+
+    def soft_names(self) -> list[str]:
+        """Options from config files that nothing has declared yet."""
+        return sorted(n for n in self._soft if n in self._deferred)
+
+    def drop_soft(self) -> list[tuple[str, str]]:
+        """Forget the still-unknown options that came from config files: (name, file) of each."""
+        gone = [(n, src) for n, src in self._soft.items() if n in self._deferred]
+        for n, _ in gone:
+            del self._deferred[n]
+        self._soft.clear()
+        return gone
 
     def reset(self, name: str) -> None:
         self.update(**{name: self.option(name).default})
@@ -343,6 +366,12 @@ def core_options(opts: Options) -> None:
     add("read_timeout_s", float, 60.0,
         "Seconds a server may stay silent while the proxy waits for its response (head or body).")
     _tls_options(add)
+    add("termlog_verbosity", str, "info", "interpose-dump: the least important log lines printed (-v: debug).",
+        choices=("error", "warn", "info", "debug"))
+    # The terminal UI's layout (mitmproxy's option): the flow list alone, with the focused flow beside it
+    # (horizontal) or below it (vertical). `-` cycles it.
+    add("console_layout", str, "single", "TUI layout: single, horizontal (list and flow side by side) or "
+        "vertical (stacked).", choices=("single", "horizontal", "vertical"))
 
 
 TLS_VERSIONS = ("UNBOUNDED", "SSL3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3")

@@ -1,0 +1,17 @@
+"""Commands of the terminal UI: every action is a command, keys run command lines (keymap.py).
+
+    base      `@tui_command(NAME)`, the actions as commands, `install` (bound to the app), `declare`
+    flows     mitmproxy's flow commands (flow.mark.toggle, flow.resume, view.flows.remove, export.*, ...)
+    console   console.nav.*, console.view.*, the `:` prompt, console.key.bind/unbind
+    bodies    cut.clip/cut.save, `b` (save the body in view), flow.encode/decode, `n` (repeater.new)
+    layouts   `-`: the list alone, with the flow beside it or below it (console_layout)
+    more      view properties, eventstore.clear, view.flows.load, inject.*, content mode, history
+    prompt    the `:` prompt: completion, history (CONFDIR/command_history), ctrl r
+    views     the command browser and the key bindings view
+"""
+from __future__ import annotations
+
+from interpose.tui.commands import bodies, console, flows, layouts, more  # noqa: F401 - imported for their @tui_command registrations
+from interpose.tui.commands.base import attach, declare, install
+
+__all__ = ["attach", "declare", "install"]
