@@ -41,6 +41,11 @@ from interpose.tui.sticky import StickyRules
 from interpose.tui.widgets.flowlist import FlowListBox
 from interpose.tui.widgets.flowview import FlowView
 from interpose.tui.widgets.panes import EventLog, Prompt, StatusBar, help_widget
+from interpose.tui.widgets.picker import script_state
+from interpose.tui.widgets.welcome import welcome_markup
+
+MESSAGE_TTL_S = 8.0
+"""How long a status-bar message stays (errors: twice as long) unless another replaces it first."""
 
 
 class App:
@@ -69,6 +74,8 @@ class App:
         self.overlay: urwid.Widget | None = None
         self.tasks: set[asyncio.Future[Any]] = set()
         self.message = ""
+        self._message_serial = 0
+        """Counts messages: a message's expiry timer clears it only if no other came since."""
         self.address = ("?", 0)
         self._redraw_pending = False
         self.sticky: StickyRules | None = None
@@ -132,10 +139,26 @@ class App:
 
     # -- status and prompts -------------------------------------------------------------
     def notify(self, text: str, level: str = "text") -> None:
+        """A message in the status bar. It goes after MESSAGE_TTL_S (errors stay twice as long), or sooner
+        when another replaces it."""
         self.message = text
+        self._message_serial += 1
         if self.prompt is None:  # never push an open prompt aside: its keys would go nowhere
             self.statusbar.set_message((level, text))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None and text:
+            ttl = MESSAGE_TTL_S * (2 if level == "error" else 1)
+            loop.call_later(ttl, self._expire_message, self._message_serial)
         self.redraw_soon()
+
+    def _expire_message(self, serial: int) -> None:
+        if serial == self._message_serial and self.prompt is None:
+            self.message = ""
+            self.statusbar.set_message("")
+            self.redraw_soon()
 
     def ask(self, label: str, on_done: Any, initial: str = "", history: list[str] | None = None) -> None:
         """A one-line prompt; `on_done(text)` gets None when cancelled. Up/down walk `history`."""
@@ -176,8 +199,13 @@ class App:
             parts.append(("statusbar", " follow: off "))
         scripts = opts.scripts
         if scripts:
-            names = ", ".join(os.path.splitext(os.path.basename(p))[0] for p in scripts)
-            parts.append(("statusbar", f" addons: {names} "))
+            failed = script_state(self.master)[1]
+            shown = []
+            for p in scripts:
+                name = os.path.splitext(os.path.basename(p))[0]
+                error = failed.get(os.path.abspath(os.path.expanduser(p)))
+                shown.append(("statusbar", f" {name} ") if error is None else ("error", f" {name} failed: {error} "))
+            parts += [("statusbar", " addons:"), *shown]
         parts.append(("statusbar", " ?:help "))
         self.statusbar.set_info(parts)
 
@@ -324,6 +352,10 @@ async def run(opts: Options) -> int:
     app.spawn(app.consume(master.bus.subscribe()))  # subscribed on this loop before the core starts
     host, port = await loop.run_in_executor(None, core.start)
     app.address = (host, port)
+    certs = master.certs
+    app.flowlist.welcome = welcome_markup(
+        host, port, certs.ca_cert_path if certs else os.path.join(opts.confdir, "interpose-ca-cert.pem"),
+        opts.onboarding_host if opts.onboarding else None)
     print(f"proxy listening at {host}:{port}", file=sys.stderr, flush=True)
     cli.on_signals(app.quit.set)
     screen = urwid.display.raw.Screen()

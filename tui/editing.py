@@ -154,6 +154,7 @@ async def edit_message(app: UI, msg: Any) -> None:
     except ValueError as e:
         app.notify(f"not valid hex: {e}", "error")
         return
+    msg.edited = True  # the Messages tab marks it
     _refresh(app)
     app.notify(f"message edited ({mode})" + ("; a resumes it" if msg.intercepted else ""))
 
