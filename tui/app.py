@@ -34,7 +34,7 @@ from interpose.runtime.options import Options
 from interpose.store.spill import BodySpill
 from interpose.store.view import FlowStore
 from interpose.tui import actions, keymap
-from interpose.tui.format import shown_flow
+from interpose.tui.format import shown_flow, truncate
 from interpose.tui.palette import PALETTE
 from interpose.tui.repeater.view import RepeaterView
 from interpose.tui.sticky import StickyRules
@@ -204,7 +204,8 @@ class App:
             for p in scripts:
                 name = os.path.splitext(os.path.basename(p))[0]
                 error = failed.get(os.path.abspath(os.path.expanduser(p)))
-                shown.append(("statusbar", f" {name} ") if error is None else ("error", f" {name} failed: {error} "))
+                shown.append(("statusbar", f" {name} ") if error is None
+                             else ("error", f" {name} failed: {truncate(error, 32)} "))  # all of it in P
             parts += [("statusbar", " addons:"), *shown]
         parts.append(("statusbar", " ?:help "))
         self.statusbar.set_info(parts)
