@@ -193,6 +193,7 @@ class App:
         parts.append(("statusbar", f" flows: {len(self.store)}/{self.store.total} "))
         if opts.intercept:
             parts.append(("statusbar", f" intercept: {opts.intercept} @ {opts.intercept_at} "))
+        parts.append(("statusbar", f" order: {self.store.order}{' reversed' if self.store.reverse else ''} "))
         if self.store.filter_expr:
             parts.append(("statusbar", f" filter: {self.store.filter_expr} "))
         if not self.follow:

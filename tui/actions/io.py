@@ -14,6 +14,7 @@ from interpose.tui import clipboard
 from interpose.tui.actions.registry import action, focused_flow
 from interpose.tui.ui import UI
 from interpose.tui.widgets.flowview import FlowView
+from interpose.tui.widgets.results import SearchResults
 
 
 @action("flow.export")
@@ -61,7 +62,8 @@ def copy(app: UI, size: Any) -> None:
             app.notify("nothing to copy here")
             return
     else:
-        flow = focused_flow(app)
+        match = cur.focused if isinstance(cur, SearchResults) else None
+        flow = match.flow if match is not None else focused_flow(app)  # search results: the focused result's
         if flow is None or getattr(flow, "request", None) is None:
             app.notify("nothing to copy here")
             return
