@@ -130,7 +130,8 @@ class App:
         self.redraw_soon()
 
     def show_help(self) -> None:
-        self.overlay = help_widget([self.context, "global"])
+        cols = self.loop.screen.get_cols_rows()[0] if self.loop is not None else 80
+        self.overlay = help_widget([self.context, "global"], cols * 9 // 10)
         self.layout()
 
     def close_overlay(self) -> None:
