@@ -9,7 +9,9 @@ through `Core`, the one thread-safe entry. While a flow is held, the UI owns it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Awaitable, Coroutine
@@ -75,6 +77,7 @@ class App:
         self.tasks: set[asyncio.Future[Any]] = set()
         self.message = ""
         self._message_serial = 0
+        self._interrupting = False
         """Counts messages: a message's expiry timer clears it only if no other came since."""
         self.address = ("?", 0)
         self._redraw_pending = False
@@ -172,6 +175,25 @@ class App:
         self.prompt = Prompt(label, initial, done, history)
         self.statusbar.show(self.prompt)
         self.frame.focus_position = "footer"
+
+    def interrupt(self) -> None:
+        """Ctrl-C: say what quitting loses and ask; a second Ctrl-C while asking quits."""
+        if self._interrupting:
+            self.quit.set()
+            return
+        self._interrupting = True
+        n, target = self.store.total, self.master.options.save_stream_file
+        if target:
+            label = f"{n} flows (saved to {target.lstrip('+')}) — quit? (y/n) "
+        else:
+            label = f"{n} flow{'s' if n != 1 else ''} not saved (w saves them) — quit? (y/n) " if n else "Quit? (y/n) "
+
+        def answer(key: str | None) -> None:
+            self._interrupting = False
+            if key in ("y", "Y", "ctrl c"):
+                self.quit.set()
+        self.ask_key(label, answer)
+        self.redraw_soon()
 
     def ask_key(self, label: str, on_key: Any) -> None:
         """A question answered by one key press; `on_key(key)` gets None for Esc."""
@@ -307,6 +329,9 @@ class App:
     def keypress(self, size: tuple[int, int], key: str) -> str | None:
         if self.prompt is not None:
             return key  # the prompt has the focus and saw the key first
+        if key == "ctrl c":
+            self.interrupt()
+            return None
         self.message = ""
         if self.context == "repeater" and key == "f1":  # `?` is text there; global keys do not apply
             self.overlay = help_widget(["repeater"])
@@ -361,9 +386,12 @@ async def run(opts: Options) -> int:
         opts.onboarding_host if opts.onboarding else None)
     print(f"proxy listening at {host}:{port}", file=sys.stderr, flush=True)
     cli.on_signals(app.quit.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, app.interrupt)  # Ctrl-C asks first (SIGTERM still quits)
     screen = urwid.display.raw.Screen()
     screen.set_terminal_properties(colors=256)
-    screen.tty_signal_keys(start="undefined", stop="undefined")  # ctrl s and ctrl q are ours, not XON/XOFF
+    # ctrl s and ctrl q are ours, not XON/XOFF; ctrl c is a key that asks before quitting (app.interrupt)
+    screen.tty_signal_keys(intr="undefined", start="undefined", stop="undefined")
     main_loop = urwid.MainLoop(app.top, PALETTE, screen=screen, handle_mouse=False,
                                event_loop=urwid.AsyncioEventLoop(loop=loop))
     app.loop = main_loop

@@ -1,6 +1,7 @@
 """Defects found by trying the TUI (issue 16, items 6 and 7), each driven through the real app in a pty."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 
@@ -80,5 +81,27 @@ async def test_global_search_lands_on_a_match_in_minified_json(tmp_path, origin)
         screen = await term.wait_for("shown raw")
         focused = term.focused_line()
         assert '"sku":"ZX-0150"' in focused or '"sku":"ZX-0150"' in screen
+    finally:
+        await term.stop()
+
+
+async def test_ctrl_c_says_what_would_be_lost_and_asks(tmp_path, origin):
+    term = Terminal(cols=120)
+    await term.start("--confdir", str(tmp_path / "conf"))
+    try:
+        for p in ("/a", "/b"):
+            code, _, err = await curl("-x", term.url, f"{origin.url}{p}")
+            assert code == 0, err
+        await term.wait_for("flows: 2/2")
+        term.send("\x03")
+        await term.wait_for("2 flows not saved (w saves them) — quit? (y/n)")
+        await term.press("n")
+        await term.wait_gone("quit? (y/n)")
+        assert term.proc.returncode is None
+        term.send("\x03")
+        await term.wait_for("quit? (y/n)")
+        await term.press("y")
+        async with asyncio.timeout(10):
+            assert await term.proc.wait() == 0
     finally:
         await term.stop()
