@@ -35,15 +35,14 @@ from interpose.runtime.master import Master
 from interpose.runtime.options import Options
 from interpose.store.spill import BodySpill
 from interpose.store.view import FlowStore
-from interpose.tui import actions, keymap
-from interpose.tui.format import shown_flow, truncate
+from interpose.tui import actions, keymap, status
+from interpose.tui.format import shown_flow
 from interpose.tui.palette import PALETTE
 from interpose.tui.repeater.view import RepeaterView
 from interpose.tui.sticky import StickyRules
 from interpose.tui.widgets.flowlist import FlowListBox
 from interpose.tui.widgets.flowview import FlowView
 from interpose.tui.widgets.panes import EventLog, Prompt, StatusBar, help_widget
-from interpose.tui.widgets.picker import script_state
 from interpose.tui.widgets.welcome import welcome_markup
 
 MESSAGE_TTL_S = 8.0
@@ -182,17 +181,12 @@ class App:
             self.quit.set()
             return
         self._interrupting = True
-        n, target = self.store.total, self.master.options.save_stream_file
-        if target:
-            label = f"{n} flows (saved to {target.lstrip('+')}) — quit? (y/n) "
-        else:
-            label = f"{n} flow{'s' if n != 1 else ''} not saved (w saves them) — quit? (y/n) " if n else "Quit? (y/n) "
 
         def answer(key: str | None) -> None:
             self._interrupting = False
             if key in ("y", "Y", "ctrl c"):
                 self.quit.set()
-        self.ask_key(label, answer)
+        self.ask_key(status.quit_question(self.store.total, self.master.options.save_stream_file), answer)
         self.redraw_soon()
 
     def ask_key(self, label: str, on_key: Any) -> None:
@@ -207,32 +201,7 @@ class App:
         prompt.keypress = keypress  # type: ignore[method-assign]
 
     def refresh_status(self) -> None:
-        opts = self.master.options
-        host, port = self.address
-        # Most important first: a narrow terminal cuts the end of the line.
-        parts: list[Any] = [("statusbar_key", f" {host}:{port} "), ("statusbar", f" {opts.mode} ")]
-        if self.held:
-            parts.append(("statusbar_key", f" held: {len(self.held)} "))
-        parts.append(("statusbar", f" flows: {len(self.store)}/{self.store.total} "))
-        if opts.intercept:
-            parts.append(("statusbar", f" intercept: {opts.intercept} @ {opts.intercept_at} "))
-        parts.append(("statusbar", f" order: {self.store.order}{' reversed' if self.store.reverse else ''} "))
-        if self.store.filter_expr:
-            parts.append(("statusbar", f" filter: {self.store.filter_expr} "))
-        if not self.follow:
-            parts.append(("statusbar", " follow: off "))
-        scripts = opts.scripts
-        if scripts:
-            failed = script_state(self.master)[1]
-            shown = []
-            for p in scripts:
-                name = os.path.splitext(os.path.basename(p))[0]
-                error = failed.get(os.path.abspath(os.path.expanduser(p)))
-                shown.append(("statusbar", f" {name} ") if error is None
-                             else ("error", f" {name} failed: {truncate(error, 32)} "))  # all of it in P
-            parts += [("statusbar", " addons:"), *shown]
-        parts.append(("statusbar", " ?:help "))
-        self.statusbar.set_info(parts)
+        self.statusbar.set_info(status.info_parts(self.master, self.address, self.store, len(self.held), self.follow))
 
     # -- events from the core ------------------------------------------------------------
     async def consume(self, q: Subscription | None = None) -> None:
