@@ -105,3 +105,26 @@ async def test_ctrl_c_says_what_would_be_lost_and_asks(tmp_path, origin):
             assert await term.proc.wait() == 0
     finally:
         await term.stop()
+
+
+async def test_diff_of_binary_bodies_is_a_summary_and_hex_never_raw_bytes(tmp_path, origin):
+    term = Terminal(cols=120)
+    await term.start("--confdir", str(tmp_path / "conf"))
+    try:
+        for i, tail in enumerate((b"\x1b[2J\x1b]0;pwned\x07\r\nfirst", b"\x1b[31m\rsecond\x00\xff")):
+            body = tmp_path / f"b{i}.png"
+            body.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + tail)
+            code, _, err = await curl("-x", term.url, "-H", "content-type: image/png", "--data-binary", f"@{body}",
+                                      f"{origin.url}/echo/img{i}")
+            assert code == 0, err
+        await term.wait_for("flows: 2/2")
+        await term.press("g", "m", "j", "m", "=")
+        screen = await term.wait_for("Diff of the two marked flows")
+        screen = await term.wait_for("(binary body: ")
+        assert "sha256" in screen and "|.PNG....." in screen
+        assert ".]0;pwned." in screen  # the escape shown as dots in the dump, not sent to the terminal
+        lines = term.text().splitlines()
+        assert all(len(line) <= 120 for line in lines)
+        assert term.screen.title in ("", None) or "pwned" not in term.screen.title
+    finally:
+        await term.stop()
