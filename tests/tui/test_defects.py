@@ -128,3 +128,39 @@ async def test_diff_of_binary_bodies_is_a_summary_and_hex_never_raw_bytes(tmp_pa
         assert term.screen.title in ("", None) or "pwned" not in term.screen.title
     finally:
         await term.stop()
+
+
+async def test_header_grid_tab_goes_to_the_value_and_d_can_be_undone(tmp_path, origin):
+    import httpx
+
+    term = Terminal(cols=120)
+    await term.start("--confdir", str(tmp_path / "conf"), "-i", "~u /hold", "--set", "intercept_at=request")
+    try:
+        async with httpx.AsyncClient(proxy=term.url, timeout=30) as client:
+            task = asyncio.ensure_future(client.get(f"{origin.url}/echo/hold", headers={"X-Keep": "kept"}))
+            await term.wait_for(re.compile(r"!\s.*GET\s+http://127\.0\.0\.1:\d+/echo/hold"))
+            await term.press("enter")
+            await term.wait_for("[held at request]")
+            await term.press("e")
+            await term.wait_for("Edit request:")
+            await term.press("h")
+            await term.wait_for(re.compile(r"│X-Keep\s+kept"))
+            await term.press("g")
+            rows = [line.strip("│ ").split()[0] for line in term.text().splitlines()
+                    if "│" in line and line.strip("│ ")][1:]
+            for _ in range(rows.index("X-Keep")):
+                await term.press("j")
+            await term.press("d")
+            await term.wait_gone("kept")
+            await term.press("u")  # undo the delete
+            await term.wait_for(re.compile(r"│X-Keep\s+kept"))
+            await term.press("a", *"X-Added", "tab", *"by-grid", "enter")  # tab: from the name on to the value
+            await term.wait_for(re.compile(r"│X-Added\s+by-grid"))
+            await term.press("q")
+            await term.wait_for("X-Added: by-grid")
+            await term.press("a")
+            resp = await task
+        headers = {k.lower(): v for k, v in resp.json()["headers"]}
+        assert headers.get("x-keep") == "kept" and headers.get("x-added") == "by-grid"
+    finally:
+        await term.stop()

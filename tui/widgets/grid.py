@@ -2,7 +2,7 @@
 
 Keys: j/k or arrows move, tab or left/right switch column, enter edits the cell (enter again keeps
 it, esc drops the change), a adds a row, d deletes the row, q saves and closes, esc closes without
-saving.
+saving. While editing a name, tab keeps it and goes on to its value; u undoes the last delete.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import urwid
 
-HELP = "enter: edit cell   a: add row   d: delete row   tab: other column   q: save   esc: cancel"
+HELP = "enter: edit cell   a: add row   d: delete row   u: undo delete   tab: other column   q: save   esc: cancel"
 
 
 class _Cell(urwid.Edit):
@@ -30,6 +30,8 @@ class GridEditor(urwid.WidgetWrap):
         self.row = 0
         self.col = 0
         self.editing: _Cell | None = None
+        self.deleted: list[tuple[int, list[str]]] = []
+        """Rows `d` deleted (where they were), for `u`."""
         self.columns = columns
         self.walker: urwid.SimpleFocusListWalker[urwid.Columns | urwid.Text] = urwid.SimpleFocusListWalker([])
         self.listbox = urwid.ListBox(self.walker)
@@ -59,9 +61,12 @@ class GridEditor(urwid.WidgetWrap):
 
     def keypress(self, size: Any, key: str) -> str | None:
         if self.editing is not None:
-            if key == "enter":
+            if key in ("enter", "tab"):
                 self.data[self.row][self.col] = self.editing.edit_text
                 self.editing = None
+                if key == "tab" and self.col == 0:  # from the name on to its value, still editing
+                    self.col = 1
+                    self.editing = _Cell(self.data[self.row][1])
             elif key == "esc":
                 self.editing = None
             else:
@@ -83,8 +88,11 @@ class GridEditor(urwid.WidgetWrap):
             self.col = 0
             self.editing = _Cell("")
         elif key == "d" and n:
-            del self.data[self.row]
+            self.deleted.append((self.row, self.data.pop(self.row)))
             self.row = max(min(self.row, len(self.data) - 1), 0)
+        elif key == "u" and self.deleted:
+            self.row, row = self.deleted.pop()
+            self.data.insert(self.row, row)
         elif key == "q":
             if not self.done.done():
                 self.done.set_result([(a, b) for a, b in self.data if a or b])
