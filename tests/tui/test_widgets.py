@@ -288,8 +288,10 @@ def test_status_bar_shows_a_prompt():
 def test_help_lists_the_keys_of_a_view_then_the_global_ones():
     out = trimmed(help_widget(["flowlist", "global"]), (80, 60))
     assert out[0].startswith("┌") and " Keys " in out[0]
-    assert out[1] == "│flowlist keys" + " " * 65 + "│"
+    assert out[1].startswith("│Every flow through the proxy.")  # what the view is for comes first
+    assert "│flowlist keys" + " " * 65 + "│" in out
     body = [line.strip("│").rstrip() for line in out]
+    assert body.index("  e                edit the flow") < body.index("  j, down          next flow")
     assert "  j, down          next flow" in body
     assert "  page down, space page down" in body  # long key names stay apart from their help
     assert "  enter            open the flow" in body
@@ -330,7 +332,7 @@ async def test_grid_renders_rows_in_two_columns():
         "│Accept              */*                                   │",
         "│                                                          │",
         "│enter: edit cell   a: add row   d: delete row   tab: other│",
-        "│column   q: save   esc: cancel                            │",
+        "│column   q: save   esc: cancel   u: undo delete           │",
         "└──────────────────────────────────────────────────────────┘",
     ]
     assert "focus" in attrs(g.render(SIZE), 2) and "focus" not in attrs(g.render(SIZE), 3)  # the focused cell

@@ -11,7 +11,7 @@ from typing import Any
 
 import urwid
 
-HELP = "enter: edit cell   a: add row   d: delete row   u: undo delete   tab: other column   q: save   esc: cancel"
+HELP = "enter: edit cell   a: add row   d: delete row   tab: other column   q: save   esc: cancel   u: undo delete"
 
 
 class _Cell(urwid.Edit):

@@ -1,6 +1,7 @@
 """Status bar, help overlay, event log and pending pane."""
 from __future__ import annotations
 
+import textwrap
 import time
 from collections import deque
 from typing import Any
@@ -96,7 +97,7 @@ def help_widget(contexts: list[str], width: int = 80) -> urwid.Widget:
     lines: list[Any] = []
     purpose = PURPOSE.get(contexts[0])
     if purpose:
-        lines.append([("text", purpose)])
+        lines += [[("text", part)] for part in textwrap.wrap(purpose, max(width - 2, 20))]
         lines.append([])
     inner = max(width - 2, 20)
     cols = max(1, min(3, inner // 60))
