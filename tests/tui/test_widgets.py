@@ -10,6 +10,7 @@ import urwid
 
 from interpose.model.connection import TLSInfo
 from interpose.store.view import FlowStore
+from interpose.tui import format as fmt
 from interpose.tui.widgets.flowlist import FlowListBox, FlowRow
 from interpose.tui.widgets.flowview import FlowView
 from interpose.tui.widgets.grid import GridEditor
@@ -407,3 +408,19 @@ async def test_pending_pane_neutralises_control_characters():
     pane = PendingPane([(ws, msg, "websocket_message")])
     text = "".join(t for line in pane.walker.lines for _, t in line)
     assert "gotcha" in text and not re.search("[\x00-\x1f\x7f]", text)
+
+
+def test_messages_tab_marks_edited_and_injected_messages():
+    hs, ws = ws_flow()
+    ws.messages[0].edited = True
+    ws.messages[1].injected = True
+    view = FlowView(hs)
+    view.show_tab("Messages")
+    shown = trimmed(view, (70, 6))
+    assert shown[2].startswith("✎ edited → ") and shown[4].startswith("+ injected ← ")
+
+
+def test_websocket_row_shows_count_and_size():
+    hs, _ = ws_flow()
+    row = "".join(t for _, t in fmt.flow_row(hs, 100))
+    assert "101 2 msgs 19b" in " ".join(row.split())
