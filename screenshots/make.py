@@ -6,6 +6,7 @@ Runs the real `interpose` in a pseudo-terminal (tests/tui/pty_harness.py, 120x35
 through it to real local servers (an HTTP origin, a WebSocket server and a raw TCP echo server, all started
 here), presses keys, and writes what the pyte screen shows as SVG files with the terminal's colours:
 
+    onboarding.svg          the empty flow list: how to point a client at the proxy and trust its CA
     flowlist.svg            mixed HTTP (GET/POST, 200/404/502, a failed request), a WebSocket and a TCP flow
     json-response.svg       the Response tab of the /json flow (pretty-printed JSON)
     websocket-messages.svg  the Messages tab of the WebSocket flow (both directions, text and binary)
@@ -249,6 +250,10 @@ async def make(outdir: Path) -> list[Path]:
         term = Terminal(COLS, ROWS)
         await term.start("--confdir", str(Path(tmp) / "conf"), env={"EDITOR": "", "VISUAL": ""})
         try:
+            # before any traffic: the empty list says how to use the proxy
+            await term.wait_for("No flows yet")
+            await shot(term, "onboarding.svg", "interpose: the empty flow list says how to start")
+
             # traffic: the flow list
             await http_traffic(term.url, origin)
             await websocket_traffic(term.url, ws_port)

@@ -9,7 +9,9 @@ through `Core`, the one thread-safe entry. While a flow is held, the UI owns it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Awaitable, Coroutine
@@ -33,7 +35,7 @@ from interpose.runtime.master import Master
 from interpose.runtime.options import Options
 from interpose.store.spill import BodySpill
 from interpose.store.view import FlowStore
-from interpose.tui import commands, keymap
+from interpose.tui import commands, keymap, status
 from interpose.tui import session as tui_session
 from interpose.tui.commands import layouts
 from interpose.tui.commands.run import load_keys, run_command
@@ -44,8 +46,8 @@ from interpose.tui.repeater.view import RepeaterView
 from interpose.tui.sticky import StickyRules
 from interpose.tui.widgets.flowlist import FlowListBox
 from interpose.tui.widgets.flowview import FlowView
-from interpose.tui.widgets.lineedit import paste_into
 from interpose.tui.widgets.panes import EventLog, Prompt, StatusBar, help_widget
+from interpose.tui.widgets.welcome import welcome_markup
 
 
 class App:
@@ -74,6 +76,9 @@ class App:
         self.overlay: urwid.Widget | None = None
         self.tasks: set[asyncio.Future[Any]] = set()
         self.message = ""
+        self._message_serial = 0
+        self._interrupting = False
+        """Counts messages: a message's expiry timer clears it only if no other came since."""
         self.address = ("?", 0)
         self._redraw_pending = False
         self.sticky: StickyRules | None = None
@@ -131,7 +136,8 @@ class App:
         self.redraw_soon()
 
     def show_help(self) -> None:
-        self.overlay = help_widget([self.context, "global"])
+        cols = self.loop.screen.get_cols_rows()[0] if self.loop is not None else 80
+        self.overlay = help_widget([self.context, "global"], cols * 9 // 10)
         self.layout()
 
     def close_overlay(self) -> None:
@@ -140,9 +146,12 @@ class App:
 
     # -- status and prompts -------------------------------------------------------------
     def notify(self, text: str, level: str = "text") -> None:
+        """A message in the status bar. It goes after status.MESSAGE_TTL_S (errors stay twice as long), or
+        sooner when another replaces it."""
         self.message = text
         if self.prompt is None:  # never push an open prompt aside: its keys would go nowhere
             self.statusbar.set_message((level, text))
+        status.expire_later(self, level)
         self.redraw_soon()
 
     def ask(self, label: str, on_done: Any, initial: str = "", history: list[str] | None = None,
@@ -160,6 +169,10 @@ class App:
         self.frame.focus_position = "footer"
         self.redraw_soon()  # asked from a task (after a refusal), the prompt shows at once too
 
+    def interrupt(self) -> None:
+        """Ctrl-C: say what quitting loses and ask; a second Ctrl-C while asking quits."""
+        status.interrupt(self)
+
     def ask_key(self, label: str, on_key: Any) -> None:
         """A question answered by one key press; `on_key(key)` gets None for Esc."""
         self.ask(label, lambda text: on_key(text))
@@ -172,40 +185,13 @@ class App:
         prompt.keypress = keypress  # type: ignore[method-assign]
         prompt.paste = lambda text: False  # type: ignore[method-assign]  # a one-key answer takes no text
 
-    def paste(self, text: str) -> None:
-        """A bracketed paste: into the prompt or the focused editor, as text in one go; else ignored."""
-        target = self.prompt if self.prompt is not None else None if self.overlay is not None else self.current
-        if target is not None and paste_into(target, text):
-            self.redraw_soon()
-            return
-        if self.prompt is None:
-            self.notify(f"paste ignored ({len(text):,} characters): no text field has the focus", "warn")
-
     def set_address(self, address: tuple[str, int]) -> None:
         """Where the proxy listens now (after a re-bind)."""
         self.address = (str(address[0]), int(address[1]))
         self.refresh_status()
 
     def refresh_status(self) -> None:
-        opts = self.master.options
-        host, port = self.address
-        # Most important first: a narrow terminal cuts the end of the line.
-        parts: list[Any] = [("statusbar_key", f" {host}:{port} "), ("statusbar", f" {opts.mode} ")]
-        if self.held:
-            parts.append(("statusbar_key", f" held: {len(self.held)} "))
-        parts.append(("statusbar", f" flows: {len(self.store)}/{self.store.total} "))
-        if opts.intercept:
-            parts.append(("statusbar", f" intercept: {opts.intercept} @ {opts.intercept_at} "))
-        if self.store.filter_expr:
-            parts.append(("statusbar", f" filter: {self.store.filter_expr} "))
-        if not self.follow:
-            parts.append(("statusbar", " follow: off "))
-        scripts = opts.scripts
-        if scripts:
-            names = ", ".join(os.path.splitext(os.path.basename(p))[0] for p in scripts)
-            parts.append(("statusbar", f" addons: {names} "))
-        parts.append(("statusbar", " ?:help "))
-        self.statusbar.set_info(parts)
+        self.statusbar.set_info(status.info_parts(self.master, self.address, self.store, len(self.held), self.follow))
 
     # -- events from the core ------------------------------------------------------------
     async def consume(self, q: Subscription | None = None) -> None:
@@ -304,6 +290,9 @@ class App:
     def keypress(self, size: tuple[int, int], key: str) -> str | None:
         if self.prompt is not None:
             return key  # the prompt has the focus and saw the key first
+        if key == "ctrl c":
+            self.interrupt()
+            return None
         self.message = ""
         if self.context == "repeater" and key == "f1":  # `?` is text there; global keys do not apply
             self.overlay = help_widget(["repeater"])
@@ -332,7 +321,7 @@ class TopWidget(urwid.WidgetWrap):
     def keypress(self, size: tuple[int, int], key: str) -> str | None:  # type: ignore[override]
         app = self.app
         if isinstance(key, Paste):
-            app.paste(key.text)
+            status.paste(app, key.text)
             return None
         if app.prompt is not None:
             return self._w.keypress(size, key)
@@ -362,11 +351,18 @@ async def run(opts: Options) -> int:
     host, port = await loop.run_in_executor(None, core.start)
     app.address = (host, port)
     tui_session.restore_view(app)
+    certs = master.certs
+    app.flowlist.welcome = welcome_markup(
+        host, port, certs.ca_cert_path if certs else os.path.join(opts.confdir, "interpose-ca-cert.pem"),
+        opts.onboarding_host if opts.onboarding else None)
     print(f"proxy listening at {host}:{port}", file=sys.stderr, flush=True)
     cli.on_signals(app.quit.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, app.interrupt)  # Ctrl-C asks first (SIGTERM still quits)
     screen = PasteScreen()
     screen.set_terminal_properties(colors=256)
-    screen.tty_signal_keys(start="undefined", stop="undefined")  # ctrl s and ctrl q are ours, not XON/XOFF
+    # ctrl s and ctrl q are ours, not XON/XOFF; ctrl c is a key that asks before quitting (app.interrupt)
+    screen.tty_signal_keys(intr="undefined", start="undefined", stop="undefined")
     main_loop = urwid.MainLoop(app.top, PALETTE, screen=screen, handle_mouse=False,
                                event_loop=urwid.AsyncioEventLoop(loop=loop))
     app.loop = main_loop

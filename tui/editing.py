@@ -167,6 +167,7 @@ async def edit_message(app: UI, msg: Any) -> None:
     except ValueError as e:
         app.notify(f"not valid hex: {e}", "error")
         return
+    msg.edited = True  # the Messages tab marks it
     _refresh(app)
     app.notify(f"message edited ({mode})" + ("; a resumes it" if msg.intercepted else ""))
 
@@ -221,12 +222,12 @@ async def edit_text(app: UI, text: str, suffix: str = ".txt") -> str | None:
 class _EditorBox(urwid.WidgetWrap):
     context = "editor"
 
-    def __init__(self, text: str, done: asyncio.Future[str | None]) -> None:
+    def __init__(self, text: str, done: asyncio.Future[str | None], title: str = "Edit", action: str = "save") -> None:
         self.edit = urwid.Edit("", text, multiline=True)
         self.done = done
         body = urwid.Filler(self.edit, valign="top")
-        footer = urwid.Text(("dim", "ctrl s: save   esc: cancel"))
-        super().__init__(urwid.LineBox(urwid.Frame(body, footer=footer), title="Edit"))
+        footer = urwid.Text(("dim", f"ctrl s: {action}   esc: cancel"))
+        super().__init__(urwid.LineBox(urwid.Frame(body, footer=footer), title=title))
 
     def keypress(self, size: Any, key: str) -> str | None:
         if key == "ctrl s":
@@ -242,9 +243,14 @@ class _EditorBox(urwid.WidgetWrap):
         return super().keypress(size, key)
 
 
-async def _builtin(app: UI, text: str) -> str | None:
+async def compose(app: UI, title: str, action: str = "send") -> str | None:
+    """A new multi-line text written in the UI (Enter is a newline, `ctrl s` does `action`), or None (esc)."""
+    return await _builtin(app, "", title, action)
+
+
+async def _builtin(app: UI, text: str, title: str = "Edit", action: str = "save") -> str | None:
     done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-    box = _EditorBox(text, done)
+    box = _EditorBox(text, done, title, action)
     app.push(box)
     try:
         return await done

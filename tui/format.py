@@ -102,14 +102,17 @@ def clock_ms(ts: float) -> str:
 
 
 def truncate(text: str, width: int) -> str:
-    """Cut in the middle of the path so that the host and the end of the path stay visible."""
+    """Cut at the end with an ellipsis, as a browser's address bar does: the scheme, host and path read on."""
     if width <= 1:
         return text[:max(width, 0)]
     if len(text) <= width:
         return text
-    keep = width - 1
-    head = max(keep * 2 // 3, 1)
-    return text[:head] + "…" + text[len(text) - (keep - head):]
+    return text[:width - 1] + "…"
+
+
+def error_room(width: int) -> int:
+    """Columns an error may take in a flow row: enough to say why, while the URL keeps some room."""
+    return max(30, width // 2 - 10)
 
 
 def flow_row(flow: Any, width: int) -> Markup:
@@ -126,14 +129,19 @@ def flow_row(flow: Any, width: int) -> Markup:
         right_parts: Markup = [("dim", f"{flow.message_count} msgs "),
                                ("text", human_size(flow.bytes_from_client + flow.bytes_from_server))]
         if flow.error is not None:
-            right_parts = [("error", sanitize_segment(flow.error.msg[:30]))]
+            right_parts = [("error", truncate(sanitize_segment(flow.error.msg), error_room(width)))]
     else:
         req = flow.request
         middle = ("method", f"{sanitize_segment(req.method[:7]):<7}")
         target = req.pretty_url
         resp = flow.response
         if flow.error is not None and resp is None:
-            right_parts = [("error", sanitize_segment(flow.error.msg[:30]))]
+            right_parts = [("error", truncate(sanitize_segment(flow.error.msg), error_room(width)))]
+        elif resp is not None and getattr(flow, "websocket", None) is not None:
+            ws = flow.websocket  # a WebSocket: its messages, not the handshake's empty body
+            right_parts = [(status_attr(resp.status_code), f"{resp.status_code} "),
+                           ("dim", f"{ws.message_count} msgs "),
+                           ("text", human_size(ws.bytes_from_client + ws.bytes_from_server))]
         elif resp is not None:
             right_parts = [(status_attr(resp.status_code), f"{resp.status_code} ")]
             if width >= 100:  # narrow terminals give the content type's columns to the URL

@@ -119,9 +119,12 @@ async def run_proxy(opts: Options, *extra_addons: Any) -> int:
     master = Master(opts)
     for addon in extra_addons:
         master.add_addon(addon)
-    host, port = await master.start()
+    # -r without --keepserving serves nothing: it binds no port (so it runs beside a proxy on 8080).
+    serve = not (opts.rfile and not opts.keepserving)
+    host, port = await master.start(listen=serve)
     cli.on_signals(master.shutdown_soon)  # before the line that tells scripts we are up
-    print(f"proxy listening at {host}:{port}", file=sys.stderr, flush=True)
+    if serve:
+        print(f"proxy listening at {host}:{port}", file=sys.stderr, flush=True)
     reading = None
     if opts.rfile and not opts.keepserving:
         # -r: exit once every loaded flow went through the addons (--keepserving: keep serving).

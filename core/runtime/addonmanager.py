@@ -49,9 +49,17 @@ class Loader:
     def __init__(self, options: Options, commands: dict[str, Callable[..., Any]]) -> None:
         self._options = options
         self._commands = commands
+        self.declared: list[str] = []
+        """The options this addon declared that were new (they leave when it is unloaded)."""
+        self.names: list[str] = []
+        """Every option it declared, new or not."""
 
     def add_option(self, name: str, typespec: Any, default: Any, help: str, choices: Any = None) -> None:
+        new = name not in self._options.keys()
         self._options.add_option(name, typespec, default, help, choices)
+        if new:
+            self.declared.append(name)
+        self.names.append(name)
 
     def add_command(self, path: str, func: Callable[..., Any]) -> None:
         self._commands[path] = func
@@ -68,6 +76,10 @@ class AddonManager:
         self._in_log = False
         self._pending: set[asyncio.Task[Any]] = set()
         """Async hooks started from sync code (configure, log, done); kept so they are not lost."""
+        self._declared: dict[int, list[str]] = {}
+        """id(addon) → the options it brought: they leave the options (and `O`) when it is unloaded."""
+        self._reloaded: set[str] = set()
+        """Options of a script's module being reloaded: the new module takes them over (values kept)."""
         options.subscribe(self._options_changed)
 
     # -- chain -----------------------------------------------------------
@@ -93,9 +105,13 @@ class AddonManager:
 
     def register(self, addon: Any) -> Any:
         """Run load and start for an addon (and its children). Returns what should stand in the chain."""
-        loader = Loader(self.options, self.commands)
         for a in list(traverse([addon])):
+            loader = Loader(self.options, self.commands)
             self._call_sync(a, "load", loader)
+            mine = loader.declared + [n for n in loader.names if n in self._reloaded]
+            self._reloaded -= set(mine)
+            if mine:
+                self._declared.setdefault(id(a), []).extend(mine)
             self.commands.update(command.declared(a))
         return self._start(addon)
 
@@ -131,18 +147,23 @@ class AddonManager:
 
     def remove(self, addon: Any) -> None:
         """Unload: `done` fires for the addon and its children, then it leaves the chain (its commands too)."""
+        dropped: list[str] = []
         for a in traverse([addon]):
             self._call_sync(a, "done")
             for name, _ in command.declared(a):
                 self.commands.pop(name, None)
+            dropped += self._declared.pop(id(a), [])
         if addon in self.chain:
             self.chain.remove(addon)
+        for name in dropped:  # its options go too (a reload keeps them: remove_child does not drop them)
+            self.options.remove_option(name)
         self.chain_changed()
 
     def remove_child(self, addon: Any) -> None:
         """`done` for an addon that lives inside another one's `addons` list (a reloaded script)."""
         for a in traverse([addon]):
             self._call_sync(a, "done")
+            self._reloaded.update(self._declared.pop(id(a), []))
         self.chain_changed()
 
     def get(self, name: str) -> Any | None:

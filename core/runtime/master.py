@@ -119,8 +119,9 @@ class Master:
     def add_log(self, msg: str, level: str) -> None:
         self.addons.trigger_sync(hooks.LogHook(LogEntry(msg, level)))
 
-    async def start(self) -> tuple[str, int]:
-        """Configure every addon, bind the listener and start ticking. Returns the bound address."""
+    async def start(self, listen: bool = True) -> tuple[str, int]:
+        """Configure every addon, bind the listener (unless not `listen`: `interpose-dump -r FILE` only reads)
+        and start ticking. Returns the bound address (("", 0) without a listener)."""
         Mode.parse(self.options.mode)  # fail early on a bad mode
         for a in list(self.addons.chain):
             self.addons.configure_all(a)
@@ -131,12 +132,12 @@ class Master:
             raise OptionsError(f"unknown option {unknown[0]!r} (no loaded addon declares it)")
         self.certs = CertStore.from_confdir(os.path.expanduser(self.options.confdir))
         self.server.certs = self.certs
-        address = await self.server.start()
+        address = await self.server.start() if listen else ("", 0)
         self._bound = (self.options.listen_host, self.options.listen_port)
-        if not _loopback(address[0]) and str(self.options.mode).strip().lower() == "transparent":
+        if listen and not _loopback(address[0]) and str(self.options.mode).strip().lower() == "transparent":
             self.log.warn(f"listening on {address[0]} in transparent mode: anyone who can reach port {address[1]} "
                           "can use this proxy (firewall it to the clients' interface)")
-        elif not _loopback(address[0]) and not self.options.proxyauth:
+        elif listen and not _loopback(address[0]) and not self.options.proxyauth:
             self.log.warn(f"listening on {address[0]} without proxyauth: anyone who can reach port {address[1]} "
                           "can use this proxy (set --set proxyauth=user:pass)")
         self._tick_task = asyncio.create_task(self._ticker())

@@ -136,6 +136,16 @@ class ScriptLoader:
     def __init__(self, manager: AddonManager) -> None:
         self.manager = manager
         self.scripts: dict[str, Script] = {}
+        self.seen: list[str] = []
+        """Every script path loaded in this session, unloaded ones too (the addon picker offers them again)."""
+        self.missing: dict[str, str] = {}
+        """Scripts asked for that do not exist: path → the message."""
+
+    def errors(self) -> dict[str, str]:
+        """Loaded scripts that failed (to import, or are missing): path → the first line of the error."""
+        out = {path: s.error.splitlines()[0] for path, s in list(self.scripts.items()) if s.error}
+        out.update(self.missing)
+        return out
 
     def configure(self, options: Any, updated: set[str]) -> None:
         if "scripts" not in updated:
@@ -144,10 +154,14 @@ class ScriptLoader:
         for path in list(self.scripts):
             if path not in wanted:
                 self.manager.remove(self.scripts.pop(path))
+        self.missing = {p: m for p, m in self.missing.items() if p in wanted}
         for path in wanted:
+            if path not in self.seen:
+                self.seen.append(path)
             if path in self.scripts:
                 continue
             if not os.path.isfile(path):
+                self.missing[path] = f"script not found: {path}"
                 self.manager.log(f"script not found: {path}", "error")
                 continue
             script = Script(path, self.manager)

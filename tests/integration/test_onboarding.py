@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography import x509
 
 from tests.conftest import Recorder, curl
-from tests.integration.test_cli import DumpProcess
+from tests.integration.test_cli import DumpProcess, run_dump
 
 
 def _ca_path(proxy) -> Path:
@@ -137,3 +137,17 @@ async def test_dump_prints_the_failed_handshake(tmp_path, h1_origin):
         assert str(tmp_path / "conf" / "interpose-ca-cert.pem") in line
     finally:
         assert await dump.stop() == 0
+
+
+async def test_a_failed_handshake_flow_survives_a_flow_file(tmp_path, h1_origin):
+    path = tmp_path / "flows.interpose"
+    dump = await DumpProcess.start("-w", str(path), tmp=tmp_path)
+    try:
+        code, _, _ = await curl("-x", dump.url, f"https://localhost:{h1_origin.port}/")
+        assert code != 0
+        await dump.stdout_line()
+    finally:
+        assert await dump.stop() == 0
+    code, out, err = await run_dump("--confdir", str(tmp_path / "conf"), "-r", str(path))
+    assert code == 0, err
+    assert f"CONNECT localhost:{h1_origin.port} → ✗ the client does not trust interpose's CA" in out

@@ -368,14 +368,14 @@ async def test_pending_pane_edit_drop_and_inject_websocket_messages(tmp_path):
             await ws.send("third")
             await term.wait_for(re.compile(r"message →\s+third"))
             await term.press("n", "c")
-            await term.wait_for("Message:")
-            await term.press(*"injected!", "enter")
-            await term.wait_for("injected 9 bytes to the server")
+            await term.wait_for("New message to the server")  # a multi-line editor: enter is a newline
+            await term.press(*"injected!", "enter", *"line two", "ctrl s")
+            await term.wait_for("injected 18 bytes to the server")
             await wait_received(2)
-            assert received == ["FIRST (edited)", "injected!"]
+            assert received == ["FIRST (edited)", "injected!\nline two"]
             await term.press("a")
             await wait_received(3)
-        assert received == ["FIRST (edited)", "injected!", "third"]
+        assert received == ["FIRST (edited)", "injected!\nline two", "third"]
     finally:
         srv.close()
         await term.stop()

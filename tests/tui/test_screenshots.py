@@ -15,7 +15,9 @@ SVG = "{http://www.w3.org/2000/svg}"
 EXPECTED = {
     "flowlist.svg": ["GET", "POST", "PUT", "404", "502", "/static/app.js?v=3", "/live/prices", "TCP", "4 msgs",
                      "✗", "⇄", "⇌", "●", "flows: 9/9"],
-    "json-response.svg": ["Request", "Response", "Messages", "Details", "HTTP/1.1 200 OK", '"name"', '"interpose"'],
+    "onboarding.svg": ["No flows yet", "curl -x http://127.0.0.1:", "--cacert", "interpose-ca-cert.pem",
+                       "http://interpose.it/ through the proxy"],
+    "json-response.svg": ["Request", "Response", "Details", "HTTP/1.1 200 OK", '"name"', '"interpose"'],
     "websocket-messages.svg": ["Messages", "8 messages", '"subscribe"', "101.25", "echo: bye", "|..ping.|",
                                "closed by client: 1000"],
     "intercept-edit.svg": ["Request headers", "X-Request-Id", "7f3c9a", "enter: edit cell", "held: 1",

@@ -10,6 +10,7 @@ import urwid
 
 from interpose.model.connection import TLSInfo
 from interpose.store.view import FlowStore
+from interpose.tui import format as fmt
 from interpose.tui.widgets.flowlist import FlowListBox, FlowRow
 from interpose.tui.widgets.flowview import FlowView
 from interpose.tui.widgets.grid import GridEditor
@@ -59,7 +60,7 @@ def test_flow_list_at_80_columns(store):
         f"{t[0]}     GET     http://example.com/json                   200     8b  250ms",
         f"{t[1]}     POST    http://example.com/api/login              404     0b  250ms",
         f"{t[2]}   ✗ GET     http://down.example/             Connection refused.   50ms",
-        f"{t[3]}     GET     http://example.com/a/very/long/p…ll/index.html?q=1 …       ",
+        f"{t[3]}     GET     http://example.com/a/very/long/path/that/does/not… …       ",
         f"{t[4]}   ⇌ TCP     tcp://db.internal:5432                    2 msgs 10b  200ms",
         " " * 80,
         " " * 80,
@@ -92,12 +93,13 @@ def test_flow_list_follows_the_store(store):
     store.clear()
     lb.walker.changed()
     assert lb.empty() and lb.focused_flow is None
-    assert trimmed(lb, (80, 2)) == ["", ""]
+    assert trimmed(lb, (80, 2)) == ["", " no flows"]  # the app sets the onboarding text (welcome.py)
 
 
 # -- the flow view -------------------------------------------------------------------------------------------
 
-TAB_BAR = " Request   Response   Messages   Details"
+TAB_BAR = " Request   Response   Details"
+WS_TAB_BAR = " Request   Response   Messages   Details"
 
 
 def test_request_tab_pretty_prints_a_json_body(store):
@@ -140,7 +142,7 @@ def test_tabs_cycle_both_ways(store):
     for _ in range(5):
         names.append(view.tab_name)
         view.switch_tab(1)
-    assert names == ["Request", "Response", "Messages", "Details", "Request"]
+    assert names == ["Request", "Response", "Details", "Request", "Response"]
     view = FlowView(store[0])
     view.switch_tab(-1)
     assert view.tab_name == "Details"
@@ -151,8 +153,8 @@ def test_a_flow_without_a_response(store):
     assert trimmed(view, (70, 3)) == [TAB_BAR, f"GET {LONG_URL[:66]}", f"{LONG_URL[66:]} HTTP/1.1"]
     view.show_tab("Response")
     assert trimmed(view, (70, 3)) == [TAB_BAR, "(no response yet)", ""]
-    view.show_tab("Messages")
-    assert trimmed(view, (70, 2)) == [TAB_BAR, "(no messages: not a WebSocket or TCP flow)"]
+    view.show_tab("Messages")  # a plain HTTP flow has no Messages tab
+    assert view.tab_name == "Response"
 
 
 def test_an_errored_flow(store):
@@ -186,7 +188,7 @@ def test_websocket_messages_tab_through_the_handshake_flow():
     view = FlowView(hs)
     view.show_tab("Messages")
     assert trimmed(view, (70, 7)) == [
-        TAB_BAR,
+        WS_TAB_BAR,
         "── 2 messages",
         f"→ {hms(T0)}.100 17b text",
         '    {"sub": "prices"}',
@@ -287,8 +289,10 @@ def test_status_bar_shows_a_prompt():
 def test_help_lists_the_keys_of_a_view_then_the_global_ones():
     out = trimmed(help_widget(["flowlist", "global"]), (80, 60))
     assert out[0].startswith("┌") and " Keys " in out[0]
-    assert out[1] == "│flowlist keys" + " " * 65 + "│"
+    assert out[1].startswith("│Every flow through the proxy.")  # what the view is for comes first
+    assert "│flowlist keys" + " " * 65 + "│" in out
     body = [line.strip("│").rstrip() for line in out]
+    assert body.index("  e                edit the flow") < body.index("  j, down          next flow")
     assert "  j, down          next flow" in body
     assert "  page down, space page down" in body  # long key names stay apart from their help
     assert "  enter            open the flow" in body
@@ -329,7 +333,7 @@ async def test_grid_renders_rows_in_two_columns():
         "│Accept              */*                                   │",
         "│                                                          │",
         "│enter: edit cell   a: add row   d: delete row   tab: other│",
-        "│column   q: save   esc: cancel                            │",
+        "│column   q: save   esc: cancel   u: undo delete           │",
         "└──────────────────────────────────────────────────────────┘",
     ]
     assert "focus" in attrs(g.render(SIZE), 2) and "focus" not in attrs(g.render(SIZE), 3)  # the focused cell
@@ -407,3 +411,19 @@ async def test_pending_pane_neutralises_control_characters():
     pane = PendingPane([(ws, msg, "websocket_message")])
     text = "".join(t for line in pane.walker.lines for _, t in line)
     assert "gotcha" in text and not re.search("[\x00-\x1f\x7f]", text)
+
+
+def test_messages_tab_marks_edited_and_injected_messages():
+    hs, ws = ws_flow()
+    ws.messages[0].edited = True
+    ws.messages[1].injected = True
+    view = FlowView(hs)
+    view.show_tab("Messages")
+    shown = trimmed(view, (70, 6))
+    assert shown[2].startswith("✎ edited → ") and shown[4].startswith("+ injected ← ")
+
+
+def test_websocket_row_shows_count_and_size():
+    hs, _ = ws_flow()
+    row = "".join(t for _, t in fmt.flow_row(hs, 100))
+    assert "101 2 msgs 19b" in " ".join(row.split())

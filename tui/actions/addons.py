@@ -10,21 +10,27 @@ from interpose.runtime.master import LISTENER
 from interpose.tui.actions.registry import action, set_options
 from interpose.tui.ui import UI
 from interpose.tui.widgets.grid import edit_items
-from interpose.tui.widgets.picker import AddonPicker, OptionsEditor, option_value_text
+from interpose.tui.widgets.picker import AddonPicker, OptionsEditor, option_value_text, script_state
 
 
-def _scripts_changed(app: UI, scripts: list[str], done: str) -> None:
+def _scripts_changed(app: UI, scripts: list[str], done: str, path: str | None = None) -> None:
+    """Set `scripts`; then say `done`, or, when the script at `path` failed to load, that it failed and why."""
     def changed() -> None:
         cur = app.current
         if isinstance(cur, AddonPicker):
-            cur.reload(scripts)
+            cur.reload()
+        error = script_state(app.master)[1].get(path) if path else None
+        if error:
+            app.notify(f"{os.path.basename(path or '')} failed: {error}", "error")
+        else:
+            app.notify(done)
         app.refresh_status()
-    set_options(app, done, then=changed, scripts=scripts)
+    set_options(app, None, then=changed, scripts=scripts)
 
 
 @action("addons.picker")
 def addons_picker(app: UI, size: Any) -> None:
-    app.push(AddonPicker(list(app.master.options.scripts)))
+    app.push(AddonPicker(app.master))
 
 
 @action("picker.toggle")
@@ -42,7 +48,7 @@ def picker_toggle(app: UI, size: Any) -> None:
             if not os.path.isfile(path):
                 app.notify(f"no such file: {path}", "error")
                 return
-            _scripts_changed(app, scripts + [path], f"loaded {path}")
+            _scripts_changed(app, scripts + [path], f"loaded {path}", path)
         app.ask("Load script: ", done)
         return
     full = {os.path.abspath(os.path.expanduser(p)): p for p in scripts}
@@ -51,7 +57,7 @@ def picker_toggle(app: UI, size: Any) -> None:
         scripts.remove(full[target])
         _scripts_changed(app, scripts, f"unloaded {entry.name}")
     else:
-        _scripts_changed(app, scripts + [target], f"loaded {entry.name}")
+        _scripts_changed(app, scripts + [target], f"loaded {entry.name}", target)
 
 
 @action("options.editor")

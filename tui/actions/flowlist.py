@@ -70,6 +70,7 @@ def list_order(app: UI, size: Any) -> None:
     app.store.set_order(nxt)
     app.flowlist.walker.changed()
     app.notify(f"order: {nxt}")
+    app.refresh_status()
 
 
 @action("list.reverse")
@@ -77,6 +78,7 @@ def list_reverse(app: UI, size: Any) -> None:
     app.store.set_reverse(not app.store.reverse)
     app.flowlist.walker.changed()
     app.notify(f"order reversed: {'yes' if app.store.reverse else 'no'}")
+    app.refresh_status()
 
 
 @action("list.marked_only")

@@ -46,6 +46,7 @@ def flow_resume(app: UI, size: Any) -> None:
     cur = app.current
     if isinstance(cur, FlowView) and cur.focused_message is not None and cur.focused_message.intercepted:
         app.core.resume(cur.flow, cur.focused_message)
+        app.notify("message resumed")
         return
     flow = focused_flow(app)
     if flow is None:
@@ -53,10 +54,13 @@ def flow_resume(app: UI, size: Any) -> None:
     ws = getattr(flow, "websocket", None)
     if flow.intercepted:
         app.core.resume(flow)
+        app.notify("resumed")  # replaces what was said while it was held ("edited; a resumes the flow")
     elif ws is not None and ws.held_messages:
         app.core.resume(ws, ws.held_messages[0])
+        app.notify("message resumed")
     elif getattr(flow, "held_messages", None):
         app.core.resume(flow, flow.held_messages[0])
+        app.notify("message resumed")
     else:
         app.notify("this flow is not held")
 

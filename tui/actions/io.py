@@ -14,6 +14,7 @@ from interpose.tui import clipboard
 from interpose.tui.actions.registry import action, focused_flow
 from interpose.tui.ui import UI
 from interpose.tui.widgets.flowview import FlowView
+from interpose.tui.widgets.results import SearchResults
 
 
 @action("flow.export")
@@ -61,7 +62,8 @@ def copy(app: UI, size: Any) -> None:
             app.notify("nothing to copy here")
             return
     else:
-        flow = focused_flow(app)
+        match = cur.focused if isinstance(cur, SearchResults) else None
+        flow = match.flow if match is not None else focused_flow(app)  # search results: the focused result's
         if flow is None or getattr(flow, "request", None) is None:
             app.notify("nothing to copy here")
             return
@@ -79,28 +81,45 @@ def flows_save(app: UI, size: Any) -> None:
     if not flows:
         app.notify("no flows to save")
         return
-    which = f"{len(flows)} marked flow{'s' if len(flows) != 1 else ''}" if marked else \
-        f"{len(flows)} visible flow{'s' if len(flows) != 1 else ''}"
+    which = "marked" if marked else "visible"
 
     def done(text: str | None) -> None:
         if text is None or not text.strip():
             return
         path, append = parse_target(text.strip())
+        skipped = ""
         try:
             if path.lower().endswith(".har"):
-                har.write(path, flows)
+                written = har.write(path, flows)
+                skipped = har_skipped(flows)
             else:
                 with FlowWriter(path, append=append) as writer:
                     for flow in flows:
                         writer.add(flow)
+                written = len(flows)
         except InterposeError as e:
             app.notify(f"cannot save: {e}", "error")
             return
         except OSError as e:
             app.notify(f"cannot save to {path}: {e.strerror or e}", "error")
             return
-        app.notify(f"{'appended' if append else 'saved'} {which} to {path}")
+        what = f"{written} of {len(flows)} {which} flows" if written != len(flows) else \
+            f"{written} {which} flow{'s' if written != 1 else ''}"
+        said = f"{'appended' if append else 'saved'} {what} to {path}"
+        app.notify(said + (f"; skipped {skipped}" if skipped else ""), "warn" if skipped else "text")
     app.ask("Save flows to: ", done, "flows.interpose")
+
+
+def har_skipped(flows: list[Any]) -> str:
+    """What a HAR file leaves out of `flows`, and why: "2 TCP flows (HAR holds only HTTP)"."""
+    tcp = sum(1 for f in flows if f.type == "tcp")
+    connect = sum(1 for f in flows if f.type == "http" and f.request is not None and f.request.method == "CONNECT")
+    parts = []
+    if tcp:
+        parts.append(f"{tcp} TCP flow{'s' if tcp != 1 else ''} (HAR holds only HTTP)")
+    if connect:
+        parts.append(f"{connect} CONNECT flow{'s' if connect != 1 else ''} (failed TLS handshakes: no request)")
+    return ", ".join(parts)
 
 
 @action("flows.load")

@@ -87,18 +87,16 @@ def pending_inject(app: UI, size: Any) -> None:
         if key not in ("c", "s"):
             return
 
-        def text_done(text: str | None) -> None:
+        async def inject() -> None:
+            towards = "to the server" if key == "c" else "to the client"
+            text = await editing.compose(app, f"New message {towards} (several lines allowed)", "send")
             if text is None:
                 return
-
-            async def inject() -> None:
-                try:
-                    await app.core.inject(target, text, from_client=(key == "c"))
-                except RuntimeError as e:
-                    app.notify(str(e), "error")
-                    return
-                app.notify(f"injected {len(text.encode())} bytes "
-                           f"{'to the server' if key == 'c' else 'to the client'}")
-            app.spawn(inject())
-        app.ask("Message: ", text_done)
+            try:
+                await app.core.inject(target, text, from_client=(key == "c"))
+            except RuntimeError as e:
+                app.notify(str(e), "error")
+                return
+            app.notify(f"injected {len(text.encode())} bytes {towards}")
+        app.spawn(inject())
     app.ask_key("Inject as if from the (c)lient (to the server) or the (s)erver (to the client)? ", direction)

@@ -128,7 +128,13 @@ def search_open(app: UI, size: Any) -> None:
     view = FlowView(shown_flow(m.flow))
     view.show_tab(m.tab)
     app.push(view)
-    view.find(cur.query, start=0, pattern=getattr(cur, "pattern", None))
+    pattern = getattr(cur, "pattern", None)
+    if not view.find(cur.query, start=0, pattern=pattern) and view.mode != "raw":
+        # The pretty view spaces the text differently from the body (minified JSON): land on it in raw.
+        view.mode = "raw"
+        view.refresh()
+        if view.find(cur.query, start=0, pattern=pattern):
+            app.notify("shown raw: the match is not in the pretty view's text (m changes the view)")
 
 
 @action("flows.diff")

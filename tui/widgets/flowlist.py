@@ -7,6 +7,7 @@ from typing import Any
 import urwid
 
 from interpose.tui.format import flow_row
+from interpose.tui.widgets import welcome
 
 
 class FlowRow(urwid.Widget):
@@ -73,7 +74,18 @@ class FlowWalker(urwid.ListWalker):
 class FlowListBox(urwid.ListBox):
     def __init__(self, store: Any) -> None:
         self.walker = FlowWalker(store)
+        self.welcome: list[Any] = []
+        """What the list shows while it is empty (how to use the proxy: widgets/welcome.py)."""
         super().__init__(self.walker)
+
+    # ListBox.render's own signature, which urwid declares with the same ignore (narrower than Widget's).
+    def render(self, size: tuple[int, int], focus: bool = False) -> urwid.Canvas:  # type: ignore[override]
+        store = self.walker.store
+        if len(store):
+            return super().render(size, focus)
+        if store.filter_expr and store.total:
+            return welcome.render(welcome.filtered_markup(store.filter_expr, store.total), size, focus)
+        return welcome.render(self.welcome or [("dim", "no flows")], size, focus)
 
     @property
     def focused_flow(self) -> Any | None:

@@ -16,7 +16,8 @@ from interpose.tui.contentviews.text import sanitize_segment as safe
 from interpose.tui.format import clock_ms, human_duration, reason, status_attr
 from interpose.tui.widgets.common import LinesWalker, text_lines
 
-TABS_HTTP = ("Request", "Response", "Messages", "Details")
+TABS_HTTP = ("Request", "Response", "Details")
+TABS_WEBSOCKET = ("Request", "Response", "Messages", "Details")
 WRAP_AT = 4096
 """Split longer lines (minified bodies) so that a single urwid Text never holds megabytes."""
 TABS_TCP = ("Messages", "Details")
@@ -87,7 +88,9 @@ def message_lines(flow: Any) -> tuple[list[Line], list[Any]]:
     for msg in list(mf.messages):
         arrow = ("method", "→ ") if msg.from_client else ("flow_ws", "← ")
         state = (("intercepted", "! held ") if msg.intercepted
-                 else ("error", "✗ dropped ") if msg.dropped else ("text", ""))
+                 else ("error", "✗ dropped ") if msg.dropped
+                 else ("key", "+ injected ") if msg.injected
+                 else ("warn", "✎ edited ") if getattr(msg, "edited", False) else ("text", ""))
         stamp = clock_ms(msg.timestamp)
         kind = "text" if msg.is_text else "binary"
         lines.append([state, arrow, ("dim", f"{stamp} {human_size(len(msg.content))} {kind}")])
@@ -158,8 +161,7 @@ class FlowView(urwid.WidgetWrap):
 
     def __init__(self, flow: Any) -> None:
         self.flow = flow
-        self.tabs = TABS_TCP if flow.type == "tcp" else TABS_HTTP
-        self.tab = 0
+        self._tab = "Messages" if flow.type == "tcp" else "Request"
         self.mode = "auto"
         self.search: str | None = None
         self._pattern: re.Pattern[str] | None = None
@@ -171,6 +173,23 @@ class FlowView(urwid.WidgetWrap):
         self.header = urwid.Text("")
         super().__init__(urwid.Frame(self.listbox, header=self.header))
         self.refresh()
+
+    @property
+    def tabs(self) -> tuple[str, ...]:
+        """The Messages tab only for flows that have messages (a WebSocket's handshake grows it when it opens)."""
+        if self.flow.type == "tcp":
+            return TABS_TCP
+        return TABS_WEBSOCKET if message_flow(self.flow) is not None else TABS_HTTP
+
+    @property
+    def tab(self) -> int:
+        """The shown tab's index; the tab is kept by name, so it stays put when the Messages tab appears."""
+        tabs = self.tabs
+        return tabs.index(self._tab) if self._tab in tabs else 0
+
+    @tab.setter
+    def tab(self, i: int) -> None:
+        self._tab = self.tabs[i]
 
     @property
     def tab_name(self) -> str:
@@ -203,7 +222,6 @@ class FlowView(urwid.WidgetWrap):
             bar.append(("text", " "))
         if self.flow.intercepted:
             bar.append(("intercepted", f" [held at {self.held_stage}] " if self.held_stage else " [held] "))
-        self.header.set_text(bar)
         self.header.set_text(bar)
 
     def switch_tab(self, step: int) -> None:

@@ -3,7 +3,8 @@ a list option (`edit_items`), so an item may hold any character, commas included
 
 Keys: j/k or arrows move, tab or left/right switch column, enter edits the cell (enter again keeps
 it, esc drops the change), a adds a row, d deletes the row, q saves and closes, esc closes without
-saving. While a cell is edited, the readline keys work and a paste goes into it.
+saving. While a cell is edited, the readline keys work and a paste goes into it; while editing a name,
+tab keeps it and goes on to its value; u undoes the last delete.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import urwid
 
 from interpose.tui.widgets.lineedit import LineEdit, one_line
 
-HELP = "enter: edit cell   a: add row   d: delete row   tab: other column   q: save   esc: cancel"
+HELP = "enter: edit cell   a: add row   d: delete row   tab: other column   q: save   esc: cancel   u: undo delete"
 
 
 class _Cell(LineEdit):
@@ -35,6 +36,8 @@ class GridEditor(urwid.WidgetWrap):
         self.row = 0
         self.col = 0
         self.editing: _Cell | None = None
+        self.deleted: list[tuple[int, list[str]]] = []
+        """Rows `d` deleted (where they were), for `u`."""
         self.columns = columns
         self.walker: urwid.SimpleFocusListWalker[urwid.Columns | urwid.Text] = urwid.SimpleFocusListWalker([])
         self.listbox = urwid.ListBox(self.walker)
@@ -73,9 +76,12 @@ class GridEditor(urwid.WidgetWrap):
 
     def keypress(self, size: Any, key: str) -> str | None:
         if self.editing is not None:
-            if key == "enter":
+            if key in ("enter", "tab"):
                 self.data[self.row][self.col] = self.editing.edit_text
                 self.editing = None
+                if key == "tab" and self.col == 0:  # from the name on to its value, still editing
+                    self.col = 1
+                    self.editing = _Cell(self.data[self.row][1])
             elif key == "esc":
                 self.editing = None
             else:
@@ -97,8 +103,11 @@ class GridEditor(urwid.WidgetWrap):
             self.col = 0
             self.editing = _Cell("")
         elif key == "d" and n:
-            del self.data[self.row]
+            self.deleted.append((self.row, self.data.pop(self.row)))
             self.row = max(min(self.row, len(self.data) - 1), 0)
+        elif key == "u" and self.deleted:
+            self.row, row = self.deleted.pop()
+            self.data.insert(self.row, row)
         elif key == "q":
             if not self.done.done():
                 self.done.set_result([tuple(r) for r in self.data if any(r)])

@@ -1,6 +1,7 @@
 """Status bar, help overlay, event log and pending pane."""
 from __future__ import annotations
 
+import textwrap
 import time
 from collections import deque
 from typing import Any
@@ -77,13 +78,51 @@ class Prompt(LineEdit):
         return super().keypress(size, key)
 
 
-def help_widget(contexts: list[str]) -> urwid.Widget:
+PURPOSE: dict[str, str] = {
+    "flowlist": "Every flow through the proxy. Intercept: i holds matching flows (!). Edit: Enter opens a "
+                "flow, e edits it. Resume: a sends it on, A everything held, X kills it.",
+    "flowview": "One flow. Edit: e changes the request or response while it is held. Resume: a sends it on "
+                "(in Messages: the held message), X kills it, s keeps the edit as a rule.",
+    "pending": "Everything held. Resume: a forwards it; e edits, d drops a message, X kills the flow.",
+    "picker": "Addons: Enter loads or unloads one; a failed one shows [!] and why.",
+    "options": "Options: Enter edits, r resets to the default.",
+    "search": "Matches of the global search: Enter opens the flow at the match, y copies its URL.",
+}
+"""What each view is for, shown first in its help."""
+FIRST = ("intercept.set", "flow.edit", "flow.resume.focus", "flow.resume_all", "flow.kill.focus", "console.view.flow",
+         "pending.resume", "pending.edit", "message.drop")
+"""Actions the help lists before navigation: what the proxy is for."""
+
+
+def help_widget(contexts: list[str], width: int = 80) -> urwid.Widget:
+    """The keys of `contexts`, the view's purpose first, laid out in as many columns as `width` holds."""
     lines: list[Any] = []
+    purpose = PURPOSE.get(contexts[0])
+    if purpose:
+        lines += [[("text", part)] for part in textwrap.wrap(purpose, max(width - 2, 20))]
+        lines.append([])
+    inner = max(width - 2, 20)
+    cols = max(1, min(3, inner // 60))
+    colw = inner // cols
     for ctx, bindings in keymap.help_for(contexts):
         lines.append([("title", f"{ctx} keys")])
-        for b in bindings:
+        def rank(b: Any) -> tuple[bool, int]:
+            name = b.cmd.split(" ", 1)[0]  # the command, without its arguments
+            return name not in FIRST, FIRST.index(name) if name in FIRST else 0
+        ordered = sorted(bindings, key=rank)
+        cells = []
+        for b in ordered:
             keys = ", ".join("space" if k == " " else k for k in b.keys)
-            lines.append([("key", f"  {keys:<16} "), ("text", b.help)])
+            text = f"{b.help}"[:max(colw - 19, 8)]
+            cells.append([("key", f"  {keys:<16} "), ("text", f"{text:<{max(colw - 19, 8)}}")])
+        rows = (len(cells) + cols - 1) // cols
+        for r in range(rows):  # down the first column, then the next
+            line: list[Any] = []
+            for c in range(cols):
+                i = c * rows + r
+                if i < len(cells):
+                    line += cells[i]
+            lines.append(line)
         lines.append([])
     lines.append([("dim", "j/k, arrows and page up/down scroll; q, esc or ? closes this help")])
     return urwid.LineBox(_HelpBox(LinesWalker(lines, wrap="ellipsis")), title="Keys (j/k scroll)")

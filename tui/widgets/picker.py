@@ -20,6 +20,17 @@ class AddonEntry:
     """None for the 'load a path' row."""
     summary: str
     loaded: bool
+    error: str | None = None
+    """Loaded but failed: the first line of its error."""
+
+
+def script_state(master: Any) -> tuple[list[str], dict[str, str]]:
+    """(every script path loaded in this session, failed ones: path → the first line of the error), read
+    from the core's script loader."""
+    loader = master.addons.get("scriptloader")
+    if loader is None:
+        return [], {}
+    return list(loader.seen), loader.errors()
 
 
 def first_doc_line(path: str) -> str:
@@ -39,13 +50,20 @@ def bundled_addons() -> list[tuple[str, str]]:
                   if f.endswith(".py") and not f.startswith("_"))
 
 
-def addon_entries(loaded_scripts: list[str]) -> list[AddonEntry]:
+def addon_entries(loaded_scripts: list[str], seen: list[str] | None = None,
+                  errors: dict[str, str] | None = None) -> list[AddonEntry]:
+    """The bundled addons, then the other scripts loaded in this session (`seen`, unloaded ones too, so
+    they can be loaded again), then the 'load a path' row."""
     loaded = {os.path.abspath(os.path.expanduser(p)) for p in loaded_scripts}
+    errors = errors or {}
     out = [AddonEntry(name, path, first_doc_line(path), os.path.abspath(path) in loaded)
            for name, path in bundled_addons()]
     known = {e.path for e in out}
-    for p in sorted(loaded - known):
-        out.append(AddonEntry(os.path.basename(p), p, first_doc_line(p), True))
+    others = [p for p in [*(seen or []), *sorted(loaded)] if p not in known]
+    for p in dict.fromkeys(others):
+        out.append(AddonEntry(os.path.basename(p), p, first_doc_line(p), p in loaded))
+    for e in out:
+        e.error = errors.get(os.path.abspath(e.path)) if e.loaded and e.path else None
     out.append(AddonEntry("…", None, "load a script from a path", False))
     return out
 
@@ -53,19 +71,24 @@ def addon_entries(loaded_scripts: list[str]) -> list[AddonEntry]:
 class AddonPicker(urwid.WidgetWrap):
     context = "picker"
 
-    def __init__(self, loaded_scripts: list[str]) -> None:
+    def __init__(self, master: Any) -> None:
+        self.master = master
         self.walker = LinesWalker([], wrap="ellipsis")
         self.entries: list[AddonEntry] = []
-        self.reload(loaded_scripts)
+        self.reload()
         super().__init__(urwid.LineBox(urwid.ListBox(self.walker), title="Addons (enter: load/unload)"))
 
-    def reload(self, loaded_scripts: list[str]) -> None:
-        self.entries = addon_entries(loaded_scripts)
+    def reload(self) -> None:
+        seen, errors = script_state(self.master)
+        self.entries = addon_entries(list(self.master.options.scripts), seen, errors)
         lines = []
         for e in self.entries:
             mark = ("marked", "[x] ") if e.loaded else ("text", "[ ] ")
             if e.path is None:
                 mark = ("text", "    ")
+            if e.error:
+                lines.append([("error", "[!] "), ("key", f"{e.name:<18} "), ("error", f"failed: {e.error}")])
+                continue
             lines.append([mark, ("key", f"{e.name:<18} "), ("text", e.summary)])
         self.walker.lines = lines
         self.walker.focus = min(self.walker.focus, len(lines) - 1)

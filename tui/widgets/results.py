@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 from typing import Any
 
 import urwid
 
+from interpose.model.units import human_size
 from interpose.tui import contentviews
+from interpose.tui.contentviews.text import sanitize_segment
 from interpose.tui.search import Match
 from interpose.tui.widgets.common import LinesWalker
 
@@ -45,9 +48,36 @@ class SearchResults(urwid.WidgetWrap):
         return self.matches[min(self.walker.focus, len(self.matches) - 1)]
 
 
+HEX_DIFF_BYTES = 4096
+"""A binary body is diffed as a hex dump of this many bytes at most, after a size and hash line."""
+
+
+def _is_binary(data: bytes) -> bool:
+    if b"\0" in data[:8192]:
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
 def _body_lines(message: Any) -> list[str]:
+    """A body as lines to diff: text made terminal-safe, a binary body as its size, hash and a hex dump."""
     body, too_large = contentviews.decoded_body(message)
-    return [too_large] if too_large is not None else (body or b"").decode("utf-8", "replace").splitlines()
+    if too_large is not None:
+        return [too_large]
+    data = body or b""
+    if not _is_binary(data):
+        return [sanitize_segment(line) for line in data.decode("utf-8").splitlines()]
+    lines = [f"(binary body: {human_size(len(data))}, sha256 {hashlib.sha256(data).hexdigest()[:16]})"]
+    for off in range(0, min(len(data), HEX_DIFF_BYTES), 16):
+        chunk = data[off:off + 16]
+        shown = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{off:08x}  {chunk.hex(' '):<47}  |{shown}|")
+    if len(data) > HEX_DIFF_BYTES:
+        lines.append(f"(the first {HEX_DIFF_BYTES} bytes of {len(data)})")
+    return lines
 
 
 def flow_text(flow: Any) -> tuple[list[str], list[str]]:

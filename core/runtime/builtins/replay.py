@@ -55,6 +55,9 @@ def replay_copy(flow: HTTPFlow) -> HTTPFlow:
                    mode=flow.mode)
     req = flow.copy().request  # type: ignore[attr-defined]
     req.stream = False
+    # The replay's own times: its duration and Details are about the replay, not the original recording.
+    req.timestamp_start = new.timestamp_created
+    req.timestamp_end = None
     new.request = req
     new.is_replay = "request"
     return new
