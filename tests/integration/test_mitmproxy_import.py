@@ -3,6 +3,7 @@
 and the loader they share (interpose.runtime.builtins.readfile). Damaged and foreign files too."""
 from __future__ import annotations
 
+import base64
 import io
 import pickle
 import re
@@ -151,6 +152,20 @@ def test_udp_and_dns_flows_are_skipped_and_counted(tmp_path):
 def test_a_record_that_does_not_fit_names_the_field(field, value, message):
     with pytest.raises(mitmflows.BadFlow, match=message):
         mitmflows.convert(dict(states(11)[0], **{field: value}))
+
+
+def test_a_damaged_certificate_leaves_only_the_summary_empty():
+    state = states(11)[2]
+    pem = state["server_conn"]["certificate_list"][0]
+    der = bytearray(base64.b64decode(b"".join(pem.splitlines()[1:-1])))
+    assert der[8:13] == b"\xa0\x03\x02\x01\x02"  # [0] version: v3
+    der[12] = 34  # the version the fuzzer found: cryptography raises InvalidVersion, not ValueError
+    odd = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bytes(der)) + b"-----END CERTIFICATE-----\n"
+    for broken in (odd, b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", b"junk", 7):
+        conn = dict(state["server_conn"], certificate_list=[broken])
+        flow = mitmflows.convert(dict(state, server_conn=conn))
+        assert isinstance(flow, HTTPFlow) and flow.server_conn.tls is not None
+        assert flow.server_conn.tls.cert_subject is None and flow.server_conn.tls.sni == "localhost"
 
 
 def test_reading_from_a_stream():
