@@ -252,6 +252,17 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60
     raise TimeoutError("mitmdump did not listen")
 
 
+def wait_written(path: str, timeout: float = 30) -> None:
+    """Until mitmdump wrote the TCP flow, the last one (TCP flows are written when they end)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with open(path, "rb") as f:
+            if b"4:type;3:tcp;" in f.read():
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"mitmdump did not write the TCP flow to {path}")
+
+
 def mitm_version(venv: str) -> str:
     out = subprocess.run([os.path.join(venv, "bin", "python"), "-c", "import mitmproxy.version as v; print(v.VERSION)"],
                          capture_output=True, text=True, check=True).stdout
@@ -275,7 +286,7 @@ def record(venv: str, tmp: str) -> str:
     try:
         wait_listening(port, proc)
         drive(port, http_srv.server_address[1], https_srv.server_address[1], tcp.getsockname()[1])
-        time.sleep(1)  # let mitmdump write the last flows (TCP flows are written when they end)
+        wait_written(out)
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
