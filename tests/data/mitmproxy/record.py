@@ -47,6 +47,9 @@ def _annotate(flow, path):
 
 def request(flow):
     _annotate(flow, flow.request.path)
+
+def tcp_end(flow):  # scripts run after mitmdump's own save addon: the TCP flow, the last one, is saved
+    open(__file__ + ".done", "w").close()
 '''
 
 
@@ -252,15 +255,13 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60
     raise TimeoutError("mitmdump did not listen")
 
 
-def wait_written(path: str, timeout: float = 30) -> None:
-    """Until mitmdump wrote the TCP flow, the last one (TCP flows are written when they end)."""
+def wait_written(addon: str, timeout: float = 30) -> None:
+    """Until the addon saw the TCP flow end (mitmdump writes the file out when it exits)."""
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        with open(path, "rb") as f:
-            if b"4:type;3:tcp;" in f.read():
-                return
+    while not os.path.exists(addon + ".done"):
+        if time.monotonic() > end:
+            raise TimeoutError("mitmdump did not end the TCP flow")
         time.sleep(0.05)
-    raise TimeoutError(f"mitmdump did not write the TCP flow to {path}")
 
 
 def mitm_version(venv: str) -> str:
@@ -275,6 +276,8 @@ def record(venv: str, tmp: str) -> str:
     addon = os.path.join(tmp, "annotate.py")
     with open(addon, "w") as f:
         f.write(ADDON)
+    if os.path.exists(addon + ".done"):
+        os.unlink(addon + ".done")
     http_srv, https_srv = start_http(None), start_http(tmp)
     tcp = tcp_server("127.0.0.2")
     port = free_port()
@@ -286,7 +289,7 @@ def record(venv: str, tmp: str) -> str:
     try:
         wait_listening(port, proc)
         drive(port, http_srv.server_address[1], https_srv.server_address[1], tcp.getsockname()[1])
-        wait_written(out)
+        wait_written(addon)
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
