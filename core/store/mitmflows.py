@@ -15,6 +15,7 @@ flows have no interpose counterpart: `convert` returns None for them. Reading fi
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from interpose.http import Headers, HTTPFlow, Request, Response
@@ -142,11 +143,13 @@ def _cert_summary(certs: list[Any]) -> tuple[str | None, str | None, float | Non
 
     pem = certs[0].encode("ascii", "replace") if isinstance(certs[0], str) else certs[0]
     try:
-        cert = x509.load_pem_x509_certificate(pem)
-        return (cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
-                cert.not_valid_after_utc.timestamp())
-    except ValueError:
-        return None, None, None
+        with warnings.catch_warnings():  # an odd but readable certificate is still summarised
+            warnings.simplefilter("ignore")
+            cert = x509.load_pem_x509_certificate(pem)
+            return (cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+                    cert.not_valid_after_utc.timestamp())
+    except Exception:  # noqa: BLE001  # cryptography raises more than ValueError (InvalidVersion...)
+        return None, None, None  # a summary only: a damaged certificate leaves it empty
 
 
 def _tls(c: _D, with_cert: bool) -> TLSInfo | None:

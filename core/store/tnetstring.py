@@ -26,8 +26,8 @@ MAX_DEPTH = 64
 _MAX_LEN_DIGITS = 12  # up to ~1 TB per value
 _MAX_NUMBER_LEN = 400
 _INT = re.compile(rb"[-+]?[0-9]+")
-_FLOAT = re.compile(rb"[-+]?(?:[0-9]+\.?[0-9]*(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?|inf|nan)")
 _CHUNK = 1 << 20
+_FLOAT = re.compile(rb"[-+]?(?:[0-9]+\.?[0-9]*(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?|inf|nan)")
 
 
 class TNetstringError(ValueError):
@@ -65,35 +65,42 @@ def _value(buf: bytes, pos: int, end: int, depth: int, base: int) -> tuple[Any, 
     if stop >= end:
         raise TNetstringError(f"a value of {n} bytes runs past the end of its container", base + pos,
                               truncated=stop >= len(buf))
+    return _payload(buf, pos, start, stop, depth, base), stop + 1
+
+
+def _payload(buf: bytes, pos: int, start: int, stop: int, depth: int, base: int) -> Any:
+    """The value whose data is `buf[start:stop]` and whose type byte is `buf[stop]` (`pos`: where its
+    length began, for messages)."""
+    n = stop - start
     kind = buf[stop]
     if kind == 0x2C:  # ,
-        return buf[start:stop], stop + 1
+        return buf[start:stop]
     if kind == 0x3B:  # ;
         try:
-            return buf[start:stop].decode("utf-8"), stop + 1
+            return buf[start:stop].decode("utf-8")
         except UnicodeDecodeError:
             raise TNetstringError("text that is not UTF-8", base + start) from None
     if kind == 0x23:  # #
         raw = buf[start:stop]
         if n > _MAX_NUMBER_LEN or not _INT.fullmatch(raw):
             raise TNetstringError(f"not an integer: {raw[:20]!r}", base + start)
-        return int(raw), stop + 1
+        return int(raw)
     if kind == 0x5E:  # ^
         raw = buf[start:stop]
         if n > _MAX_NUMBER_LEN or not _FLOAT.fullmatch(raw):
             raise TNetstringError(f"not a number: {raw[:20]!r}", base + start)
-        return float(raw), stop + 1
+        return float(raw)
     if kind == 0x21:  # !
         raw = buf[start:stop]
         if raw == b"true":
-            return True, stop + 1
+            return True
         if raw == b"false":
-            return False, stop + 1
+            return False
         raise TNetstringError(f"not a boolean: {raw[:20]!r}", base + start)
     if kind == 0x7E:  # ~
         if n:
             raise TNetstringError("a null with data", base + start)
-        return None, stop + 1
+        return None
     if kind in (0x5D, 0x7D):  # ] }
         if depth >= MAX_DEPTH:
             raise TNetstringError(f"nested deeper than {MAX_DEPTH} levels", base + pos)
@@ -103,7 +110,7 @@ def _value(buf: bytes, pos: int, end: int, depth: int, base: int) -> tuple[Any, 
             item, i = _value(buf, i, stop, depth + 1, base)
             items.append(item)
         if kind == 0x5D:
-            return items, stop + 1
+            return items
         if len(items) % 2:
             raise TNetstringError("a dictionary with a key but no value", base + start)
         d: dict[Any, Any] = {}
@@ -112,7 +119,7 @@ def _value(buf: bytes, pos: int, end: int, depth: int, base: int) -> tuple[Any, 
             if not isinstance(key, (str, bytes, int, float, bool)) and key is not None:
                 raise TNetstringError("a dictionary key that is a list or dictionary", base + start)
             d[key] = items[k + 1]
-        return d, stop + 1
+        return d
     raise TNetstringError(f"unknown type byte {bytes([kind])!r}", base + stop)
 
 
@@ -136,9 +143,7 @@ def _remaining(f: IO[bytes]) -> int | None:
         return None
 
 
-def _read_exactly(f: IO[bytes], n: int) -> bytes:
-    if n <= _CHUNK:
-        return f.read(n)
+def _read_chunked(f: IO[bytes], n: int) -> bytes:
     parts = []
     left = n
     while left:
@@ -172,14 +177,16 @@ def records(f: IO[bytes]) -> Iterator[tuple[int, Any]]:
         left = _remaining(f)
         if left is not None and n + 1 > left:
             raise TNetstringError(f"the file ends inside a record of {n} bytes ({left} left)", offset, truncated=True)
-        body = _read_exactly(f, n + 1)
+        if left is not None or n < _CHUNK:
+            body = f.read(n + 1)  # one allocation: the record's data and its type byte
+        else:  # a stream of unknown size: a false length must not allocate before the data is there
+            body = _read_chunked(f, n + 1)
         if len(body) < n + 1:
             raise TNetstringError(f"the file ends inside a record of {n} bytes", offset, truncated=True)
-        data = head + body
-        value, end = _value(data, 0, len(data), 0, offset)
-        del data, body
+        value = _payload(body, 0, 0, n, 0, offset + len(head))
+        del body
         yield offset, value
-        offset += end
+        offset += len(head) + n + 1
 
 
 # -- writing -------------------------------------------------------------------------------------------------

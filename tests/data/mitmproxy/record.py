@@ -47,6 +47,9 @@ def _annotate(flow, path):
 
 def request(flow):
     _annotate(flow, flow.request.path)
+
+def tcp_end(flow):  # scripts run after mitmdump's own save addon: the TCP flow, the last one, is saved
+    open(__file__ + ".done", "w").close()
 '''
 
 
@@ -252,6 +255,15 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60
     raise TimeoutError("mitmdump did not listen")
 
 
+def wait_written(addon: str, timeout: float = 30) -> None:
+    """Until the addon saw the TCP flow end (mitmdump writes the file out when it exits)."""
+    end = time.monotonic() + timeout
+    while not os.path.exists(addon + ".done"):
+        if time.monotonic() > end:
+            raise TimeoutError("mitmdump did not end the TCP flow")
+        time.sleep(0.05)
+
+
 def mitm_version(venv: str) -> str:
     out = subprocess.run([os.path.join(venv, "bin", "python"), "-c", "import mitmproxy.version as v; print(v.VERSION)"],
                          capture_output=True, text=True, check=True).stdout
@@ -264,6 +276,8 @@ def record(venv: str, tmp: str) -> str:
     addon = os.path.join(tmp, "annotate.py")
     with open(addon, "w") as f:
         f.write(ADDON)
+    if os.path.exists(addon + ".done"):
+        os.unlink(addon + ".done")
     http_srv, https_srv = start_http(None), start_http(tmp)
     tcp = tcp_server("127.0.0.2")
     port = free_port()
@@ -275,7 +289,7 @@ def record(venv: str, tmp: str) -> str:
     try:
         wait_listening(port, proc)
         drive(port, http_srv.server_address[1], https_srv.server_address[1], tcp.getsockname()[1])
-        time.sleep(1)  # let mitmdump write the last flows (TCP flows are written when they end)
+        wait_written(addon)
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
