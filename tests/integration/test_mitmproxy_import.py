@@ -109,7 +109,7 @@ def test_the_formats_of_mitmproxy_7_0_0_and_7_0_2(tmp_path, version):
     flows, warning = readfile.load(str(path))
     assert warning is None and len(flows) == 6
     assert [f.marked for f in flows] == [True, False, False, False, True, False]
-    assert not hasattr(flows[0], "comment")
+    assert flows[0].comment == ""
     ws = flows[4].websocket  # type: ignore[attr-defined]
     assert ws is not None and len(ws.messages) == 4
 

@@ -26,7 +26,7 @@ async def test_a_broken_script_shows_as_failed_and_an_unloaded_one_stays_in_the_
     broken.write_text("def request(flow:\n")
     good = tmp_path / "withopt.py"
     good.write_text('"""declares an option"""\n'
-                    "def load(loader):\n    loader.add_option('withopt_level', int, 3, 'an addon option')\n")
+                    "def load(loader):\n    loader.add_option('aaa_withopt_level', int, 3, 'an addon option')\n")
     term = Terminal(cols=160, rows=40)
     await term.start("--confdir", str(tmp_path / "conf"), "-s", str(broken), "-s", str(good))
     try:
@@ -34,7 +34,7 @@ async def test_a_broken_script_shows_as_failed_and_an_unloaded_one_stays_in_the_
         status = next(line for line in screen.splitlines() if "addons:" in line)
         assert " withopt " in status and "withopt failed" not in status  # the good one is loaded, not failed
         await term.press("O")
-        await term.wait_for("withopt_level")
+        await term.wait_for("aaa_withopt_level")
         await term.press("q", "P")
         screen = await term.wait_for("[!] broken.py")
         assert re.search(r"\[!\] broken\.py\s+failed: syntax error in .*broken\.py, line 1", screen)
@@ -46,7 +46,7 @@ async def test_a_broken_script_shows_as_failed_and_an_unloaded_one_stays_in_the_
         await term.wait_for("unloaded withopt.py")
         await term.press("q", "O")
         await term.wait_for("listen_port")
-        assert "withopt_level" not in await term.settle()
+        assert "aaa_withopt_level" not in await term.settle()
         # and it can be loaded again from the picker
         await term.press("q", "P")
         for _ in range(len(bundled_addons()) + 1):
