@@ -47,7 +47,7 @@ from interpose.tui.sticky import StickyRules
 from interpose.tui.widgets.flowlist import FlowListBox
 from interpose.tui.widgets.flowview import FlowView
 from interpose.tui.widgets.panes import EventLog, Prompt, StatusBar, help_widget
-from interpose.tui.widgets.welcome import welcome_markup
+from interpose.tui.widgets.welcome import welcome_for
 
 
 class App:
@@ -188,6 +188,7 @@ class App:
     def set_address(self, address: tuple[str, int]) -> None:
         """Where the proxy listens now (after a re-bind)."""
         self.address = (str(address[0]), int(address[1]))
+        self.flowlist.welcome = welcome_for(self.master, self.address)
         self.refresh_status()
 
     def refresh_status(self) -> None:
@@ -351,10 +352,7 @@ async def run(opts: Options) -> int:
     host, port = await loop.run_in_executor(None, core.start)
     app.address = (host, port)
     tui_session.restore_view(app)
-    certs = master.certs
-    app.flowlist.welcome = welcome_markup(
-        host, port, certs.ca_cert_path if certs else os.path.join(opts.confdir, "interpose-ca-cert.pem"),
-        opts.onboarding_host if opts.onboarding else None)
+    app.flowlist.welcome = welcome_for(master, app.address)
     print(f"proxy listening at {host}:{port}", file=sys.stderr, flush=True)
     cli.on_signals(app.quit.set)
     with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -83,6 +83,9 @@ async def test_listen_port_rebinds_and_the_status_bar_follows(term, origin):
     await term.wait_for(f"listen_port = {new}; proxy listening at 127.0.0.1:{new}")
     await term.wait_for(f" 127.0.0.1:{new} ")
     assert await refused(old)
+    await term.press("q")  # back to the empty list: its help names the new address, not the old one
+    screen = await term.wait_for(f"curl -x http://127.0.0.1:{new} ")
+    assert f"listening at    127.0.0.1:{new}" in screen and f":{old}" not in screen
     async with httpx.AsyncClient(proxy=f"http://127.0.0.1:{new}", timeout=30) as client:
         assert (await client.get(f"{origin.url}/json")).status_code == 200
 
@@ -128,3 +131,19 @@ async def test_a_list_option_is_edited_one_item_per_row_commas_and_all(term):
     assert re.search(r"│d\s+│", screen)
     await term.press("a", *"[bad", "enter", "q")  # an invalid regex: refused, with the reason
     await term.wait_for("refused: option ignore_hosts: invalid regular expression '[bad'")
+
+
+async def test_a_newer_message_replaces_the_older_and_it_expires_in_its_time(term):
+    from interpose.tui.status import MESSAGE_TTL_S
+
+    await goto(term, "ssl_insecure")
+    await term.press("enter")
+    await term.wait_for("ssl_insecure = true")
+    await term.press("enter")
+    screen = await term.wait_for("ssl_insecure = false")  # the newer message replaces the older one
+    assert "ssl_insecure = true" not in screen
+    loop = asyncio.get_running_loop()
+    shown = loop.time()
+    await term.wait_gone("ssl_insecure = false", timeout=MESSAGE_TTL_S + 10)
+    assert loop.time() - shown >= MESSAGE_TTL_S - 1  # it stayed until its own time was up, then went
+    assert f" 127.0.0.1:{term.port} " in term.text()  # the status line itself stays

@@ -115,3 +115,4 @@ async def test_websocket_rows_edits_and_stale_messages(tmp_path):
     finally:
         srv.close()
         await term.stop()
+

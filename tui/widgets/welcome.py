@@ -2,6 +2,7 @@
 With a view filter that hides every flow, it says so instead."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import urwid
@@ -40,6 +41,14 @@ def welcome_markup(host: str, port: int, ca_path: str, onboarding_host: str | No
              ("dim", "A client that does not trust the CA shows up here as a flow with an error.\n"),
              ("dim", "? shows the keys · i sets an intercept filter · L loads a flow file · Q quits")]
     return rows
+
+
+def welcome_for(master: Any, address: tuple[str, int]) -> Markup:
+    """The empty list's text for the proxy as it listens now (called again after a re-bind)."""
+    opts = master.options
+    certs = master.certs
+    ca_path = certs.ca_cert_path if certs else os.path.join(opts.confdir, "interpose-ca-cert.pem")
+    return welcome_markup(address[0], address[1], ca_path, opts.onboarding_host if opts.onboarding else None)
 
 
 def filtered_markup(expr: str, total: int) -> Markup:
