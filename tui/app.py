@@ -299,9 +299,9 @@ class App:
             self.overlay = help_widget(["repeater"])
             self.layout()
             return None
-        if self.context in ("editor", "grid", "repeater"):
-            return key  # the in-TUI editors take every key
-        cmd = keymap.lookup([self.context, "global"], key)
+        if self.context in ("editor", "repeater") or getattr(self.current, "editing", None) is not None:
+            return key  # the in-TUI editors (and a grid cell being edited) take every key
+        cmd = keymap.lookup(["grideditor"] if self.context == "grideditor" else [self.context, "global"], key)
         if cmd is None:
             return key
         self.last_size = size

@@ -3,6 +3,7 @@ keys.yaml (a rebound key, `addon.toggle anticache`, a mitmproxy-only command rep
 config.yaml in mitmproxy's format, and options save and load."""
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -303,5 +304,65 @@ async def test_session_save_copies_the_recorded_session(tmp_path: Path, origin) 
         await term.wait_until(target.exists, "the session copy")
         await term.press(":", *f"session.save {target}", "enter")  # never over an existing file
         await term.wait_for(re.compile(r"exists|already"))
+    finally:
+        await term.stop()
+
+
+async def test_grid_editor_keys_are_bindings_and_cells_load_and_save(tmp_path: Path, origin) -> None:
+    import httpx
+
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "keys.yaml").write_text("- {key: D, cmd: console.grideditor.delete, ctx: [grideditor]}\n"
+                                    "- {key: d, cmd: console.grideditor.undo, ctx: [grideditor]}\n")
+    cell = tmp_path / "cell.txt"
+    cell.write_text("from-a-file\n")
+    escaped = tmp_path / "escaped.txt"
+    escaped.write_text("caf\\xc3\\xa9\\x21\n")
+    csv_out = tmp_path / "grid.csv"
+    term = await Terminal(cols=120).start("--confdir", str(conf), "-i", "~u /hold", "--set", "intercept_at=request")
+    try:
+        assert "skipped" not in await term.settle()  # grideditor bindings are taken, not reported
+        async with httpx.AsyncClient(proxy=term.url, timeout=30) as client:
+            task = asyncio.ensure_future(client.get(f"{origin.url}/echo/hold",
+                                                    headers={"X-Gone": "gone", "X-File": "old"}))
+            await term.wait_for(re.compile(r"!\s.*GET\s+http://127\.0\.0\.1:\d+/echo/hold"))
+            await term.press("enter")
+            await term.wait_for("[held at request]")
+            await term.press("e")
+            await term.wait_for("Edit request:")
+            await term.press("h")
+            await term.wait_for(re.compile(r"│X-Gone\s+gone"))
+            names = [line.strip("│ ").split()[0] for line in term.text().splitlines()
+                     if "│" in line and line.strip("│ ")][1:]
+            for _ in range(names.index("X-Gone")):
+                await term.press("j")
+            await term.press("d")  # rebound to undo: nothing to undo yet, the row stays
+            await term.wait_for("nothing to undo")
+            await term.press("D")  # the user's key for delete
+            await term.wait_gone("X-Gone")
+            names.remove("X-Gone")
+            await term.press("g")
+            for _ in range(names.index("X-File")):
+                await term.press("j")
+            await term.press("tab", "r")  # the value cell, then read a file into it
+            await term.wait_for(": console.grideditor.load")
+            await term.press(*str(cell), "enter")
+            await term.wait_for(re.compile(r"│X-File\s+from-a-file"))
+            await term.press("A", *"X-Esc", "tab", "enter", "R")  # a row above, its value from escapes
+            await term.wait_for(": console.grideditor.load_escaped")
+            await term.press(*str(escaped), "enter")
+            await term.wait_for(re.compile(r"│X-Esc\s+café!"))
+            await term.press("s", *str(csv_out), "enter")
+            await term.wait_for(f"rows to {csv_out}")
+            await term.press("q")
+            await term.wait_for("X-File: from-a-file")
+            await term.press("a")
+            resp = await task
+        headers = {k.lower(): v for k, v in resp.json()["headers"]}
+        assert "x-gone" not in headers and headers["x-file"] == "from-a-file"
+        assert headers["x-esc"] == "café!"
+        rows = csv_out.read_text().splitlines()
+        assert "X-File,from-a-file" in rows and "X-Esc,café!" in rows and not any("X-Gone" in r for r in rows)
     finally:
         await term.stop()

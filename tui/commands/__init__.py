@@ -4,6 +4,7 @@
     flows     mitmproxy's flow commands (flow.mark.toggle, flow.resume, view.flows.remove, export.*, ...)
     console   console.nav.*, console.view.*, the `:` prompt, console.key.bind/unbind
     bodies    cut.clip/cut.save, `b` (save the body in view), flow.encode/decode, `n` (repeater.new)
+    grideditor console.grideditor.* (the grid editor's row and cell keys)
     layouts   `-`: the list alone, with the flow beside it or below it (console_layout)
     more      view properties, eventstore.clear, view.flows.load, inject.*, content mode, history
     prompt    the `:` prompt: completion, history (CONFDIR/command_history), ctrl r
@@ -11,7 +12,7 @@
 """
 from __future__ import annotations
 
-from interpose.tui.commands import bodies, console, flows, layouts, more  # noqa: F401 - imported for their @tui_command registrations
+from interpose.tui.commands import bodies, console, flows, grideditor, layouts, more  # noqa: F401 - imported for their @tui_command registrations
 from interpose.tui.commands.base import attach, declare, install
 
 __all__ = ["attach", "declare", "install"]

@@ -2,8 +2,9 @@
 a list option (`edit_items`), so an item may hold any character, commas included.
 
 Keys: j/k or arrows move, tab or left/right switch column, enter edits the cell (enter again keeps
-it, esc drops the change), a adds a row, d deletes the row, q saves and closes, esc closes without
-saving. While a cell is edited, the readline keys work and a paste goes into it; while editing a name,
+it, esc drops the change), a adds a row (A above), d deletes the row, q saves and closes, esc closes
+without saving; e edits the cell in $EDITOR, r reads a file into it (R: a Python-escaped one), s saves
+the grid as CSV. While a cell is edited, the readline keys work and a paste goes into it; while editing a name,
 tab keeps it and goes on to its value; u undoes the last delete.
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ import urwid
 
 from interpose.tui.widgets.lineedit import LineEdit, one_line
 
-HELP = "enter: edit cell   a: add row   d: delete row   tab: other column   q: save   esc: cancel   u: undo delete"
+HELP = ("enter: edit cell   a: add row   d: delete row   tab: other column   q: save   esc: cancel   "
+        "u: undo delete   ?: keys")
 
 
 class _Cell(LineEdit):
@@ -27,7 +29,10 @@ class _Cell(LineEdit):
 
 
 class GridEditor(urwid.WidgetWrap):
-    context = "grid"
+    """Its keys that act on rows and cells are commands (`console.grideditor.*`, tui/commands/grideditor.py) in
+    the key context `grideditor`, so keys.yaml can rebind them; moving, q and esc are the widget's own."""
+
+    context = "grideditor"
 
     def __init__(self, title: str, rows: Sequence[tuple[str, ...]], done: asyncio.Future[Any],
                  columns: tuple[str, ...] = ("name", "value")) -> None:
@@ -74,6 +79,47 @@ class GridEditor(urwid.WidgetWrap):
         self._build()
         return True
 
+    # -- what the grideditor commands do ---------------------------------------------------
+    def add(self, before: bool = False) -> None:
+        """A new empty row after the focused one (before it: `insert`), its first cell being edited."""
+        n = len(self.data)
+        self.row = (self.row if before else self.row + 1) if n else 0
+        self.data.insert(self.row, [""] * len(self.columns))
+        self.col = 0
+        self.editing = _Cell("")
+        self._build()
+
+    def delete(self) -> None:
+        if self.data:
+            self.deleted.append((self.row, self.data.pop(self.row)))
+            self.row = max(min(self.row, len(self.data) - 1), 0)
+            self._build()
+
+    def undo(self) -> bool:
+        if not self.deleted:
+            return False
+        self.row, row = self.deleted.pop()
+        self.data.insert(self.row, row)
+        self._build()
+        return True
+
+    def edit_cell(self) -> None:
+        if self.data:
+            self.editing = _Cell(self.data[self.row][self.col])
+            self._build()
+
+    @property
+    def cell(self) -> str | None:
+        """The focused cell's text (None with no rows)."""
+        return self.data[self.row][self.col] if self.data else None
+
+    def set_cell(self, text: str) -> None:
+        if not self.data:
+            self.add()
+            self.editing = None
+        self.data[self.row][self.col] = text
+        self._build()
+
     def keypress(self, size: Any, key: str) -> str | None:
         if self.editing is not None:
             if key in ("enter", "tab"):
@@ -95,19 +141,6 @@ class GridEditor(urwid.WidgetWrap):
             self.row = max(self.row - 1, 0)
         elif key in ("tab", "right", "l", "left", "h", "shift tab") and len(self.columns) > 1:
             self.col = 1 - self.col
-        elif key == "enter" and n:
-            self.editing = _Cell(self.data[self.row][self.col])
-        elif key == "a":
-            self.row = self.row + 1 if n else 0
-            self.data.insert(self.row, [""] * len(self.columns))
-            self.col = 0
-            self.editing = _Cell("")
-        elif key == "d" and n:
-            self.deleted.append((self.row, self.data.pop(self.row)))
-            self.row = max(min(self.row, len(self.data) - 1), 0)
-        elif key == "u" and self.deleted:
-            self.row, row = self.deleted.pop()
-            self.data.insert(self.row, row)
         elif key == "q":
             if not self.done.done():
                 self.done.set_result([tuple(r) for r in self.data if any(r)])
