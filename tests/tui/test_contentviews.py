@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import random
 import re
 import struct
 import time
@@ -177,24 +176,17 @@ def test_json_too_deep_falls_back() -> None:
     assert r.view == "raw" and r.error
 
 
-def test_json_5mb_is_fast() -> None:
-    rnd = random.Random(7)
-    items = [{"id": i, "user": {"name": f"user {i} ü", "email": f"u{i}@example.com", "roles": ["a", "b"]},
-              "score": rnd.random() * 100, "active": i % 3 == 0, "note": None, "tags": [], "geo": [52.52, 13.40]}
-             for i in range(1000)]
-    chunk = json.dumps(items, ensure_ascii=False)[1:-1]
-    body = ("[" + ", ".join([chunk] * (5 * 1024 * 1024 // len(chunk) + 1)) + "]").encode()
+def test_json_5mb_is_rendered_whole() -> None:
+    """A 5 MiB minified JSON body is pretty-printed to its end, by content type and sniffed (how long it
+    takes: bench/contentview_bench.py)."""
+    from bench.contentview_bench import body_of
+
+    body = body_of(5)
     assert 5 * 1024 * 1024 <= len(body) < 5.5 * 1024 * 1024
-    timings = {}
     for ctype in ("application/json", ""):  # by content type, and sniffed
-        start = time.perf_counter()
         r = render(body, ctype)
-        timings[ctype or "sniffed"] = time.perf_counter() - start
         assert r.view == "json" and r.error is None
-    print(f"\n5 MB JSON ({len(body) / 1e6:.1f} MB, {len(r.lines)} lines): "
-          + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
-    assert max(timings.values()) < 3.0
-    assert text_of(r)[-1] == "]"
+        assert text_of(r)[-1] == "]" and len(r.lines) > 100_000
 
 
 # --- markup and code --------------------------------------------------------------------------
