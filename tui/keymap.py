@@ -157,6 +157,7 @@ BINDINGS: list[Binding] = [
     Binding("keybindings", ("a",), "console.key.add", "add a binding (context, key, command)"),
     Binding("keybindings", ("enter", "e"), "console.key.edit.focus", "change the command of the binding"),
     Binding("keybindings", ("d",), "console.key.unbind.focus", "unbind the key"),
+    Binding("keybindings", ("x",), "console.key.execute.focus", "run the binding's command"),
     # help
     Binding("help", ("q", "esc", "?"), "console.view.pop", "close the help"),
 ]
