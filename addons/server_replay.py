@@ -28,7 +28,6 @@ from typing import Any
 # `flowfile.load`, never `from interpose.store.flowfile import load`: a module-level `load` would be taken for the hook.
 from interpose import InterposeError, OptionsError, command, ctx
 from interpose.http import HTTPFlow, Response
-from interpose.runtime.commands import CommandError
 from interpose.store import flowfile
 
 MATCH_OPTIONS = {"server_replay_ignore_params", "server_replay_ignore_content", "server_replay_ignore_host",
@@ -163,10 +162,7 @@ class ServerReplay:
 
     def replay_file(self, path: command.Path) -> None:
         """Answer matching requests with the responses of a flow file (the saved ones are replaced)."""
-        try:
-            flows = self._read(path)
-        except OptionsError as e:
-            raise CommandError(str(e)) from None
+        flows = self._read(path)  # a file that cannot be read: one error line (an InterposeError)
         self.load_flows([])
         self.add_flows(flows)
 

@@ -1,6 +1,7 @@
 """Terminal escape injection through a real interpose-dump: a server's Content-Type and headers, a
-client's Host (in the URL with --showhost, and in the headers), a method with CR/LF (from a flow file) and an addon's log message are printed escaped,
-never as raw control bytes, and cannot split one output line into two."""
+client's Host (in the URL with --showhost, and in the headers), a method with CR/LF (from a flow file)
+and an addon's log message are printed escaped, never as raw control bytes, and cannot split one
+output line into two."""
 from __future__ import annotations
 
 import asyncio

@@ -43,6 +43,6 @@ async def test_showhost_prints_the_host_headers_host(tmp_path: Path, origin, how
     try:
         line = await _line_for_lying_host(dump, origin)
         assert f"GET http://elsewhere.test:{origin.port}/json → 200" in line, line
-        assert "127.0.0.1:%d/json" % origin.port not in line
+        assert f"127.0.0.1:{origin.port}/json" not in line
     finally:
         assert await dump.stop() == 0

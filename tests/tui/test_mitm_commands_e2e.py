@@ -85,3 +85,29 @@ async def test_choose_confirm_and_replay_a_file(tmp_path: Path, origin) -> None:
         await term.wait_gone("/from-file")
     finally:
         await term.stop()
+
+
+async def test_edit_focus_and_bodyview(tmp_path: Path, origin) -> None:
+    from tests.conftest import curl
+
+    seen = tmp_path / "viewed.json"
+    pager = f"sh -c 'cat \"$0\" > {seen}'"  # a "pager" that keeps what it was shown
+    term = await Terminal().start("--confdir", str(tmp_path / "conf"), env={"PAGER": pager})
+    try:
+        code, _, err = await curl("-x", term.url, f"{origin.url}/json")
+        assert code == 0, err
+        await term.wait_for(re.compile(r"GET\s+" + re.escape(f"{origin.url}/json")))
+        await term.press(":", *"console.edit.focus.options", "enter")
+        await term.wait_for("console.edit.focus.options: ['method', 'url', 'query'")
+        await term.press(":", *"console.edit.focus method", "enter")
+        await term.wait_for("Method: GET")
+        await term.press(*"DELETE", "enter")
+        await term.wait_for(re.compile(r"DELETE\s+" + re.escape(f"{origin.url}/json")))
+        await term.press(":", *"console.edit.focus tcp-message", "enter")
+        await term.wait_for("console.edit.focus: this flow has no tcp-message to edit")
+        await term.press(":", *"console.bodyview @focus response", "enter")
+        await term.wait_until(lambda: seen.exists() and seen.stat().st_size > 0, "the pager's copy")
+        assert b'"name"' in seen.read_bytes()
+        await term.wait_for(re.compile(r"DELETE\s+" + re.escape(f"{origin.url}/json")))  # the UI is back
+    finally:
+        await term.stop()

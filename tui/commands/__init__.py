@@ -6,6 +6,7 @@
     bodies    cut.clip/cut.save, `b` (save the body in view), flow.encode/decode, `n` (repeater.new)
     flowdata  cut and export (returning the values), flow.set, flow.encode.toggle, view.flows.create
     choose    console.choose(.cmd), console.command.confirm, console.key.execute.focus
+    editfocus console.edit.focus (one part of the focused flow), console.bodyview ($PAGER)
     layouts   `-`: the list alone, with the flow beside it or below it (console_layout)
     more      view properties, eventstore.clear, view.flows.load, inject.*, content mode, history
     prompt    the `:` prompt: completion, history (CONFDIR/command_history), ctrl r
@@ -17,6 +18,7 @@ from interpose.tui.commands import (  # noqa: F401 - imported for their @tui_com
     bodies,
     choose,
     console,
+    editfocus,
     flowdata,
     flows,
     layouts,

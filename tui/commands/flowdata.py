@@ -71,7 +71,8 @@ def flow_set(app: Any, flows: Sequence[Flow], attr: Annotated[str, api.Choice(*S
     code = _check_value(attr, value)
     changed, busy = [], 0
     for f in flows:
-        req, resp = getattr(f, "request", None), getattr(f, "response", None)
+        req: Any = getattr(f, "request", None)
+        resp: Any = getattr(f, "response", None)
         target = resp if attr in ("status_code", "reason") else req
         if target is None:
             continue
@@ -85,7 +86,7 @@ def flow_set(app: Any, flows: Sequence[Flow], attr: Annotated[str, api.Choice(*S
             except ValueError as e:
                 f.revert()
                 raise CommandError(f"flow.set: {e}") from None
-        elif attr == "status_code":
+        elif attr == "status_code" and code is not None:
             resp.status_code = code
             resp.reason = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else ""
         elif attr == "host":

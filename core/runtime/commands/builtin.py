@@ -1,6 +1,7 @@
 """The core's own commands (both front ends have them): `set`, `options.*`, `addon.load/unload/toggle`,
-`view.flows.resolve`, `readfile.reading`, `session.save`. They set options through `registry.apply_options`, which in the TUI goes through the
-core thread (it returns an awaitable there), so each command here may be awaited."""
+`view.flows.resolve`, `readfile.reading`, `session.save`. They set options through
+`registry.apply_options`, which in the TUI goes through the core thread (it returns an awaitable there),
+so each command here may be awaited."""
 from __future__ import annotations
 
 import inspect
