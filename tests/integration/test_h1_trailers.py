@@ -143,3 +143,17 @@ async def test_a_trailer_with_crlf_is_refused_like_a_header(make_proxy, raw_orig
     (flow,) = rec.calls[-1][1]
     assert "X-Bad" in flow.error.msg and "CR, LF or NUL" in flow.error.msg
     assert not raw_origin.requests  # nothing reached the origin
+
+
+async def test_an_http10_client_gets_the_body_without_the_trailers(make_proxy, raw_origin: RawOrigin) -> None:
+    """HTTP/1.0 has no chunked framing, so nothing can carry trailers to it: the body comes as it is."""
+    from tests.conftest import raw_request
+
+    rec = Recorder(["response"])
+    proxy = await make_proxy(rec)
+    raw = await raw_request(proxy.host, proxy.port, b"GET http://127.0.0.1:%d/x HTTP/1.0\r\n\r\n" % raw_origin.port)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"chunked" not in head.lower()
+    assert body == b"body" and b"X-Digest" not in raw
+    await rec.wait_for("response")
+    assert rec.calls[-1][1][0].response.trailers["x-digest"] == "sha-256=xyz"  # the flow keeps them

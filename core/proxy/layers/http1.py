@@ -264,8 +264,8 @@ class Http1Layer(Layer):
         where = "cannot send this response to the client"
         streamed = bool(response.stream)
         length, keep = h1wire.response_length(self._method, response, streamed)
-        if length is not None and h1wire.trailer_fields(response, where):  # (a bad trailer: 502, as in the head)
-            length = None  # trailers need chunked framing, which h11 picks for an HTTP/1.1 client without a length
+        if length is not None and self.conn.their_http_version == b"1.1" and h1wire.trailer_fields(response, where):
+            length = None  # trailers need chunked framing (h11's for an HTTP/1.1 client without a length); bad: 502
         headers = h1wire.wire_headers(response, length=length, keep_length=keep)
         if self.conn.their_state is h11.SEND_BODY and response.status_code >= 200:  # its body will not be read
             headers.append((b"Connection", b"close"))
