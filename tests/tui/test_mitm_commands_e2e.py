@@ -1,6 +1,7 @@
 """mitmproxy 11's commands added on top of issue 18, in the real `interpose` (pty): view.flows.create,
 flow.set, cut and export returning their values, flow.encode.toggle, console.choose.cmd,
-console.command.confirm, readfile.reading and replay.client.file."""
+console.command.confirm, console.key.execute.focus, console.edit.focus, console.bodyview, readfile.reading
+and replay.client.file."""
 from __future__ import annotations
 
 import re
@@ -83,6 +84,15 @@ async def test_choose_confirm_and_replay_a_file(tmp_path: Path, origin) -> None:
         await term.wait_for("Delete it? (y/n)")
         await term.press("y")
         await term.wait_gone("/from-file")
+        # the key bindings view runs the focused binding's command (x); a new binding is listed first
+        await term.press(":", *"console.key.bind global f9 view.flows.create GET http://made.test/x", "enter")
+        await term.wait_for("f9 → view.flows.create GET http://made.test/x in global")
+        await term.press("ctrl k")
+        await term.wait_for("Key bindings (")
+        await term.press("x")
+        await term.wait_for("created GET http://made.test/x")
+        await term.press("q")
+        await term.wait_for(re.compile(r"GET\s+http://made\.test/x"))
     finally:
         await term.stop()
 
