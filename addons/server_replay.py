@@ -12,7 +12,10 @@ first one instead. The answer is given at `request` (the body is in by then, so 
     interpose-dump --set server_replay=site.interpose --set server_replay_ignore_params=ts \\
                    --set server_replay_kill_extra=true
 
-Commands: `replay.server.count` (responses left), `replay.server.clear` (forget them all).
+Commands (mitmproxy's): `replay.server FLOWS` (answer with the responses of these flows instead),
+`replay.server.add FLOWS` (these too), `replay.server.file PATH` (those of a flow file),
+`replay.server.stop` (no more answers; unmatched requests go to servers again), `replay.server.count`
+(responses left); and `replay.server.clear` (forget them all, server_replay_kill_extra still applies).
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 # `flowfile.load`, never `from interpose.store.flowfile import load`: a module-level `load` would be taken for the hook.
-from interpose import InterposeError, OptionsError, ctx
+from interpose import InterposeError, OptionsError, command, ctx
 from interpose.http import HTTPFlow, Response
 from interpose.store import flowfile
 
@@ -52,6 +55,10 @@ class ServerReplay:
                           "Serve a saved response again and again instead of using it once.")
         loader.add_command("replay.server.count", self.count)
         loader.add_command("replay.server.clear", self.clear)
+        loader.add_command("replay.server", self.replay_flows)
+        loader.add_command("replay.server.add", self.add_flows)
+        loader.add_command("replay.server.file", self.replay_file)
+        loader.add_command("replay.server.stop", self.stop)
 
     def configure(self, options: Any, updated: set[str]) -> None:
         if "server_replay" in updated:
@@ -139,6 +146,30 @@ class ServerReplay:
     def clear(self) -> None:
         """Forget every saved response (server_replay stays set, so kill_extra still applies)."""
         self.flowmap = {}
+
+    def replay_flows(self, flows: Sequence[HTTPFlow]) -> None:
+        """Answer matching requests with the responses of these flows (the saved ones are replaced)."""
+        self.load_flows([])
+        self.add_flows(flows)
+
+    def add_flows(self, flows: Sequence[HTTPFlow]) -> None:
+        """Add the responses of these flows to those that answer matching requests."""
+        usable = [f for f in flows if isinstance(f, HTTPFlow) and _servable(f.response)]
+        for f in usable:
+            self.flowmap.setdefault(self._key(f), []).append(f)
+        self.active = self.active or bool(usable)
+        ctx.log.info(f"server_replay: {self.count()} responses to serve")
+
+    def replay_file(self, path: command.Path) -> None:
+        """Answer matching requests with the responses of a flow file (the saved ones are replaced)."""
+        flows = self._read(path)  # a file that cannot be read: one error line (an InterposeError)
+        self.load_flows([])
+        self.add_flows(flows)
+
+    def stop(self) -> None:
+        """Stop answering: forget the saved responses; unmatched requests go to servers again."""
+        self.flowmap = {}
+        self.active = False
 
 
 def _servable(response: Response | None) -> bool:

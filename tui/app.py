@@ -59,7 +59,7 @@ class App:
         self.spill = BodySpill.from_options(master.options)
         """Moves the bodies of finished kept flows to disk (body_spill_threshold, flow_memory_limit)."""
         self.quit = asyncio.Event()
-        self.flowlist = FlowListBox(self.store)
+        self.flowlist = FlowListBox(self.store, master.options)
         self.follow = True
         self.views: list[Any] = []
         self.statusbar = StatusBar()

@@ -47,7 +47,7 @@ def start(app: UI, flow: Any) -> None:
 
     def chosen(key: str | None) -> None:
         if key:
-            _edit_part(app, flow, part_of, key)
+            edit_part(app, flow, part_of, key)
 
     app.ask_key(f"Edit {part_of}: {RESPONSE_PARTS if part_of == 'response' else REQUEST_PARTS}: ", chosen)
 
@@ -80,7 +80,8 @@ def _field(app: UI, flow: Any, label: str, get: Any, set_: Any, text: str | None
     app.ask(prompt, done, get() if text is None else text, select=text is None)
 
 
-def _edit_part(app: UI, flow: Any, part_of: str, key: str) -> None:
+def edit_part(app: UI, flow: Any, part_of: str, key: str) -> None:
+    """Edit one part of the request or response (`key` as `e` asks for it: m, u, h, b, ...)."""
     msg = flow.response if part_of == "response" else flow.request
     if key == "v":
         _field(app, flow, "HTTP version", lambda: msg.http_version, lambda t: setattr(msg, "http_version", t.strip()))
@@ -89,7 +90,7 @@ def _edit_part(app: UI, flow: Any, part_of: str, key: str) -> None:
                              lambda rows: setattr(msg, "headers", Headers(rows))))
     elif key == "b":
         body = msg.content or b""
-        app.spawn(_edit_text(app, flow, body.decode("utf-8", "surrogateescape"), _suffix(msg),
+        app.spawn(_edit_text(app, flow, body.decode("utf-8", "surrogateescape"), suffix_for(msg),
                              lambda t: setattr(msg, "content", t.encode("utf-8", "surrogateescape"))))
     elif part_of == "request" and key == "m":
         _field(app, flow, "Method", lambda: msg.method, lambda t: setattr(msg, "method", _method(t)))
@@ -123,7 +124,7 @@ def _status(text: str) -> int:
     return code
 
 
-def _suffix(message: Any) -> str:
+def suffix_for(message: Any) -> str:
     ctype = message.content_type
     for key, suffix in (("json", ".json"), ("html", ".html"), ("xml", ".xml"), ("javascript", ".js"), ("css", ".css")):
         if key in ctype:

@@ -115,8 +115,9 @@ def error_room(width: int) -> int:
     return max(30, width // 2 - 10)
 
 
-def flow_row(flow: Any, width: int) -> Markup:
-    """One line of the flow list, fitted to `width` columns."""
+def flow_row(flow: Any, width: int, showhost: bool = False) -> Markup:
+    """One line of the flow list, fitted to `width` columns. The URL names the address the request went to;
+    with `showhost` (mitmproxy's option) the Host header's host instead."""
     left: Markup = [("dim", clock(flow.timestamp_created) + " ")]
     if width >= 110:  # wide terminals also show who the client is
         client = flow.client_conn.address
@@ -133,7 +134,7 @@ def flow_row(flow: Any, width: int) -> Markup:
     else:
         req = flow.request
         middle = ("method", f"{sanitize_segment(req.method[:7]):<7}")
-        target = req.pretty_url
+        target = req.pretty_url if showhost else req.url
         resp = flow.response
         if flow.error is not None and resp is None:
             right_parts = [("error", truncate(sanitize_segment(flow.error.msg), error_room(width)))]

@@ -157,6 +157,7 @@ BINDINGS: list[Binding] = [
     Binding("keybindings", ("a",), "console.key.add", "add a binding (context, key, command)"),
     Binding("keybindings", ("enter", "e"), "console.key.edit.focus", "change the command of the binding"),
     Binding("keybindings", ("d",), "console.key.unbind.focus", "unbind the key"),
+    Binding("keybindings", ("x",), "console.key.execute.focus", "run the binding's command"),
     # grid editor (headers, query, form, list options); j/k, tab, q and esc are the grid's own
     Binding("grideditor", ("enter",), "console.grideditor.edit", "edit the cell (enter keeps it, esc drops it)"),
     Binding("grideditor", ("a",), "console.grideditor.add", "add a row after the cursor"),

@@ -72,8 +72,8 @@ def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     a("--proxyauth", metavar="SPEC", help="require proxy authentication: user:pass, any or @htpasswd-file")
     a("--anticache", action="store_true", help="load the anticache addon: strip conditional-request headers")
     a("--anticomp", action="store_true", help="load the anticomp addon: ask servers for uncompressed bodies")
-    a("--showhost", action="store_true",
-      help="accepted for mitmproxy's sake: URLs are always shown with the Host header's name")
+    a("--showhost", action="store_true", default=None,
+      help="show URLs with the Host header's host, not the address the request went to (option showhost)")
     a("-v", "--verbose", action="count", default=0,
       help="dump: show debug log lines (-vv also headers per flow, -vvv bodies too)")
     return p
@@ -92,7 +92,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
         config.load_into(opts, cfg)  # defaults < config.yaml < flags; unknown names are reported at start
     direct: dict[str, Any] = {}
     for name in ("listen_host", "listen_port", "mode", "confdir", "ssl_insecure", "intercept",
-                 "save_stream_file", "rfile", "session", "keepserving", "quiet", "flow_detail", "proxyauth"):
+                 "save_stream_file", "rfile", "session", "keepserving", "quiet", "flow_detail", "proxyauth",
+                 "showhost"):
         value = getattr(args, name)
         if value is not None:
             direct[name] = value

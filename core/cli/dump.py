@@ -37,11 +37,12 @@ def _phrase(code: int) -> str:
         return ""
 
 
-def flow_line(flow: Any) -> str:
-    """`127.0.0.1:51234 GET http://example.com/ → 200 OK text/html 1.2k 14ms`"""
+def flow_line(flow: Any, showhost: bool = False) -> str:
+    """`127.0.0.1:51234 GET http://example.com/ → 200 OK text/html 1.2k 14ms`. The URL names the address
+    the request went to; with `showhost` (mitmproxy's option) the Host header's host instead."""
     req = flow.request
     host, port = flow.client_conn.address or ("?", 0)
-    head = f"{host}:{port} {req.method} {req.pretty_url}"
+    head = f"{host}:{port} {req.method} {req.pretty_url if showhost else req.url}"
     resp = flow.response
     end = None
     if flow.error is not None and (resp is None or flow.killed):
@@ -73,17 +74,20 @@ class Dumper:
         self.err = err or sys.stderr
         self.detail = 1
         self.log_level = 1
+        self.showhost = False
 
     def configure(self, options: Any, updated: set[str]) -> None:
         if "flow_detail" in updated or "quiet" in updated:
             self.detail = 0 if options.quiet else options.flow_detail
+        if "showhost" in updated:
+            self.showhost = options.showhost
         if "termlog_verbosity" in updated:
             self.log_level = LEVEL_ORDER.get(options.termlog_verbosity, 1)
 
     def _echo(self, flow: Any) -> None:
         if self.detail <= 0:
             return
-        lines = [flow_line(flow)]
+        lines = [flow_line(flow, self.showhost)]
         if self.detail >= 2:
             for part in (flow.request, flow.response):
                 if part is None:

@@ -18,7 +18,7 @@ SPECS = (
     "response.header[NAME]", "response.text", "response.content", "response.raw_content",
     "response.timestamp_start", "response.timestamp_end", "client_conn.address", "client_conn.address.host",
     "client_conn.address.port", "server_conn.address", "server_conn.address.host", "server_conn.address.port",
-    "server_conn.sni", "id", "type", "marked", "comment", "timestamp_created",
+    "server_conn.sni", "id", "type", "marked", "comment", "timestamp_created", "messages",
 )
 """What the prompt completes (any attribute path works)."""
 
@@ -27,12 +27,32 @@ class CutError(InterposeError):
     pass
 
 
+PARTS = frozenset({"request", "response", "websocket", "handshake_flow", "messages", "error"})
+"""What one type of flow has and another lacks (a TCP flow has no request): such a cut is empty for
+that flow, so `cut.save @all request.url,...` works on a list of HTTP, WebSocket and TCP flows alike."""
+
+
 def _headers(headers: Any) -> str:
     return "\n".join(f"{k}: {v}" for k, v in headers.items(multi=True))
 
 
+def _messages(flow: Any) -> str:
+    """`messages`: a WebSocket or TCP flow's kept messages, one a line: who sent it, then its text
+    (bytes that are not UTF-8 as \\x escapes; the rest as it is)."""
+    held = getattr(flow, "messages", None)
+    if held is None:
+        held = getattr(getattr(flow, "websocket", None), "messages", None)
+    if held is None:
+        return ""
+    return "".join(f"{'client' if m.from_client else 'server'}: "
+                   f"{m.content.decode('utf-8', 'backslashreplace')}\n" for m in held)
+
+
 def extract(spec: str, flow: Any) -> str | bytes:
-    """One cut of one flow: text, or bytes for `content`/`raw_content`. A missing part gives ""."""
+    """One cut of one flow: text, or bytes for `content`/`raw_content`. A missing part (no response yet, a
+    TCP flow's request) gives ""; a field no flow has is a CutError."""
+    if spec == "messages":
+        return _messages(flow)
     obj: Any = flow
     parts = spec.split(".")
     for i, part in enumerate(parts):
@@ -47,6 +67,8 @@ def extract(spec: str, flow: Any) -> str | bytes:
             continue
         if part == "headers" and hasattr(obj, "headers"):
             return _headers(obj.headers)
+        if i == 0 and part in PARTS and not hasattr(obj, part):
+            return ""
         if not hasattr(obj, part) or part.startswith("_"):
             raise CutError(f"cut {spec!r}: no field {part!r} (e.g. {', '.join(SPECS[:6])}, ...)")
         obj = getattr(obj, part)

@@ -183,3 +183,40 @@ async def test_loading_the_script_logs_no_error(make_proxy, origin, tmp_path):
     rec = Recorder(["log"])
     await replaying(make_proxy, tmp_path, [saved("GET", f"{origin.url}/x")], addons=(rec,))
     assert [a[0].msg for _, a in rec.calls if a[0].level == "error"] == []
+
+
+async def test_mitmproxys_replay_server_commands(make_proxy, origin, tmp_path):
+    """replay.server FLOWS / replay.server.add / replay.server.file / replay.server.stop, run as command
+    lines through the registry the TUI and addons use."""
+    proxy = await start(make_proxy, "server_replay")
+    run = proxy.master.commands.execute
+    async with client(proxy) as c:
+        assert (await c.get(f"{origin.url}/a")).text == "ok /a"  # nothing to replay yet
+        path = write(tmp_path / "one.interpose", [saved("GET", f"{origin.url}/a", body=b"from file")])
+        run(f"replay.server.file {path}")
+        assert run("replay.server.count") == 1
+        assert (await c.get(f"{origin.url}/a")).text == "from file"
+        # replay.server / replay.server.add take flows (here picked by a filter over a flow source)
+        flows = [saved("GET", f"{origin.url}/b", body=b"b1"), saved("GET", f"{origin.url}/c", body=b"c1")]
+
+        class Source:
+            def all_flows(self):
+                return flows
+
+            def shown_flows(self):
+                return flows
+
+            def focused_flow(self):
+                return flows[0]
+
+        proxy.master.commands.flow_source = Source()
+        run("replay.server @focus")
+        run("replay.server.add '~u /c'")
+        assert run("replay.server.count") == 2
+        assert (await c.get(f"{origin.url}/c")).text == "c1"
+        assert (await c.get(f"{origin.url}/b")).text == "b1"
+        run("replay.server.add @all")
+        run("replay.server.stop")
+        assert run("replay.server.count") == 0
+        assert (await c.get(f"{origin.url}/b")).text == "ok /b"  # to the server again
+    assert [r.path for r in origin.received] == ["/a", "/b"]

@@ -1,6 +1,7 @@
 """Terminal escape injection through a real interpose-dump: a server's Content-Type and headers, a
-client's Host, a method with CR/LF (from a flow file) and an addon's log message are printed escaped,
-never as raw control bytes, and cannot split one output line into two."""
+client's Host (in the URL with --showhost, and in the headers), a method with CR/LF (from a flow file)
+and an addon's log message are printed escaped, never as raw control bytes, and cannot split one
+output line into two."""
 from __future__ import annotations
 
 import asyncio
@@ -58,7 +59,8 @@ async def test_dump_escapes_what_peers_send(tmp_path, evil_origin):
     script.write_text("from interpose import ctx\n"
                       "def response(flow):\n"
                       "    ctx.log.warn('saw ' + flow.response.headers['content-type'] + '\\n[error] forged')\n")
-    proxy = await DumpProcess.start("--set", "flow_detail=3", "-s", str(script), tmp=tmp_path)
+    # --showhost: the flow's line names the Host header's host, which is what the client controls
+    proxy = await DumpProcess.start("--showhost", "--set", "flow_detail=3", "-s", str(script), tmp=tmp_path)
     try:
         r, w = await asyncio.open_connection("127.0.0.1", proxy.port)
         w.write(b"GET http://127.0.0.1:%d/x HTTP/1.1\r\nHost: evil\x1bc\r\nX-Q: \x1b[1m\r\n\r\n" % evil_origin)

@@ -213,7 +213,8 @@ async def test_dump_r_prints_every_flow_and_passes_them_through_the_hooks(tmp_pa
     assert [re.sub(r"^127\.0\.0\.1:\d+ ", "", re.sub(r" \d+ms$", "", line)) for line in lines] == [
         f"GET http://127.0.0.1:{http_port}/plain → 200 OK text/plain 10b",
         f"POST http://127.0.0.1:{http_port}/form → 200 OK text/plain 32b",
-        f"GET https://localhost:{https_port}/secure → 200 OK text/plain 11b",
+        # the address the request went to (CONNECT 127.0.0.1); `Host: localhost` is shown with --showhost
+        f"GET https://127.0.0.1:{https_port}/secure → 200 OK text/plain 11b",
         f"GET http://127.0.0.1:1/ → ✗ {raw[3]['error']['msg']}",
         f"GET http://127.0.0.1:{http_port}/ws → 101 Switching Protocols - 0b",
     ]

@@ -88,7 +88,7 @@ KEYS_YAML = """\
 - {key: ctrl a, cmd: addon.toggle anticache, ctx: [global]}
 - key: x
   ctx: [flowlist]
-  cmd: console.choose.cmd Format export.formats console.command export.file {choice} @focus
+  cmd: browser.start
 """
 
 
@@ -98,7 +98,7 @@ async def test_keys_yaml_rebinds_binds_an_addon_and_reports_the_rest(tmp_path: P
     (conf / "keys.yaml").write_text(KEYS_YAML)
     term = await Terminal().start("--confdir", str(conf))
     try:
-        await term.wait_for("skipped 1: line 7: console.choose.cmd (not an interpose command)")
+        await term.wait_for("skipped 1: line 7: browser.start (not an interpose command)")
         await term.press("h")
         await term.wait_for("Options (")
         await term.press("q")

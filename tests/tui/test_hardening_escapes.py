@@ -9,6 +9,7 @@ import pytest
 
 from interpose.model import encoding
 from interpose.runtime.log import LogEntry
+from interpose.runtime.options import Options, core_options
 from interpose.store.view import FlowStore
 from interpose.tui.widgets.flowlist import FlowListBox
 from interpose.tui.widgets.flowview import FlowView
@@ -39,6 +40,12 @@ def test_flow_list_row_escapes_method_host_and_content_type():
     assert "\x1b" not in text and "\x9b" not in text
     assert "GE^[T^M^J" in text and "html^[[2j^[c" in text and "refused^[[2J^M^Jforged" in text
     assert len(text.splitlines()) == 3
+    assert "evil" not in text  # the row names the address the request went to (example.com)...
+    opts = Options()
+    core_options(opts)
+    opts.showhost = True  # ...and with showhost the Host header's host, escaped too
+    shown = screen(FlowListBox(store, opts), (140, 3))
+    assert "\x1b" not in shown and "http://evil^[c/a" in shown
 
 
 def test_flow_view_escapes_headers_url_and_body():

@@ -427,3 +427,17 @@ def test_websocket_row_shows_count_and_size():
     hs, _ = ws_flow()
     row = "".join(t for _, t in fmt.flow_row(hs, 100))
     assert "101 2 msgs 19b" in " ".join(row.split())
+
+
+def test_the_flow_view_shows_trailers_after_the_body():
+    from interpose.http import Headers
+
+    f = http_flow("POST", "http://example.com/up", status=200, body=b"done", req_body=b"data", ctype="text/plain")
+    f.request.trailers = Headers([("X-Checksum", "abc")])
+    f.response.trailers = Headers([("X-Digest", "sha\x1b[2J")])
+    view = FlowView(f)
+    req = "\n".join(lines(view, (80, 14)))
+    assert re.search(r"data\s*\n\s*\ntrailers:\s*\nX-Checksum: abc", req), req
+    view.switch_tab(1)
+    resp = "\n".join(lines(view, (80, 14)))
+    assert "trailers:" in resp and "X-Digest: sha^[[2J" in resp and "\x1b" not in resp

@@ -5,6 +5,9 @@
     console   console.nav.*, console.view.*, the `:` prompt, console.key.bind/unbind
     bodies    cut.clip/cut.save, `b` (save the body in view), flow.encode/decode, `n` (repeater.new)
     grideditor console.grideditor.* (the grid editor's row and cell keys)
+    flowdata  cut and export (returning the values), flow.set, flow.encode.toggle, view.flows.create
+    choose    console.choose(.cmd), console.command.confirm, console.key.execute.focus
+    editfocus console.edit.focus (one part of the focused flow), console.bodyview ($PAGER)
     layouts   `-`: the list alone, with the flow beside it or below it (console_layout)
     more      view properties, eventstore.clear, view.flows.load, inject.*, content mode, history
     prompt    the `:` prompt: completion, history (CONFDIR/command_history), ctrl r
@@ -12,7 +15,17 @@
 """
 from __future__ import annotations
 
-from interpose.tui.commands import bodies, console, flows, grideditor, layouts, more  # noqa: F401 - imported for their @tui_command registrations
+from interpose.tui.commands import (  # noqa: F401 - imported for their @tui_command registrations
+    bodies,
+    choose,
+    console,
+    editfocus,
+    flowdata,
+    flows,
+    grideditor,
+    layouts,
+    more,
+)
 from interpose.tui.commands.base import attach, declare, install
 
 __all__ = ["attach", "declare", "install"]

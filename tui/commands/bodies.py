@@ -57,12 +57,17 @@ def cut_save(app: Any, flows: Sequence[Flow], cuts: CutSpecsT, path: api.Path) -
 @tui_command("console.body.save")
 def body_save(app: Any) -> None:
     """`b`: save the body in view (the response on the Response tab, else the request) decoded; the prompt
-    shows the cut.save line, where `content` can become `raw_content` for the bytes as sent."""
+    shows the cut.save line, where `content` can become `raw_content` for the bytes as sent. A TCP flow,
+    or a WebSocket flow on its Messages tab, saves its messages."""
     flow = focused_flow(app)
-    if flow is None or flow.type != "http":
-        raise CommandError("only HTTP flows have a body to save")
+    if flow is None:
+        raise CommandError("no flow to save a body of")
     cur = app.current
-    part = "response" if isinstance(cur, FlowView) and cur.tab_name == "Response" else "request"
+    tab = cur.tab_name if isinstance(cur, FlowView) else ""
+    if flow.type == "tcp" or (tab == "Messages" and getattr(flow, "websocket", None) is not None):
+        open_prompt(app, "cut.save @focus messages ")  # a TCP or WebSocket flow's messages, one a line
+        return
+    part = "response" if tab == "Response" else "request"
     if part == "response" and flow.response is None:
         raise CommandError("the flow has no response yet")
     open_prompt(app, f"cut.save @focus {part}.content ")

@@ -16,9 +16,10 @@ class FlowRow(urwid.Widget):
     _sizing = frozenset([urwid.Sizing.FLOW])
     _selectable = True
 
-    def __init__(self, flow: Any) -> None:
+    def __init__(self, flow: Any, options: Any = None) -> None:
         super().__init__()
         self.flow = flow
+        self.options = options
 
     def rows(self, size: tuple[int], focus: bool = False) -> int:
         return 1
@@ -27,7 +28,7 @@ class FlowRow(urwid.Widget):
     # a flow widget gets (maxcol,).
     def render(self, size: tuple[int], focus: bool = False) -> urwid.Canvas:  # type: ignore[override]
         (maxcol,) = size
-        markup = flow_row(self.flow, maxcol)
+        markup = flow_row(self.flow, maxcol, bool(getattr(self.options, "showhost", False)))
         if focus:  # the whole row in the focus colour: the cursor line stays visible in any palette
             markup = [("focus", text) for _, text in markup]
         return urwid.Text(markup, wrap="clip").render((maxcol,), focus)
@@ -37,9 +38,11 @@ class FlowRow(urwid.Widget):
 
 
 class FlowWalker(urwid.ListWalker):
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, options: Any = None) -> None:
         self.store = store
         self.focus = 0
+        self.options = options
+        """The proxy's options, read as rows are drawn (showhost)."""
 
     def _clamp(self) -> None:
         n = len(self.store)
@@ -49,7 +52,7 @@ class FlowWalker(urwid.ListWalker):
         if not len(self.store):
             return None, None
         self._clamp()
-        return FlowRow(self.store[self.focus]), self.focus
+        return FlowRow(self.store[self.focus], self.options), self.focus
 
     def set_focus(self, position: int) -> None:
         self.focus = position
@@ -58,12 +61,12 @@ class FlowWalker(urwid.ListWalker):
 
     def get_next(self, position: int) -> tuple[urwid.Widget | None, int | None]:
         if position + 1 < len(self.store):
-            return FlowRow(self.store[position + 1]), position + 1
+            return FlowRow(self.store[position + 1], self.options), position + 1
         return None, None
 
     def get_prev(self, position: int) -> tuple[urwid.Widget | None, int | None]:
         if 0 < position <= len(self.store):
-            return FlowRow(self.store[position - 1]), position - 1
+            return FlowRow(self.store[position - 1], self.options), position - 1
         return None, None
 
     def changed(self) -> None:
@@ -72,8 +75,8 @@ class FlowWalker(urwid.ListWalker):
 
 
 class FlowListBox(urwid.ListBox):
-    def __init__(self, store: Any) -> None:
-        self.walker = FlowWalker(store)
+    def __init__(self, store: Any, options: Any = None) -> None:
+        self.walker = FlowWalker(store, options)
         self.welcome: list[Any] = []
         """What the list shows while it is empty (how to use the proxy: widgets/welcome.py)."""
         super().__init__(self.walker)

@@ -51,7 +51,14 @@ def request_lines(flow: Any, mode: str) -> list[Line]:
     lines.append([])
     q = req.query.items(multi=True) if "?" in req.path else None
     lines += _body(req, mode, q)
-    return lines
+    return lines + _trailers(req)
+
+
+def _trailers(message: Any) -> list[Line]:
+    """The trailer section after the body (HTTP/1 chunked, HTTP/2), when there is one."""
+    if not message.trailers:
+        return []
+    return [[], [("dim", "trailers:")], *_headers(message.trailers)]
 
 
 def response_lines(flow: Any, mode: str) -> list[Line]:
@@ -65,7 +72,7 @@ def response_lines(flow: Any, mode: str) -> list[Line]:
                            f"{resp.status_code} {safe(reason(resp.status_code, resp.reason))}")]]
     lines += _headers(resp.headers)
     lines.append([])
-    lines += _body(resp, mode)
+    lines += _body(resp, mode) + _trailers(resp)
     if flow.error is not None:
         lines += [[], [("error", f"Error: {safe(flow.error.msg)}")]]
     return lines

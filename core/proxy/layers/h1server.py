@@ -41,6 +41,11 @@ class H1Server:
         self.bypassed = False
         self._raw_length: int | None = None
         """The Content-Length of the response being read, when its body may bypass h11."""
+        self._trailers: list[tuple[bytes, bytes]] | None = None
+        """The request goes out chunked (None: not), and the trailers checked so far."""
+        self._request: Any = None
+        self.trailers: Headers | None = None
+        """The trailers of the response body just read (chunked framing), for HttpExchange."""
 
     def _lost(self, e: OSError) -> ServerProtocolError:
         """The error for a connection to the server that broke."""
@@ -95,7 +100,7 @@ class H1Server:
         parts, body = [self._head(flow)], flow.request.raw_content
         if body:
             parts.append(self.conn.send(h11.Data(data=body)))
-        parts.append(self.conn.send(h11.EndOfMessage()))
+        parts.append(self.conn.send(h11.EndOfMessage(headers=self._end_fields())))
         h1wire.write_parts(self.stream, parts)
         await self.stream.drain()
 
@@ -104,13 +109,18 @@ class H1Server:
         self.uses += 1
         self.streamed = bool(req.stream)
         length, keep = h1wire.request_length(req, self.streamed)
+        where = "cannot send this request to the server"
+        trailers = h1wire.trailer_fields(req, where) if not keep else []  # (a bad one: 502, as in the head)
+        if trailers:
+            length = None  # only chunked framing carries trailers
         target = req.url if self.absolute_form else req.path
         headers = h1wire.wire_headers(req, length=length, keep_length=keep)
-        if self.streamed and length is None and not keep:
+        chunked = (self.streamed or bool(trailers)) and length is None and not keep
+        if chunked:
             headers.append((b"Transfer-Encoding", b"chunked"))  # h11 frames a request without either as empty
+        self._trailers, self._request = (trailers if chunked else None), req
         if "host" not in req.headers:  # a request that came in over HTTP/2 carries :authority instead
             headers.insert(0, (b"Host", (req.authority or req.host_header_value).encode("utf-8", "surrogateescape")))
-        where = "cannot send this request to the server"
         method, raw_target = req.method.encode("utf-8", "surrogateescape"), target.encode("utf-8", "surrogateescape")
         try:
             event = h11.Request(method=method, target=raw_target, headers=headers)
@@ -130,8 +140,15 @@ class H1Server:
             await self.stream.drain()
 
     async def send_request_end(self) -> None:
-        self.stream.write(self.conn.send(h11.EndOfMessage()))
+        self.stream.write(self.conn.send(h11.EndOfMessage(headers=self._end_fields())))
         await self.stream.drain()
+
+    def _end_fields(self) -> list[tuple[bytes, bytes]]:
+        """The request's trailers, when it goes out chunked. A streamed request's arrive after its head went
+        out: a bad one is left off then (as HTTP/2 does)."""
+        if self._trailers is None or not self.streamed:
+            return self._trailers or []
+        return h1wire.late_trailer_fields(self._request, "cannot send these trailers to the server")[0]
 
     async def response_head(self, flow: HTTPFlow) -> Response:
         while True:
@@ -146,6 +163,7 @@ class H1Server:
                 continue  # 100 Continue and friends are for us, not the client
             if isinstance(event, (h11.Response, h11.InformationalResponse)):
                 self._raw_length = _plain_length(event, flow.request.method)
+                self.trailers = None
                 resp = Response(
                     event.status_code,
                     event.reason.decode("latin-1"),
@@ -172,7 +190,8 @@ class H1Server:
             event = await self._event()
             if isinstance(event, h11.Data):
                 yield bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage):
+            elif isinstance(event, h11.EndOfMessage):  # h11 checked the trailers' names and values as a head's
+                self.trailers = Headers.from_raw(list(event.headers.raw_items())) if event.headers else None
                 return
             else:
                 raise ServerProtocolError(f"unexpected event in response body: {event!r}")

@@ -100,6 +100,11 @@ def version(h11_version: bytes) -> str:
     return "HTTP/" + h11_version.decode("ascii", "replace")
 
 
+REFUSALS = {400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long", 431: "Request Header Fields Too Large",
+            405: "Method Not Allowed", 501: "Not Implemented", 502: "Bad Gateway"}
+"""The reason phrases of the answers the proxy itself gives a client it refuses."""
+
+
 def raw_error(status: int, reason: str, msg: str) -> bytes:
     """A complete error response written without h11 (used when h11 itself gave up on the request)."""
     body = f"interpose: {msg}\n".encode()
@@ -122,6 +127,33 @@ def check_fields(fields: list[tuple[bytes, bytes]], where: str) -> None:
             raise ServerProtocolError(f"{where}: invalid header name {k!r}")
         if BAD_VALUE.search(v):
             raise ServerProtocolError(f"{where}: header {k.decode('latin-1')!r} has a value with CR, LF or NUL: {v!r}")
+
+
+NOT_IN_TRAILERS = HOP_BY_HOP | {b"content-length", b"host", b"content-encoding", b"content-type",
+                                b"content-range", b"authorization", b"set-cookie"}
+"""Fields a trailer section may not carry on (RFC 9110 §6.5.1: framing, routing, how to read the content,
+authentication): forwarded after the body, they would be read as if they were in the head."""
+
+
+def trailer_fields(message: Message, where: str) -> list[tuple[bytes, bytes]]:
+    """The message's trailers to put on the next hop (HTTP/1 chunked framing, HTTP/2's last HEADERS):
+    pseudo-headers and the fields a trailer section may not carry are dropped; names and values are
+    checked like the head's (ServerProtocolError, 502)."""
+    trailers = message.trailers
+    if not trailers:
+        return []
+    fields = [(k, v) for k, v in trailers.fields if not k.startswith(b":") and k.lower() not in NOT_IN_TRAILERS]
+    check_fields(fields, where)
+    return fields
+
+
+def late_trailer_fields(message: Message, where: str) -> tuple[list[tuple[bytes, bytes]], str | None]:
+    """`trailer_fields` for trailers known only once the head went out: a bad one is left off, as HTTP/2
+    does (the head cannot be taken back), and the second item says why."""
+    try:
+        return trailer_fields(message, where), None
+    except ServerProtocolError as e:
+        return [], str(e)
 
 
 def check_request_line(method: bytes, target: bytes, where: str) -> None:

@@ -241,6 +241,9 @@ class HttpExchange:
             if self.body_limit is not None and seen > self.body_limit:
                 raise ClientProtocolError(f"request body exceeds body_size_limit ({self.body_limit} bytes)", 413)
             yield chunk
+        trailers = getattr(self.client, "request_trailers", None)  # an HTTP/1 client's chunked body's
+        if trailers is not None:
+            self.flow.request.trailers = trailers
 
     async def _answered_request_body(self) -> None:
         """The body of a request that already has its answer: kept when small, otherwise neither buffered
@@ -313,7 +316,7 @@ class HttpExchange:
             if self.body_limit is not None and seen > self.body_limit:
                 raise ServerProtocolError(f"response body exceeds body_size_limit ({self.body_limit} bytes)")
             yield chunk
-        trailers = getattr(server, "trailers", None)  # HTTP/2 servers' (gRPC's status is there)
+        trailers = getattr(server, "trailers", None)  # HTTP/2's (gRPC's status is there), HTTP/1 chunked bodies'
         if trailers is not None and self.flow.response is not None:
             self.flow.response.trailers = trailers
 

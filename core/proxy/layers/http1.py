@@ -42,6 +42,9 @@ class Http1Layer(Layer):
         self._first_line = b""
         self._refused = False
         self._no_body = False
+        self._response: Response | None = None
+        self._chunked = False  # the response goes out chunked: the one framing that carries trailers
+        self.request_trailers: Headers | None = None  # the request body's (chunked), for HttpExchange
 
     # -- the request loop -------------------------------------------------
     async def run(self) -> None:
@@ -150,9 +153,7 @@ class Http1Layer(Layer):
             return None
 
     def _refuse(self, status: int, msg: str) -> None:
-        reason = {400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long",
-                  431: "Request Header Fields Too Large", 405: "Method Not Allowed",
-                  501: "Not Implemented", 502: "Bad Gateway"}.get(status, "Error")
+        reason = h1wire.REFUSALS.get(status, "Error")
         self.ctx.log(f"{self.client_conn.address}: {msg}", "info")
         self.client_conn.error = f"{status} {reason}: {msg}"
         self.ctx.client.write(h1wire.raw_error(status, reason, msg))
@@ -221,6 +222,7 @@ class Http1Layer(Layer):
     # -- ClientSide, for HttpExchange ---------------------------------------
     async def request_body(self) -> AsyncIterator[bytes]:
         conn, stream = self.conn, self.ctx.client
+        self.request_trailers = None
         if conn.they_are_waiting_for_100_continue:
             stream.write(conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
         while True:
@@ -234,7 +236,8 @@ class Http1Layer(Layer):
                 raise ClientGone("client connection reset in the middle of the request body") from None
             if isinstance(event, h11.Data):
                 yield bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage):
+            elif isinstance(event, h11.EndOfMessage):  # h11 checked the trailers' names and values as a head's
+                self.request_trailers = Headers.from_raw(list(event.headers.raw_items())) if event.headers else None
                 return
             else:
                 raise ClientGone("client closed the connection in the middle of the request body")
@@ -251,7 +254,7 @@ class Http1Layer(Layer):
         if conn.our_state is h11.SEND_BODY:
             if body and not self._no_body:
                 parts.append(conn.send(h11.Data(data=body)))
-            parts.append(conn.send(h11.EndOfMessage()))
+            parts.append(conn.send(h11.EndOfMessage(headers=self._trailers())))
         h1wire.write_parts(self.ctx.client, parts)
         await self._drain()
 
@@ -261,6 +264,8 @@ class Http1Layer(Layer):
         where = "cannot send this response to the client"
         streamed = bool(response.stream)
         length, keep = h1wire.response_length(self._method, response, streamed)
+        if length is not None and self.conn.their_http_version == b"1.1" and h1wire.trailer_fields(response, where):
+            length = None  # trailers need chunked framing (h11's for an HTTP/1.1 client without a length); bad: 502
         headers = h1wire.wire_headers(response, length=length, keep_length=keep)
         if self.conn.their_state is h11.SEND_BODY and response.status_code >= 200:  # its body will not be read
             headers.append((b"Connection", b"close"))
@@ -282,7 +287,18 @@ class Http1Layer(Layer):
         self._started = True
         # A body after these would break the framing (h11 refuses it): HEAD and 204/304 answers have none.
         self._no_body = self._method == "HEAD" or response.status_code in h1wire.NO_BODY_STATUS
+        self._response = response
+        self._chunked = length is None and not keep and not self._no_body and self.conn.their_http_version == b"1.1"
         return data
+
+    def _trailers(self) -> list[tuple[bytes, bytes]]:
+        """The response's trailers, when its framing carries them (a bad one is left off and logged)."""
+        if not self._chunked or self._response is None:
+            return []
+        fields, bad = h1wire.late_trailer_fields(self._response, "cannot send these trailers to the client")
+        if bad is not None:
+            self.ctx.log(f"{self.client_conn.address}: {bad}; the response ends without them", "warn")
+        return fields
 
     def body_sink(self) -> Http1Layer | None:
         return None if self._no_body or self.conn.our_state is not h11.SEND_BODY else self
@@ -307,7 +323,7 @@ class Http1Layer(Layer):
 
     async def send_response_end(self) -> None:
         if self.conn.our_state is h11.SEND_BODY:
-            self.ctx.client.write(self.conn.send(h11.EndOfMessage()))
+            self.ctx.client.write(self.conn.send(h11.EndOfMessage(headers=self._trailers())))
         await self._drain()
 
     async def _drain(self) -> None:

@@ -1,6 +1,7 @@
 """The core's own commands (both front ends have them): `set`, `options.*`, `addon.load/unload/toggle`,
-`view.flows.resolve`. They set options through `registry.apply_options`, which in the TUI goes through the
-core thread (it returns an awaitable there), so each command here may be awaited."""
+`view.flows.resolve`, `readfile.reading`, `session.save`. They set options through
+`registry.apply_options`, which in the TUI goes through the core thread (it returns an awaitable there),
+so each command here may be awaited."""
 from __future__ import annotations
 
 import inspect
@@ -111,6 +112,11 @@ def install(reg: CommandRegistry) -> None:
         """The ids of the flows a selector or filter picks (for trying a selector)."""
         return [f.id for f in flows]
 
+    def readfile_reading() -> bool:
+        """Whether the flows of -r (rfile) are still being loaded."""
+        rf = reg.master.readfile
+        return bool(rf.path) and not rf.finished.is_set()
+
     async def session_save(file: api.Path) -> str:
         """Copy the session being recorded (--session, or the TUI's own) to FILE, never over a file."""
         return str(await _settle(reg.on_core(reg.master.session.save, file)))
@@ -126,6 +132,7 @@ def install(reg: CommandRegistry) -> None:
     add("addon.unload", addon_unload)
     add("addon.toggle", addon_toggle)
     add("view.flows.resolve", view_flows_resolve)
+    add("readfile.reading", readfile_reading)
 
 
 _START_ONLY = {"listen_host", "listen_port", "mode", "confdir", "scripts"}

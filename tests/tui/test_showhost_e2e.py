@@ -1,0 +1,41 @@
+"""The real `interpose` in a pty: the flow list names the address a request went to, and with the option
+`showhost` (mitmproxy's; `--showhost`, `set showhost=true`, the O editor, config.yaml) the Host header's host."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.conftest import curl
+from tests.tui.pty_harness import Terminal
+
+
+async def test_showhost_switches_the_rows_url_to_the_host_header(tmp_path: Path, origin) -> None:
+    term = await Terminal().start("--confdir", str(tmp_path / "conf"))
+    try:
+        code, _, err = await curl("-x", term.url, "-H", "Host: elsewhere.test", f"{origin.url}/json")
+        assert code == 0, err
+        screen = await term.wait_for(re.compile(r"GET\s+" + re.escape(f"{origin.url}/json")))
+        assert "elsewhere.test" not in screen
+        await term.press(":", *"set showhost=true", "enter")
+        row = await term.wait_for(re.compile(r"GET\s+" + re.escape(f"http://elsewhere.test:{origin.port}/json")))
+        assert f"{origin.url}/json" not in row
+        await term.press(":", *"set showhost=false", "enter")
+        await term.wait_for(re.compile(r"GET\s+" + re.escape(f"{origin.url}/json")))
+        await term.wait_gone("elsewhere.test")
+    finally:
+        await term.stop()
+
+
+async def test_showhost_flag_and_the_options_editor(tmp_path: Path, origin) -> None:
+    term = await Terminal().start("--confdir", str(tmp_path / "conf"), "--showhost")
+    try:
+        code, _, err = await curl("-x", term.url, "-H", "Host: elsewhere.test", f"{origin.url}/json")
+        assert code == 0, err
+        await term.wait_for(re.compile(r"GET\s+" + re.escape(f"http://elsewhere.test:{origin.port}/json")))
+        await term.press("O")
+        await term.wait_for("Options (")
+        await term.press("page down")
+        screen = await term.wait_for(re.compile(r"showhost\s+true"))
+        assert "Host header's host" in screen
+    finally:
+        await term.stop()
