@@ -201,7 +201,7 @@ def test_a_paste_goes_into_the_grid_cell_being_edited_only():
     grid = GridEditor("Headers", [("Host", "a")], done)
     assert not paste_into(grid, "x")  # no cell is edited
     grid.keypress((60, 10), "tab")
-    grid.keypress((60, 10), "enter")
+    grid.edit_cell()  # what enter runs (console.grideditor.edit)
     assert paste_into(grid, "one\ntwo")  # the selected old value is replaced
     grid.keypress((60, 10), "enter")
     assert grid.data == [["Host", "one two"]]

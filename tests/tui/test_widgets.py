@@ -319,9 +319,20 @@ async def grid(rows=(("Host", "example.com"), ("Accept", "*/*"))) -> tuple[GridE
     return GridEditor("Headers", list(rows), done), done
 
 
+GRID_COMMANDS = {"console.grideditor.add": GridEditor.add, "console.grideditor.delete": GridEditor.delete,
+                 "console.grideditor.undo": GridEditor.undo, "console.grideditor.edit": GridEditor.edit_cell}
+
+
 def press(g: GridEditor, *keys: str) -> None:
+    """Keys as the app routes them: a grideditor binding runs its command, other keys go to the grid."""
+    from interpose.tui import keymap
+
     for k in keys:
-        assert g.keypress(SIZE, k) is None, k
+        cmd = keymap.lookup(["grideditor"], k) if g.editing is None else None
+        if cmd in GRID_COMMANDS:
+            GRID_COMMANDS[cmd](g)
+        else:
+            assert g.keypress(SIZE, k) is None, k
 
 
 async def test_grid_renders_rows_in_two_columns():
@@ -333,7 +344,7 @@ async def test_grid_renders_rows_in_two_columns():
         "│Accept              */*                                   │",
         "│                                                          │",
         "│enter: edit cell   a: add row   d: delete row   tab: other│",
-        "│column   q: save   esc: cancel   u: undo delete           │",
+        "│column   q: save   esc: cancel   u: undo delete   ?: keys │",
         "└──────────────────────────────────────────────────────────┘",
     ]
     assert "focus" in attrs(g.render(SIZE), 2) and "focus" not in attrs(g.render(SIZE), 3)  # the focused cell
