@@ -8,6 +8,7 @@ from interpose.http import HTTPFlow
 from interpose.model.connection import Server
 from interpose.proxy import upstream
 from interpose.proxy.layer import Context, Stream
+from interpose.proxy.layers import h1wire
 from interpose.proxy.layers.h1server import H1Server
 from interpose.runtime.options import parse_size
 
@@ -39,13 +40,16 @@ class ServerPool:
 
     async def get(self, flow: HTTPFlow) -> H1Server | H2ServerStream:
         key, absolute = self.route(flow)
-        h2 = self.h2.get(key)
+        h2c = self._h2c_target(key)
+        upgrade = h2c and h1wire.is_upgrade(flow.request)
+        h2 = None if upgrade else self.h2.get(key)
         if h2 is not None:
             if h2.alive:
                 return self._use(flow, h2.server, h2.exchange())
             del self.h2[key]
             await self._close_h2(h2)
-        idle = self.idle.get(key, [])
+        # Idle HTTP/1 connections to an h2c server are the ones upgrades left behind (refused): for upgrades only.
+        idle = self.idle.get(key, []) if upgrade or not h2c else []
         while idle:
             h = idle.pop()
             if h.stream.closed or h.stream.at_eof():
@@ -54,14 +58,13 @@ class ServerPool:
             self.busy.add(h)
             return self._use(flow, h.server, h)
         address, via, tls = key
-        mode = self.ctx.mode
         server = flow.server_conn if flow.server_conn.timestamp_tcp_setup is None else Server()
         server.address, server.via = address, via
         self.ctx.server_conn = server
         flow.server_conn = server
         alpn = ("h2", "http/1.1") if tls and not absolute else ("http/1.1",) if tls else ()
         stream = await upstream.connect(self.ctx, server, tls=tls, sni=self._sni(flow), alpn=alpn)
-        if not tls and mode.h2c and address == mode.address:
+        if h2c and not upgrade:
             server.alpn = "h2"  # reverse:h2c://: HTTP/2 in clear text, with prior knowledge
         conn = await self.adopt(key, server, stream, absolute)
         if not isinstance(conn, H1Server):
@@ -69,6 +72,13 @@ class ServerPool:
         self.idle[key].remove(conn)
         self.busy.add(conn)
         return self._use(flow, server, conn)
+
+    def _h2c_target(self, key: Key) -> bool:
+        """Is `key` reverse:h2c://'s server? Requests go to it over HTTP/2 with prior knowledge, except an
+        HTTP/1.1 upgrade (WebSocket): HTTP/2 has no Upgrade, so that one gets an HTTP/1.1 connection of its
+        own, which h2c servers that take WebSockets accept (docs/modes.md)."""
+        mode = self.ctx.mode
+        return mode.h2c and not key[2] and key[0] == mode.address and key[1] is None
 
     def _sni(self, flow: HTTPFlow) -> str:
         """The name a new TLS connection for `flow` asks for: the request's host, except inside an intercepted
