@@ -6,8 +6,13 @@ A flow is recorded when it finishes and again whenever it changes after that:
   it is released);
 - a WebSocket with its handshake flow on the `tick` after `websocket_end`/`websocket_error`;
 - TCP on the `tick` after `tcp_end`/`tcp_error`;
-- `record(flow)` for anything else that changed it (a mark, a comment: the TUI calls it);
-- flows deleted through the core (`FlowRemoved` on the bus) are marked deleted.
+- `record(flow)` for anything else that changed it (a mark, a comment: the TUI calls it), and for flows
+  the user added (loaded with `L` or `view.flows.load`, duplicated);
+- `delete(flows)` marks flows deleted (the TUI's `d`, `z`, `Z`, ...; `Core.remove_flows`). A flow deleted
+  while it was still going is not recorded again when it finishes.
+
+It is an addon with only the hooks it needs; it does not listen to the event bus (which would cost every
+flow a message per hook).
 
 Opening an existing session restores the options it stored that are still at their defaults (so flags
 given now win) and, for a viewer on the bus, announces its flows (`FlowAdded`). A session that cannot be
@@ -23,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from interpose.errors import OptionsError
-from interpose.runtime.bus import FlowAdded, FlowRemoved
+from interpose.runtime.bus import FlowAdded
 
 LogFn = Callable[[str, str], None]
 NOT_STORED = frozenset({"session", "rfile", "listen_host", "listen_port", "confdir", "save_stream_file",
@@ -45,7 +50,8 @@ class SessionRecorder:
         self._options: Any = None
         self._pending: dict[str, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._watch: asyncio.Task[None] | None = None
+        self._gone: set[str] = set()
+        """Flows deleted while they were still going: their hooks still fire, but they stay deleted."""
 
     # -- options ----------------------------------------------------------------------------------------
     def configure(self, options: Any, updated: set[str]) -> None:
@@ -75,8 +81,6 @@ class SessionRecorder:
         if existed:
             self._restore_options(self.restored.get("options") or {})
             self._announce()
-        if self._loop is not None:
-            self._watch = self._loop.create_task(self._removals(self._bus.subscribe()))
 
     def _restore_options(self, stored: dict[str, Any]) -> None:
         opts = self._options
@@ -117,20 +121,28 @@ class SessionRecorder:
                 return
         self._log(msg, "error")
 
-    async def _removals(self, sub: Any) -> None:
-        try:
-            while True:
-                msg = await sub.get()
-                if isinstance(msg, FlowRemoved) and self.session is not None:
-                    self.session.delete(msg.flow_id)
-        finally:
-            self._bus.unsubscribe(sub)
-
     # -- recording -------------------------------------------------------------------------------------
     def record(self, flow: Any) -> None:
-        """Record `flow` as it is now (call it on the core's loop after changing a recorded flow)."""
+        """Record `flow` as it is now (call it on the core's loop after changing a recorded flow, or for a
+        flow the user added: a deleted one with the same id comes back)."""
         if self.session is not None:
+            self._gone.discard(flow.id)
             self.session.put(flow)
+
+    def record_all(self, flows: list[Any]) -> None:
+        """`record` each of `flows` (flows loaded into the TUI, duplicated)."""
+        for flow in flows:
+            self.record(flow)
+
+    def delete(self, flows: list[Any]) -> None:
+        """The user deleted these flows: they are marked deleted in the session."""
+        if self.session is None or not flows:
+            return
+        for flow in flows:
+            self._pending.pop(flow.id, None)
+            if flow.live and (flow.intercepted or _going(flow)):
+                self._gone.add(flow.id)
+        self.session.delete([f.id for f in flows])
 
     def set_state(self, key: str, value: Any) -> None:
         if self.session is not None:
@@ -151,6 +163,9 @@ class SessionRecorder:
     def _http_finished(self, flow: Any) -> None:
         # Recorded on the next `tick`, after every addon's hook ran (what they add to metadata included).
         if self.session is not None:
+            if self._gone and flow.id in self._gone:
+                self._gone.discard(flow.id)  # finished now: no hook of it will come again
+                return
             self._pending[flow.id] = flow
 
     def response(self, flow: Any) -> None:
@@ -164,22 +179,17 @@ class SessionRecorder:
 
     websocket_error = websocket_end
 
-    def tcp_end(self, flow: Any) -> None:
-        if self.session is not None:
-            self._pending[flow.id] = flow
+    tcp_end = _http_finished
 
     tcp_error = tcp_end
 
     def tick(self) -> None:
-        if self._pending:
+        if self._pending and self.session is not None:
             for flow in [f for f in self._pending.values() if not f.intercepted]:
                 del self._pending[flow.id]
-                self.record(flow)
+                self.session.put(flow)
 
     def _close(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
         if self.session is None:
             return
         for flow in self._pending.values():
@@ -194,3 +204,15 @@ class SessionRecorder:
 
     def done(self) -> None:
         self._close()
+
+
+def _going(flow: Any) -> bool:
+    """Whether a live flow has hooks still to come: no response yet, or an open WebSocket or TCP stream."""
+    if flow.error is not None:
+        return False
+    if flow.type == "http":
+        if flow.response is None:
+            return True
+        if flow.websocket is None:
+            return False
+    return flow.client_conn.timestamp_end is None

@@ -18,7 +18,7 @@ import os
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from interpose.model.flow import Flow
@@ -147,11 +147,13 @@ class Session:
     def put(self, flow: Flow) -> None:
         """Record `flow` as it is now (a new flow, or a newer state of one already recorded)."""
         if (w := self._recording()) is not None:
-            w.submit("flow", rows.snapshot(flow))
+            frozen = rows.freeze(flow)  # an HTTP flow: the writer thread takes the snapshot
+            w.submit(*(("frozen", frozen) if frozen is not None else ("flow", rows.snapshot(flow))))
 
-    def delete(self, flow_id: str) -> None:
+    def delete(self, flow_ids: str | Iterable[str]) -> None:
+        """Mark flows deleted (their bodies, messages and search entries go)."""
         if (w := self._recording()) is not None:
-            w.submit("delete", flow_id)
+            w.submit("delete", [flow_ids] if isinstance(flow_ids, str) else list(flow_ids))
 
     def set_state(self, key: str, value: Any) -> None:
         """Store one piece of workspace state (JSON-serialisable)."""
