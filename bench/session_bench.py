@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| case | interpose-dump | with --session | change |" + base_cols)
     print("|---|---|---|---|" + ("---|---|" if args.base else ""))
     for case, (label, unit) in CASES.items():
-        def median(target: str, key: str = "rate") -> float:
+        def median(target: str, key: str = "rate", case: str = case) -> float:
             return statistics.median(x.get(key) or 0.0 for x in results[case][target])
         a, s = median("interpose"), median("interpose+session")
         line = f"| {label} | {a:,.1f} {unit} | {s:,.1f} {unit} | {100 * (s - a) / a:+.1f} % |"

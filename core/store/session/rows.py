@@ -14,9 +14,9 @@ from typing import Any
 
 from interpose.http import HTTPFlow
 from interpose.model import encoding
-from interpose.model.multidict import Headers
 from interpose.model.flow import Flow
 from interpose.model.messages import Message, MessageFlow
+from interpose.model.multidict import Headers
 from interpose.store import flowcodec
 from interpose.store.order import ORDERS
 from interpose.tcp import TCPFlow, TCPMessage

@@ -249,7 +249,7 @@ class Writer:
                     f"SELECT rowid FROM flows WHERE deleted = 0 AND id IN ({', '.join('?' * len(part))})", part)]
             seqs = range(self._seq, self._seq + len(gone))
             self._seq += max(0, len(gone) - 1)
-            db.executemany("UPDATE flows SET deleted = 1, seq = ? WHERE rowid = ?", zip(seqs, gone))
+            db.executemany("UPDATE flows SET deleted = 1, seq = ? WHERE rowid = ?", zip(seqs, gone, strict=True))
             for table, column in (("bodies", "flow"), ("messages", "flow"), ("search", "rowid")):
                 db.executemany(f"DELETE FROM {table} WHERE {column} = ?", ((r,) for r in gone))
             return
