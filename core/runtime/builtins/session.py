@@ -50,6 +50,8 @@ class SessionRecorder:
         self._options: Any = None
         self._pending: dict[str, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._soon: list[Any] = []
+        """Flows finished during this turn of the loop: recorded on the next (`_record_soon`)."""
         self._gone: set[str] = set()
         """Flows deleted while they were still going: their hooks still fire, but they stay deleted."""
 
@@ -166,7 +168,25 @@ class SessionRecorder:
             if self._gone and flow.id in self._gone:
                 self._gone.discard(flow.id)  # finished now: no hook of it will come again
                 return
-            self._pending[flow.id] = flow
+            if self._loop is None:  # opened outside the core's loop: recorded on a tick
+                self._pending[flow.id] = flow
+                return
+            self._soon.append(flow)
+            if len(self._soon) == 1:
+                self._loop.call_soon(self._record_soon)
+
+    def _record_soon(self) -> None:
+        # Once the hook that finished the flow returned (every addon's part of it ran: what they add to
+        # metadata is included), the loop's next turn records it. Not kept until a tick: flows held for
+        # 0.2 s survive the garbage collector's youngest generation and make it run far more often.
+        soon, self._soon = self._soon, []
+        if self.session is None:
+            return
+        for flow in soon:
+            if flow.intercepted:
+                self._pending[flow.id] = flow  # recorded on a tick once released
+            elif not (self._gone and flow.id in self._gone):
+                self.session.put(flow)
 
     def response(self, flow: Any) -> None:
         self._http_finished(flow)
@@ -192,9 +212,10 @@ class SessionRecorder:
     def _close(self) -> None:
         if self.session is None:
             return
-        for flow in self._pending.values():
+        for flow in [*self._soon, *self._pending.values()]:
             self.session.put(flow)
         self._pending.clear()
+        self._soon.clear()
         session, self.session = self.session, None
         session.close()
         if self.temporary and session.failed is None:

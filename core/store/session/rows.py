@@ -16,7 +16,6 @@ from interpose.http import HTTPFlow
 from interpose.model import encoding
 from interpose.model.flow import Flow
 from interpose.model.messages import Message, MessageFlow
-from interpose.model.multidict import Headers
 from interpose.store import flowcodec
 from interpose.store.order import ORDERS
 from interpose.tcp import TCPFlow, TCPMessage
@@ -107,39 +106,6 @@ def snapshot(flow: Flow, search: bool = False) -> Snapshot:
                req_size, ORDERS["size"](flow), clean(ctype), None if duration == float("inf") else duration,
                clean(flow.error.msg) if flow.error else None, int(flow.marked), clean(comment), text)
     return Snapshot(flow.id, flow.type, text, columns, bodies, msgs, (url, heads, search_bodies, text_msgs, comment))
-
-
-def _clone(obj: Any) -> Any:
-    c = object.__new__(type(obj))
-    c.__dict__.update(obj.__dict__)
-    return c
-
-
-def _frozen_message(m: Any) -> Any:
-    c = _clone(m)
-    c.headers = Headers.from_raw(list(m.headers.fields))
-    if m.trailers is not None:
-        c.trailers = Headers.from_raw(list(m.trailers.fields))
-    c._decoded = None
-    return c
-
-
-def freeze(flow: Flow) -> Flow | None:
-    """A detached copy of a finished HTTP flow that later changes to `flow` do not reach, made without
-    copying bodies (bytes are immutable) or building the record: the writer thread takes its snapshot.
-    None for flows with messages (WebSocket, TCP): their snapshot is taken at once."""
-    if type(flow) is not HTTPFlow or flow.websocket is not None:
-        return None
-    f = _clone(flow)
-    f.metadata = dict(flow.metadata)
-    f.client_conn = _clone(flow.client_conn)
-    f.server_conn = _clone(flow.server_conn)
-    f.request = _frozen_message(flow.request)
-    if flow.response is not None:
-        f.response = _frozen_message(flow.response)
-    f._backup = None
-    f._resume = None
-    return f
 
 
 def clean(text: Any) -> Any:

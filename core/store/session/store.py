@@ -147,8 +147,7 @@ class Session:
     def put(self, flow: Flow) -> None:
         """Record `flow` as it is now (a new flow, or a newer state of one already recorded)."""
         if (w := self._recording()) is not None:
-            frozen = rows.freeze(flow)  # an HTTP flow: the writer thread takes the snapshot
-            w.submit(*(("frozen", frozen) if frozen is not None else ("flow", rows.snapshot(flow))))
+            w.submit("flow", rows.snapshot(flow))
 
     def delete(self, flow_ids: str | Iterable[str]) -> None:
         """Mark flows deleted (their bodies, messages and search entries go)."""
