@@ -144,3 +144,19 @@ async def test_repeater_tabs_come_back_with_their_history(tmp_path, origin):
         await term.wait_for("Response 1/1")
     finally:
         assert await term.stop() == 0
+
+
+async def test_flows_read_with_r_into_the_tui_are_recorded_in_its_session(tmp_path):
+    file = str(tmp_path / "read.flows")
+    with open(file, "wb") as f:
+        w = FlowWriter(f)
+        for i, p in enumerate(("/read-one", "/read-two")):
+            w.add(simple_flow(p, 1_700_000_200 + i))
+    path = str(tmp_path / "r.session")
+    term = await Terminal().start("--confdir", str(tmp_path / "conf"), "--session", path, "-r", file)
+    try:
+        await term.wait_for("/read-two")
+    finally:
+        assert await term.stop() == 0
+    paths, _ = stored(path)
+    assert paths == ["/read-one", "/read-two"]
