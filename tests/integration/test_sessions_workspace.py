@@ -1,4 +1,4 @@
-"""What the user does in the TUI is kept in its session, for real in a pty: deleting flows (`d`, `z`), loading
+"""What the user does in the TUI is kept in its session, for real in a pty: deleting flows (`d`, `Z`, `z`), loading
 flows (`L`), the focused flow, and the repeater's tabs with their history come back when it is reopened."""
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ async def start(tmp_path, path: str) -> Terminal:
     return await Terminal().start("--confdir", str(tmp_path / "conf"), "--session", path)
 
 
-async def test_flows_deleted_with_d_and_z_stay_deleted_after_a_reopen(tmp_path):
+async def test_flows_deleted_with_d_Z_and_z_stay_deleted_after_a_reopen(tmp_path):
     path, _ = prepared(tmp_path)
     term = await start(tmp_path, path)
     try:
@@ -63,6 +63,20 @@ async def test_flows_deleted_with_d_and_z_stay_deleted_after_a_reopen(tmp_path):
     try:
         screen = await term.wait_for("/echo")
         assert "/bravo" in screen and "/alpha" not in screen
+        await term.press("Z")  # delete every flow matching a filter
+        await term.wait_for("Delete every flow matching")
+        term.send("~u bravo")
+        await term.press("enter")
+        await term.wait_gone("/bravo")
+    finally:
+        assert await term.stop() == 0
+    paths, _ = stored(path)
+    assert paths == list(PATHS[2:])
+
+    term = await start(tmp_path, path)
+    try:
+        screen = await term.wait_for("/echo")
+        assert "/bravo" not in screen
         await term.press("z")  # clear the list
         await term.wait_gone("/echo")
     finally:
