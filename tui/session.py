@@ -78,10 +78,15 @@ def restore_focus(app: Any, flow_id: str) -> None:
 
     if focus():
         return
+    expected = 0
+    with contextlib.suppress(Exception):
+        session = app.master.session.session
+        expected = session.count() if session is not None else 0
     unsubscribe: Any = None
 
     def changed() -> None:
-        if focus() and unsubscribe is not None:
+        # Done once it is focused, or once every flow of the session is in the list without it.
+        if (focus() or app.store.total >= expected) and unsubscribe is not None:
             unsubscribe()
 
     unsubscribe = app.store.on_change(changed)
