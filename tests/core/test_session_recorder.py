@@ -56,3 +56,38 @@ async def test_a_late_hook_does_not_bring_a_deleted_flow_back(tmp_path):
         assert list(s.flows()) == []
     finally:
         s.close()
+
+
+async def test_what_an_async_hook_after_the_recorder_adds_to_metadata_is_recorded(tmp_path):
+    from interpose.runtime.master import Master
+
+    path = str(tmp_path / "s.session")
+    opts = Options()
+    core_options(opts)
+    opts.update(listen_port=0, confdir=str(tmp_path / "conf"), session=path)
+    master = Master(opts)
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    class Lookup:  # an addon after the recorder whose response hook waits on something before annotating
+        async def response(self, flow):
+            entered.set()
+            await release.wait()
+            flow.metadata["looked_up"] = "yes"
+
+    master.add_addon(Lookup())
+    await master.start(listen=False)
+    flow = make_http_flow()
+    flow.metadata = {}
+    loading = asyncio.create_task(master.load_flows([flow]))
+    await entered.wait()
+    for _ in range(3):  # turns of the loop while the hook waits: the flow must not be recorded without it
+        await asyncio.sleep(0)
+    release.set()
+    assert await loading == 1
+    await master.shutdown()
+    s = Session.open(path, readonly=True)
+    try:
+        (got,) = list(s.flows())
+        assert got.metadata.get("looked_up") == "yes"
+    finally:
+        s.close()

@@ -2,10 +2,10 @@
 session file (interpose.store.session) while traffic passes.
 
 A flow is recorded when it finishes and again whenever it changes after that:
-- HTTP on the `tick` after its `response`/`error` (once every addon's hook ran; a flow still held once
-  it is released);
-- a WebSocket with its handshake flow on the `tick` after `websocket_end`/`websocket_error`;
-- TCP on the `tick` after `tcp_end`/`tcp_error`;
+- HTTP after its `response`/`error`, once every addon's hook ran: on the loop's next turn, or on the next
+  `tick` when an addon after this one has an async hook for it (a flow still held once it is released);
+- a WebSocket with its handshake flow after `websocket_end`/`websocket_error`, the same way;
+- TCP after `tcp_end`/`tcp_error`, the same way;
 - `record(flow)` for anything else that changed it (a mark, a comment: the TUI calls it), and for flows
   the user added (loaded with `L` or `view.flows.load`, duplicated);
 - `delete(flows)` marks flows deleted (the TUI's `d`, `z`, `Z`, ...; `Core.remove_flows`). A flow deleted
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any
@@ -39,9 +40,12 @@ NOT_STORED = frozenset({"session", "rfile", "listen_host", "listen_port", "confd
 class SessionRecorder:
     name = "session"
 
-    def __init__(self, bus: Any, log: LogFn) -> None:
+    def __init__(self, bus: Any, log: LogFn, handlers: Callable[[str], list[Any]] | None = None) -> None:
         self._bus = bus
         self._log = log
+        self._handlers = handlers
+        """The addon manager's `handlers(hook)`: who else has a hook, in chain order."""
+        self._async_after: dict[str, tuple[Any, bool]] = {}
         self.session: Any = None
         self.temporary = False
         """A temporary session (the TUI's default): deleted by a clean `done`."""
@@ -162,13 +166,14 @@ class SessionRecorder:
             raise OptionsError(str(e)) from None
         return f"session saved to {os.path.expanduser(path)}"
 
-    def _http_finished(self, flow: Any) -> None:
-        # Recorded on the next `tick`, after every addon's hook ran (what they add to metadata included).
+    def _finished(self, flow: Any, hook: str) -> None:
+        # Recorded once every addon's `hook` ran (what they add to metadata included): on the loop's next
+        # turn when the addons after this one have plain hooks (they all ran by then), else on a tick.
         if self.session is not None:
             if self._gone and flow.id in self._gone:
                 self._gone.discard(flow.id)  # finished now: no hook of it will come again
                 return
-            if self._loop is None:  # opened outside the core's loop: recorded on a tick
+            if self._loop is None or self._async_after_me(hook):
                 self._pending[flow.id] = flow
                 return
             self._soon.append(flow)
@@ -188,20 +193,41 @@ class SessionRecorder:
             elif not (self._gone and flow.id in self._gone):
                 self.session.put(flow)
 
+    def _async_after_me(self, hook: str) -> bool:
+        """Whether an addon after this one in the chain has an async `hook` (it may still be running when
+        the loop turns). Cached per list of handlers (the addon manager makes a new one on changes)."""
+        if self._handlers is None:
+            return True
+        hs = self._handlers(hook)
+        known = self._async_after.get(hook)
+        if known is not None and known[0] is hs:
+            return known[1]
+        found, seen = False, False
+        for addon, fn in hs:
+            if seen and (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
+                found = True
+                break
+            seen = seen or addon is self
+        self._async_after[hook] = (hs, found)
+        return found
+
     def response(self, flow: Any) -> None:
-        self._http_finished(flow)
+        self._finished(flow, "response")
 
     def error(self, flow: Any) -> None:
-        self._http_finished(flow)
+        self._finished(flow, "error")
 
     def websocket_end(self, flow: Any) -> None:
-        self._http_finished(flow.handshake_flow)
+        self._finished(flow.handshake_flow, "websocket_end")
 
-    websocket_error = websocket_end
+    def websocket_error(self, flow: Any) -> None:
+        self._finished(flow.handshake_flow, "websocket_error")
 
-    tcp_end = _http_finished
+    def tcp_end(self, flow: Any) -> None:
+        self._finished(flow, "tcp_end")
 
-    tcp_error = tcp_end
+    def tcp_error(self, flow: Any) -> None:
+        self._finished(flow, "tcp_error")
 
     def tick(self) -> None:
         if self._pending and self.session is not None:
