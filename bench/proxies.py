@@ -100,6 +100,8 @@ class Proxy:
 
 def command(name: str, port: int, confdir: str, upstream_ca: str) -> tuple[list[str], str]:
     """The command line for `name` and the CA certificate a client must trust."""
+    if name.startswith("base+"):  # bench/session_bench.py --base DIR: another revision's interpose
+        name = name[len("base+"):]
     if name in ("interpose", "interpose+session"):
         cmd = [sys.executable, "-m", "interpose.cli.dump", "-q", "--listen-host", "127.0.0.1", "-p", str(port),
                "--confdir", confdir, "--set", f"ssl_verify_upstream_trusted_ca={upstream_ca}"]
@@ -121,8 +123,11 @@ def start(name: str, confdir: str, upstream_ca: str, cpus: set[int] | None = Non
     port = free_port()
     cmd, ca_file = command(name, port, confdir, upstream_ca)
     t_exec = time.perf_counter()
+    env = None
+    if name.startswith("base+"):  # the package of BASE_DIR (a checkout laid out by bench/session_bench.py)
+        env = {**os.environ, "PYTHONPATH": os.path.join(os.environ["INTERPOSE_BENCH_BASE"], "pkg")}
     proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, env=env)
     if cpus:
         os.sched_setaffinity(proc.pid, cpus)  # right after fork; not preexec_fn, which is unsafe with threads
     proxy = Proxy(name, port, ca_file, proc, t_exec)

@@ -1,8 +1,10 @@
 """The TUI's side of sessions: the temporary session it records into without `--session`, the notice about
-sessions a crash left behind, and what the session keeps of the workspace: the view (filter, its history,
-order) and the sticky rules with their kept responses."""
+sessions a crash left behind, what the user did to flows (`record`, `added`, `deleted`), and what the
+session keeps of the workspace: the view (filter, its history, order, the focused flow), the sticky rules
+with their kept responses, and the repeater's tabs with their history."""
 from __future__ import annotations
 
+import base64
 import contextlib
 from dataclasses import asdict
 from typing import Any
@@ -13,6 +15,9 @@ from interpose.store.session import temp
 
 VIEW_KEY = "view"
 STICKY_KEY = "sticky_rules"
+REPEATER_KEY = "repeater"
+HISTORY_MAX = 20
+"""Responses kept per repeater tab (the newest)."""
 
 
 def prepare(opts: Options, master: Master) -> list[str]:
@@ -36,6 +41,8 @@ def restore_view(app: Any) -> None:
     from interpose.tui.actions.search import apply_filter
 
     restore_sticky(app)
+    with contextlib.suppress(Exception):  # a tab this build cannot rebuild is not worth failing the start
+        restore_repeater(app, app.master.session.restored.get(REPEATER_KEY))
     view = app.master.session.restored.get(VIEW_KEY)
     if not isinstance(view, dict):
         return
@@ -52,6 +59,37 @@ def restore_view(app: Any) -> None:
     if isinstance(expr, str) and expr:
         with contextlib.suppress(Exception):
             apply_filter(app, expr)
+    focus = view.get("focus")
+    if isinstance(focus, str) and view.get("follow") is False:
+        restore_focus(app, focus)
+
+
+def restore_focus(app: Any, flow_id: str) -> None:
+    """Focus the flow that had the focus at exit: now if the list holds it, else as soon as it arrives (the
+    session's flows reach the list through the bus, after the core started)."""
+    def focus() -> bool:
+        flow = app.store.get(flow_id)
+        i = app.store.index(flow) if flow is not None else None
+        if i is None:
+            return False
+        app.follow = False  # the list does not jump to the newest flow
+        app.flowlist.focus_index(i)
+        return True
+
+    if focus():
+        return
+    expected = 0
+    with contextlib.suppress(Exception):
+        session = app.master.session.session
+        expected = session.count() if session is not None else 0
+    unsubscribe: Any = None
+
+    def changed() -> None:
+        # Done once it is focused, or once every flow of the session is in the list without it.
+        if (focus() or app.store.total >= expected) and unsubscribe is not None:
+            unsubscribe()
+
+    unsubscribe = app.store.on_change(changed)
 
 
 def restore_sticky(app: Any) -> None:
@@ -75,9 +113,15 @@ def restore_sticky(app: Any) -> None:
 
 def save_view(app: Any) -> None:
     """Store the view state and the sticky rules in the session (on the core's loop, before it stops)."""
+    from interpose.tui.actions.registry import focused_flow
+
+    flow = focused_flow(app)
     state = {"filter": app.store.filter_expr, "filter_history": app.filter_history[-100:],
-             "order": app.store.order, "reverse": app.store.reverse}
+             "order": app.store.order, "reverse": app.store.reverse,
+             "focus": flow.id if flow is not None else None, "follow": bool(app.follow)}
     app.core.post(app.master.session.set_state, VIEW_KEY, state)
+    if app.repeater is not None:
+        app.core.post(app.master.session.set_state, REPEATER_KEY, repeater_state(app.repeater))
     if app.sticky is not None:
         app.core.post(app.master.session.set_state, STICKY_KEY, [asdict(r) for r in app.sticky.rules])
 
@@ -85,3 +129,74 @@ def save_view(app: Any) -> None:
 def record(app: Any, flow: Any) -> None:
     """A flow the user changed (a mark, a comment): recorded again."""
     app.core.post(app.master.session.record, flow)
+
+
+def added(app: Any, flows: Any) -> None:
+    """Flows the user added to the list (loaded with `L` or `view.flows.load`, duplicated): recorded."""
+    flows = list(flows)
+    if flows:
+        app.core.post(app.master.session.record_all, flows)
+
+
+def deleted(app: Any, flows: Any) -> None:
+    """Flows the user deleted (`d`, `z`, `Z`, `view.clear_unmarked`, ...): marked deleted in the session."""
+    flows = list(flows)
+    if flows:
+        app.core.post(app.master.session.delete, flows)
+
+
+def repeater_state(view: Any) -> dict[str, Any]:
+    """The repeater's tabs as JSON: HTTP tabs with their request text and their newest responses (flow
+    records, bodies included), WebSocket tabs with their handshake and message log (not the connection)."""
+    from interpose.store import flowcodec
+    from interpose.tui.repeater.view import Tab
+
+    view._save()  # what the editor holds now belongs to the tab on screen
+    tabs = []
+    for tab in view.tabs:
+        d: dict[str, Any] = {"title": tab.title, "scheme": tab.scheme, "host": tab.host, "port": tab.port,
+                             "text": tab.text}
+        if isinstance(tab, Tab):
+            history = tab.history[-HISTORY_MAX:]
+            d.update(kind="http", shown=tab.shown if tab.shown < len(history) else -1,
+                     history=[flowcodec.dump(f) for f in history])
+        else:
+            d.update(kind="websocket", draft=tab.draft, hex_mode=tab.hex_mode,
+                     entries=[{"kind": e.kind, "content": base64.b64encode(e.content).decode("ascii"),
+                               "is_text": e.is_text, "note": e.note, "timestamp": e.timestamp}
+                              for e in tab.entries])
+        tabs.append(d)
+    return {"tabs": tabs, "index": view.index}
+
+
+def restore_repeater(app: Any, state: Any) -> None:
+    """Open the repeater's tabs the session stored (the view opens when the user goes to it)."""
+    from interpose.store import flowcodec
+    from interpose.tui.actions.repeater import repeater_view
+    from interpose.tui.repeater.view import Tab
+    from interpose.tui.repeater.websocket import Entry, WsTab
+
+    if not isinstance(state, dict) or not isinstance(state.get("tabs"), list) or not state["tabs"]:
+        return
+    tabs: list[Any] = []
+    for d in state["tabs"]:
+        with contextlib.suppress(Exception):  # one tab that does not parse is left out
+            head = (str(d["title"]), str(d["scheme"]), str(d["host"]), int(d["port"]), str(d["text"]))
+            if d.get("kind") == "websocket":
+                ws = WsTab(*head, draft=str(d.get("draft", "")), hex_mode=bool(d.get("hex_mode")))
+                ws.entries = [Entry(str(e["kind"]), base64.b64decode(e["content"]), bool(e["is_text"]),
+                                    str(e.get("note", "")), float(e["timestamp"])) for e in d.get("entries", [])]
+                tabs.append(ws)
+            else:
+                tab = Tab(*head, history=[flowcodec.load(r) for r in d.get("history", [])])
+                tab.shown = int(d.get("shown", -1))
+                tabs.append(tab)
+    if not tabs:
+        return
+    view = repeater_view(app)
+    for tab in tabs:
+        view.add(tab)
+    index = state.get("index")
+    if isinstance(index, int) and 0 <= index < len(view.tabs) and index != view.index:
+        view.index = index
+        view._show()

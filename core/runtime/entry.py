@@ -120,6 +120,7 @@ class Core:
 
 
 def _remove(master: Master, flows: list[Any]) -> None:
+    master.session.delete(flows)
     for flow in flows:
         if flow.intercepted:
             flow.kill()

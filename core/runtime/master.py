@@ -80,7 +80,7 @@ class Master:
         self.commands = CommandRegistry(self)
         """Every command by name (the core's, the TUI's, the addons'): `:`, key bindings, --commands."""
         builtin_commands.install(self.commands)
-        self.session = SessionRecorder(self.bus, self.add_log)
+        self.session = SessionRecorder(self.bus, self.add_log, self.addons.handlers)
         """`--session`: records flows and options into a session file (`session.save`, `session.record`)."""
         self.addons.add(ProxyAuth(), TlsOptions(), ScriptLoader(self.addons), Onboarding(self._ca_files), Intercept(),
                         SaveStream(log=self.add_log), self.readfile, self.session, configure=False)

@@ -90,6 +90,7 @@ def list_marked_only(app: UI, size: Any) -> None:
 
 @action("list.clear")
 def list_clear(app: UI, size: Any) -> None:
+    tui_session.deleted(app, app.store.all_flows())
     app.store.clear()
     app.flowlist.walker.changed()
     app.refresh_status()
@@ -100,7 +101,10 @@ def list_delete_matching(app: UI, size: Any) -> None:
     def done(text: str | None) -> None:
         if not text or not text.strip():
             return
+        before = list(app.store.all_flows())
         n = app.store.delete_matching(text.strip())
+        if n:
+            tui_session.deleted(app, [f for f in before if app.store.get(f.id) is None])
         app.flowlist.walker.changed()
         app.notify(f"deleted {n} flows matching {text.strip()}")
     app.ask("Delete every flow matching: ", done)
@@ -123,6 +127,8 @@ def flow_delete(app: UI, size: Any) -> None:
         return
     if flow.intercepted:
         app.core.remove_flows([flow])  # a held one is killed; other viewers hear FlowRemoved
+    else:
+        tui_session.deleted(app, [flow])
     app.store.remove(flow)
     app.flowlist.walker.changed()
     if isinstance(app.current, FlowView):
@@ -134,6 +140,8 @@ def flow_delete(app: UI, size: Any) -> None:
 def flow_duplicate(app: UI, size: Any) -> None:
     flow = focused_flow(app)
     if flow is not None:
-        app.store.add(flow.copy())
+        copy = flow.copy()
+        app.store.add(copy)
+        tui_session.added(app, [copy])
         app.flowlist.walker.changed()
         app.refresh_status()

@@ -11,6 +11,7 @@ from interpose.runtime.builtins.save import parse_target
 from interpose.store import export, har
 from interpose.store.flowfile import FlowWriter
 from interpose.tui import clipboard
+from interpose.tui import session as tui_session
 from interpose.tui.actions.registry import action, focused_flow
 from interpose.tui.ui import UI
 from interpose.tui.widgets.flowview import FlowView
@@ -137,6 +138,7 @@ def flows_load(app: UI, size: Any) -> None:
         new = [f for f in flows if app.store.get(f.id) is None]  # loading a file twice keeps one copy
         for flow in new:
             app.store.add(flow)
+        tui_session.added(app, new)
         app.flowlist.walker.changed()
         app.refresh_status()
         msg = f"loaded {len(new)} flows from {path}"

@@ -53,6 +53,10 @@ def _repeater(app: UI) -> RepeaterView:
     return view
 
 
+repeater_view = _repeater
+"""The app's repeater view, made on first use (tui/session.py puts a session's tabs back into it)."""
+
+
 def _repeater_send(app: UI, tab: Tab) -> None:
     try:
         req = parse_request(tab.text.encode("utf-8", "surrogateescape"), tab.scheme, tab.host, tab.port)

@@ -101,6 +101,7 @@ def remove(app: UI, flows: Sequence[Flow]) -> None:
     for f in flows:
         if app.store.get(f.id) is not None:
             app.store.remove(f)
+    tui_session.deleted(app, [f for f in flows if not f.intercepted])  # held ones: by remove_flows
     if isinstance(app.current, FlowView) and app.current.flow in flows:
         app.pop()
     _changed(app, [])
@@ -109,8 +110,10 @@ def remove(app: UI, flows: Sequence[Flow]) -> None:
 @tui_command("view.flows.duplicate")
 def duplicate(app: UI, flows: Sequence[Flow]) -> None:
     """Add a copy of each flow to the list."""
-    for f in flows:
-        app.store.add(f.copy())
+    copies = [f.copy() for f in flows]
+    for f in copies:
+        app.store.add(f)
+    tui_session.added(app, copies)
     _changed(app, [])
 
 

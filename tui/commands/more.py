@@ -11,6 +11,7 @@ from interpose.runtime.builtins import readfile
 from interpose.runtime.commands import CommandError
 from interpose.store import export
 from interpose.tui import actions, contentviews, keymap
+from interpose.tui import session as tui_session
 from interpose.tui.actions.flowlist import ORDERS
 from interpose.tui.commands.base import tui_command
 from interpose.tui.widgets.flowview import FlowView
@@ -22,6 +23,7 @@ def clear_unmarked(app: Any) -> None:
     gone = [f for f in app.store.all_flows() if not f.marked]
     for f in gone:
         app.store.remove(f)
+    tui_session.deleted(app, gone)
     app.flowlist.walker.changed()
     app.refresh_status()
 
@@ -36,6 +38,7 @@ def flows_load(app: Any, path: api.Path) -> None:
     new = [f for f in flows if app.store.get(f.id) is None]
     for f in new:
         app.store.add(f)
+    tui_session.added(app, new)
     app.flowlist.walker.changed()
     app.refresh_status()
     app.notify(f"loaded {len(new)} flows from {path}" + (f"; {warning}" if warning else ""))

@@ -2,12 +2,17 @@
 session file (interpose.store.session) while traffic passes.
 
 A flow is recorded when it finishes and again whenever it changes after that:
-- HTTP on the `tick` after its `response`/`error` (once every addon's hook ran; a flow still held once
-  it is released);
-- a WebSocket with its handshake flow on the `tick` after `websocket_end`/`websocket_error`;
-- TCP on the `tick` after `tcp_end`/`tcp_error`;
-- `record(flow)` for anything else that changed it (a mark, a comment: the TUI calls it);
-- flows deleted through the core (`FlowRemoved` on the bus) are marked deleted.
+- HTTP after its `response`/`error`, once every addon's hook ran: on the loop's next turn, or on the next
+  `tick` when an addon after this one has an async hook for it (a flow still held once it is released);
+- a WebSocket with its handshake flow after `websocket_end`/`websocket_error`, the same way;
+- TCP after `tcp_end`/`tcp_error`, the same way;
+- `record(flow)` for anything else that changed it (a mark, a comment: the TUI calls it), and for flows
+  the user added (loaded with `L` or `view.flows.load`, duplicated);
+- `delete(flows)` marks flows deleted (the TUI's `d`, `z`, `Z`, ...; `Core.remove_flows`). A flow deleted
+  while it was still going is not recorded again when it finishes.
+
+It is an addon with only the hooks it needs; it does not listen to the event bus (which would cost every
+flow a message per hook).
 
 Opening an existing session restores the options it stored that are still at their defaults (so flags
 given now win) and, for a viewer on the bus, announces its flows (`FlowAdded`). A session that cannot be
@@ -18,12 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any
 
 from interpose.errors import OptionsError
-from interpose.runtime.bus import FlowAdded, FlowRemoved
+from interpose.runtime.bus import FlowAdded
 
 LogFn = Callable[[str, str], None]
 NOT_STORED = frozenset({"session", "rfile", "listen_host", "listen_port", "confdir", "save_stream_file",
@@ -34,9 +40,12 @@ NOT_STORED = frozenset({"session", "rfile", "listen_host", "listen_port", "confd
 class SessionRecorder:
     name = "session"
 
-    def __init__(self, bus: Any, log: LogFn) -> None:
+    def __init__(self, bus: Any, log: LogFn, handlers: Callable[[str], list[Any]] | None = None) -> None:
         self._bus = bus
         self._log = log
+        self._handlers = handlers
+        """The addon manager's `handlers(hook)`: who else has a hook, in chain order."""
+        self._async_after: dict[str, tuple[Any, bool]] = {}
         self.session: Any = None
         self.temporary = False
         """A temporary session (the TUI's default): deleted by a clean `done`."""
@@ -45,7 +54,10 @@ class SessionRecorder:
         self._options: Any = None
         self._pending: dict[str, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._watch: asyncio.Task[None] | None = None
+        self._soon: list[Any] = []
+        """Flows finished during this turn of the loop: recorded on the next (`_record_soon`)."""
+        self._gone: set[str] = set()
+        """Flows deleted while they were still going: their hooks still fire, but they stay deleted."""
 
     # -- options ----------------------------------------------------------------------------------------
     def configure(self, options: Any, updated: set[str]) -> None:
@@ -75,8 +87,6 @@ class SessionRecorder:
         if existed:
             self._restore_options(self.restored.get("options") or {})
             self._announce()
-        if self._loop is not None:
-            self._watch = self._loop.create_task(self._removals(self._bus.subscribe()))
 
     def _restore_options(self, stored: dict[str, Any]) -> None:
         opts = self._options
@@ -117,20 +127,28 @@ class SessionRecorder:
                 return
         self._log(msg, "error")
 
-    async def _removals(self, sub: Any) -> None:
-        try:
-            while True:
-                msg = await sub.get()
-                if isinstance(msg, FlowRemoved) and self.session is not None:
-                    self.session.delete(msg.flow_id)
-        finally:
-            self._bus.unsubscribe(sub)
-
     # -- recording -------------------------------------------------------------------------------------
     def record(self, flow: Any) -> None:
-        """Record `flow` as it is now (call it on the core's loop after changing a recorded flow)."""
+        """Record `flow` as it is now (call it on the core's loop after changing a recorded flow, or for a
+        flow the user added: a deleted one with the same id comes back)."""
         if self.session is not None:
+            self._gone.discard(flow.id)
             self.session.put(flow)
+
+    def record_all(self, flows: list[Any]) -> None:
+        """`record` each of `flows` (flows loaded into the TUI, duplicated)."""
+        for flow in flows:
+            self.record(flow)
+
+    def delete(self, flows: list[Any]) -> None:
+        """The user deleted these flows: they are marked deleted in the session."""
+        if self.session is None or not flows:
+            return
+        for flow in flows:
+            self._pending.pop(flow.id, None)
+            if flow.live and (flow.intercepted or _going(flow)):
+                self._gone.add(flow.id)
+        self.session.delete([f.id for f in flows])
 
     def set_state(self, key: str, value: Any) -> None:
         if self.session is not None:
@@ -148,43 +166,82 @@ class SessionRecorder:
             raise OptionsError(str(e)) from None
         return f"session saved to {os.path.expanduser(path)}"
 
-    def _http_finished(self, flow: Any) -> None:
-        # Recorded on the next `tick`, after every addon's hook ran (what they add to metadata included).
+    def _finished(self, flow: Any, hook: str) -> None:
+        # Recorded once every addon's `hook` ran (what they add to metadata included): on the loop's next
+        # turn when the addons after this one have plain hooks (they all ran by then), else on a tick.
         if self.session is not None:
-            self._pending[flow.id] = flow
+            if self._gone and flow.id in self._gone:
+                self._gone.discard(flow.id)  # finished now: no hook of it will come again
+                return
+            if self._loop is None or self._async_after_me(hook):
+                self._pending[flow.id] = flow
+                return
+            self._soon.append(flow)
+            if len(self._soon) == 1:
+                self._loop.call_soon(self._record_soon)
 
-    def response(self, flow: Any) -> None:
-        self._http_finished(flow)
-
-    def error(self, flow: Any) -> None:
-        self._http_finished(flow)
-
-    def websocket_end(self, flow: Any) -> None:
-        self._http_finished(flow.handshake_flow)
-
-    websocket_error = websocket_end
-
-    def tcp_end(self, flow: Any) -> None:
-        if self.session is not None:
-            self._pending[flow.id] = flow
-
-    tcp_error = tcp_end
-
-    def tick(self) -> None:
-        if self._pending:
-            for flow in [f for f in self._pending.values() if not f.intercepted]:
-                del self._pending[flow.id]
-                self.record(flow)
-
-    def _close(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
+    def _record_soon(self) -> None:
+        # Once the hook that finished the flow returned (every addon's part of it ran: what they add to
+        # metadata is included), the loop's next turn records it. Not kept until a tick: flows held for
+        # 0.2 s survive the garbage collector's youngest generation and make it run far more often.
+        soon, self._soon = self._soon, []
         if self.session is None:
             return
-        for flow in self._pending.values():
+        for flow in soon:
+            if flow.intercepted:
+                self._pending[flow.id] = flow  # recorded on a tick once released
+            elif not (self._gone and flow.id in self._gone):
+                self.session.put(flow)
+
+    def _async_after_me(self, hook: str) -> bool:
+        """Whether an addon after this one in the chain has an async `hook` (it may still be running when
+        the loop turns). Cached per list of handlers (the addon manager makes a new one on changes)."""
+        if self._handlers is None:
+            return True
+        hs = self._handlers(hook)
+        known = self._async_after.get(hook)
+        if known is not None and known[0] is hs:
+            return known[1]
+        found, seen = False, False
+        for addon, fn in hs:
+            if seen and (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
+                found = True
+                break
+            seen = seen or addon is self
+        self._async_after[hook] = (hs, found)
+        return found
+
+    def response(self, flow: Any) -> None:
+        self._finished(flow, "response")
+
+    def error(self, flow: Any) -> None:
+        self._finished(flow, "error")
+
+    def websocket_end(self, flow: Any) -> None:
+        self._finished(flow.handshake_flow, "websocket_end")
+
+    def websocket_error(self, flow: Any) -> None:
+        self._finished(flow.handshake_flow, "websocket_error")
+
+    def tcp_end(self, flow: Any) -> None:
+        self._finished(flow, "tcp_end")
+
+    def tcp_error(self, flow: Any) -> None:
+        self._finished(flow, "tcp_error")
+
+    def tick(self) -> None:
+        if self._pending and self.session is not None:
+            for flow in [f for f in self._pending.values() if not f.intercepted]:
+                del self._pending[flow.id]
+                self.session.put(flow)
+
+    def _close(self) -> None:
+        if self.session is None:
+            return
+        for flow in [*self._soon, *self._pending.values()]:
             self.session.put(flow)
         self._pending.clear()
+        self._soon.clear()
         session, self.session = self.session, None
         session.close()
         if self.temporary and session.failed is None:
@@ -194,3 +251,15 @@ class SessionRecorder:
 
     def done(self) -> None:
         self._close()
+
+
+def _going(flow: Any) -> bool:
+    """Whether a live flow has hooks still to come: no response yet, or an open WebSocket or TCP stream."""
+    if flow.error is not None:
+        return False
+    if flow.type == "http":
+        if flow.response is None:
+            return True
+        if flow.websocket is None:
+            return False
+    return flow.client_conn.timestamp_end is None

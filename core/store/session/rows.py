@@ -42,6 +42,10 @@ class Snapshot:
     """url, headers text, [(raw body, Content-Encoding, Content-Type)], text messages, comment."""
 
 
+NO_MESSAGES: list[Any] = []
+"""Shared by every snapshot of a flow without messages (never changed)."""
+NO_SEARCH_BODIES: list[Any] = []
+
 COLUMNS = ("id", "type", "timestamp_created", "method", "host", "port", "url", "status_code", "request_size",
            "response_size", "content_type", "duration", "error", "marked", "comment", "record")
 
@@ -61,10 +65,6 @@ def _heads(http: HTTPFlow) -> str:
     return "\n".join(lines)
 
 
-def _messages(flow: MessageFlow | None) -> list[Message]:
-    return list(flow.messages) if flow is not None else []
-
-
 def snapshot(flow: Flow, search: bool = False) -> Snapshot:
     """With `search`, also what the search index needs (the writer indexes later, from the stored rows)."""
     http = _http(flow)
@@ -76,7 +76,7 @@ def snapshot(flow: Flow, search: bool = False) -> Snapshot:
         record["comment"] = comment
     text = json.dumps(record, ensure_ascii=True, separators=(",", ":"))
     bodies: list[tuple[str, bytes]] = []
-    search_bodies: list[tuple[bytes, str | None, str]] = []
+    search_bodies: list[tuple[bytes, str | None, str]] = [] if search else NO_SEARCH_BODIES
     mflow: MessageFlow | None = None
     if http is not None:
         req, resp = http.request, http.response
@@ -97,14 +97,18 @@ def snapshot(flow: Flow, search: bool = False) -> Snapshot:
         host, port = (addr[0], addr[1]) if addr else ("", 0)
         url, method, status, ctype, heads = f"tcp://{host}:{port}", "", None, None, ""
         mflow = flow if isinstance(flow, TCPFlow) else None
-    msgs = [(i, int(m.from_client), m.type if isinstance(m, WebSocketMessage) else None, m.timestamp,
-             int(m.dropped), int(m.injected), m.content) for i, m in enumerate(_messages(mflow))]
+    msgs = NO_MESSAGES
+    if mflow is not None and mflow.messages:
+        msgs = [(i, int(m.from_client), m.type if isinstance(m, WebSocketMessage) else None, m.timestamp,
+                 int(m.dropped), int(m.injected), m.content) for i, m in enumerate(mflow.messages)]
     text_msgs = [m[6] for m in msgs if m[2] != "binary"] if search else []
     req_size = len(http.request.raw_content or b"") if http is not None else (mflow.bytes_from_client if mflow else 0)
     duration = ORDERS["duration"](flow)
     columns = (flow.id, flow.type, flow.timestamp_created, clean(method), clean(host), port, clean(url), status,
                req_size, ORDERS["size"](flow), clean(ctype), None if duration == float("inf") else duration,
                clean(flow.error.msg) if flow.error else None, int(flow.marked), clean(comment), text)
+    if not search:  # what waits in the writer's queue: as few objects as it can (each one makes the GC run sooner)
+        return Snapshot(flow.id, flow.type, text, columns, bodies, msgs)
     return Snapshot(flow.id, flow.type, text, columns, bodies, msgs, (url, heads, search_bodies, text_msgs, comment))
 
 

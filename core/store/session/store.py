@@ -18,7 +18,7 @@ import os
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from interpose.model.flow import Flow
@@ -149,9 +149,10 @@ class Session:
         if (w := self._recording()) is not None:
             w.submit("flow", rows.snapshot(flow))
 
-    def delete(self, flow_id: str) -> None:
+    def delete(self, flow_ids: str | Iterable[str]) -> None:
+        """Mark flows deleted (their bodies, messages and search entries go)."""
         if (w := self._recording()) is not None:
-            w.submit("delete", flow_id)
+            w.submit("delete", [flow_ids] if isinstance(flow_ids, str) else list(flow_ids))
 
     def set_state(self, key: str, value: Any) -> None:
         """Store one piece of workspace state (JSON-serialisable)."""

@@ -21,12 +21,13 @@ COMMIT_S = 0.25
 BATCH_BYTES = 64 << 20
 """A batch is committed early once it holds this many bytes of bodies and messages."""
 
-_INSERT = (f"INSERT INTO flows ({', '.join(rows.COLUMNS)}, seq) VALUES ({', '.join('?' * len(rows.COLUMNS))}, ?) "
-           "ON CONFLICT (id) DO NOTHING RETURNING rowid")
-_UPDATE = (f"UPDATE flows SET {', '.join(f'{c} = ?' for c in rows.COLUMNS[1:])}, seq = ?, deleted = 0 "
-           "WHERE id = ? RETURNING rowid")
+_INSERT = (f"INSERT INTO flows (rowid, {', '.join(rows.COLUMNS)}, seq) "
+           f"VALUES (?, {', '.join('?' * len(rows.COLUMNS))}, ?)")
+_UPDATE = f"UPDATE flows SET {', '.join(f'{c} = ?' for c in rows.COLUMNS[1:])}, seq = ?, deleted = 0 WHERE id = ?"
 
 
+FLUSH_FLOWS = 64
+"""Flows written into the open transaction at once when the queue does not run empty before."""
 IDLE_S = 0.5
 """The search index is brought up to date once the queue has been empty this long (not while traffic
 floods in: indexing is half of what recording a flow costs)."""
@@ -118,6 +119,7 @@ class Writer:
                 size = 0
                 waiting: list[threading.Event] = []
                 closing = False
+                batch: list[rows.Snapshot] = []
                 try:
                     db.execute("BEGIN IMMEDIATE")
                     while True:
@@ -126,18 +128,26 @@ class Writer:
                             break
                         if item[0] == "sync":
                             waiting.append(item[1])
+                            self._flush(db, batch)
                             if item[2]:
                                 self._indexed = index_rows(db, self._indexed)
                                 db.execute("INSERT OR REPLACE INTO meta VALUES ('indexed', ?)", (str(self._indexed),))
                             break
-                        size += self._apply(db, item)
+                        if item[0] == "flow":
+                            snap = item[1]
+                            batch.append(snap)
+                            size += sum(len(d) for _, d in snap.bodies)
+                        else:
+                            self._flush(db, batch)
+                            self._apply(db, item)
                         left = deadline - time.monotonic()
                         if left <= 0 or size >= BATCH_BYTES:
                             break
-                        try:
-                            item = self._queue.get(timeout=left)
-                        except queue.Empty:
+                        nxt = self._next(db, batch, deadline)
+                        if nxt is None:
                             break
+                        item = nxt
+                    self._flush(db, batch)
                     db.execute("COMMIT")
                 except Exception as e:  # disk full, file removed, ...: recording stops, the proxy does not
                     self._fail(db, e)
@@ -148,6 +158,27 @@ class Writer:
         finally:
             self._drain()
             db.close()
+
+    def _next(self, db: sqlite3.Connection, batch: list[rows.Snapshot], deadline: float) -> tuple[Any, ...] | None:
+        """The next item of a batch, or None once the batch is due. Whenever the queue is empty (or the
+        batch is long) the flows so far go into SQLite at once, in the open transaction: snapshots kept
+        in Python until the commit would make the garbage collector run ten times as often on the
+        proxy's loop (they count as objects allocated and not freed)."""
+        try:
+            item = self._queue.get_nowait()
+        except queue.Empty:
+            item = None
+        if item is None or len(batch) >= FLUSH_FLOWS:
+            self._flush(db, batch)
+        if item is not None:
+            return item
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        try:
+            return self._queue.get(timeout=left)
+        except queue.Empty:
+            return None
 
     def _catch_up(self, limit: int | None) -> None:
         if self.failed is not None or self._indexed >= self._top:
@@ -181,45 +212,75 @@ class Writer:
         if self.on_error is not None:
             self.on_error(self.failed)
 
-    def _apply(self, db: sqlite3.Connection, item: tuple[Any, ...]) -> int:
-        kind = item[0]
-        self._seq += 1
-        if kind == "flow":
-            snap: rows.Snapshot = item[1]
-            row = db.execute(_INSERT, (*snap.columns, self._seq)).fetchone()
-            if row is not None:  # a new flow: nothing of it to replace
-                rowid = row[0]
+    def _flush(self, db: sqlite3.Connection, batch: list[rows.Snapshot]) -> None:
+        """Write the flows of `batch` (then empty it): new ones with one `executemany` per table, flows
+        recorded before one by one (their old bodies and messages replaced)."""
+        if not batch:
+            return
+        last: dict[str, rows.Snapshot] = {}
+        for snap in batch:  # a flow queued twice in one batch: its newest state
+            last.pop(snap.id, None)
+            last[snap.id] = snap
+        batch.clear()
+        ids = list(last)
+        known: dict[str, int] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            known.update(db.execute(f"SELECT id, rowid FROM flows WHERE id IN ({', '.join('?' * len(chunk))})",
+                                    chunk).fetchall())
+        top = max(self._top, db.execute("SELECT coalesce(max(rowid), 0) FROM flows").fetchone()[0])
+        new_rows: list[tuple[Any, ...]] = []
+        body_rows: list[tuple[int, str, int, bytes | memoryview]] = []
+        message_rows: list[tuple[Any, ...]] = []
+        changed: list[int] = []
+        for snap in last.values():
+            self._seq += 1
+            rowid = known.get(snap.id)
+            if rowid is None:
+                top += 1
+                rowid = top
+                new_rows.append((rowid, *snap.columns, self._seq))
             else:
-                rowid = db.execute(_UPDATE, (*snap.columns[1:], self._seq, snap.id)).fetchone()[0]
+                db.execute(_UPDATE, (*snap.columns[1:], self._seq, snap.id))
                 db.execute("DELETE FROM bodies WHERE flow = ?", (rowid,))
                 db.execute("DELETE FROM messages WHERE flow = ?", (rowid,))
-            size = 0
+                if rowid <= self._indexed:
+                    changed.append(rowid)
             for part, data in snap.bodies:
                 if len(data) <= rows.CHUNK:
-                    db.execute("INSERT INTO bodies VALUES (?, ?, 0, ?)", (rowid, part, data))
+                    body_rows.append((rowid, part, 0, data))
                 else:
-                    db.executemany("INSERT INTO bodies VALUES (?, ?, ?, ?)",
-                                   ((rowid, part, i, c) for i, c in enumerate(rows.chunks(data))))
-                size += len(data)
+                    body_rows.extend((rowid, part, i, c) for i, c in enumerate(rows.chunks(data)))
             if snap.messages:
-                db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               ((rowid, *m) for m in snap.messages))
-                size += sum(len(m[6]) for m in snap.messages)
-            if rowid <= self._indexed:
-                index_rows(db, rowid - 1, 1)  # a flow already indexed that changed: at once
-            self._top = max(self._top, rowid)
-            return size
-        if kind == "delete":
-            row = db.execute("UPDATE flows SET deleted = 1, seq = ? WHERE id = ? RETURNING rowid",
-                             (self._seq, item[1])).fetchone()
-            if row is not None:
-                for table in ("bodies", "messages"):
-                    db.execute(f"DELETE FROM {table} WHERE flow = ?", (row[0],))
-                db.execute("DELETE FROM search WHERE rowid = ?", (row[0],))
-            return 0
+                message_rows.extend((rowid, *m) for m in snap.messages)
+        if new_rows:
+            db.executemany(_INSERT, new_rows)
+        if body_rows:
+            db.executemany("INSERT INTO bodies VALUES (?, ?, ?, ?)", body_rows)
+        if message_rows:
+            db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", message_rows)
+        for rowid in changed:
+            index_rows(db, rowid - 1, 1)  # a flow already indexed that changed: at once
+        self._top = top
+
+    def _apply(self, db: sqlite3.Connection, item: tuple[Any, ...]) -> None:
+        kind = item[0]
+        self._seq += 1
+        if kind == "delete":  # item[1]: the ids of the flows deleted
+            ids = list(item[1])
+            gone: list[int] = []
+            for i in range(0, len(ids), 500):
+                part = ids[i:i + 500]
+                gone += [r[0] for r in db.execute(
+                    f"SELECT rowid FROM flows WHERE deleted = 0 AND id IN ({', '.join('?' * len(part))})", part)]
+            seqs = range(self._seq, self._seq + len(gone))
+            self._seq += max(0, len(gone) - 1)
+            db.executemany("UPDATE flows SET deleted = 1, seq = ? WHERE rowid = ?", zip(seqs, gone, strict=True))
+            for table, column in (("bodies", "flow"), ("messages", "flow"), ("search", "rowid")):
+                db.executemany(f"DELETE FROM {table} WHERE {column} = ?", ((r,) for r in gone))
+            return
         if kind == "state":
             db.execute("INSERT OR REPLACE INTO workspace VALUES (?, ?)", (item[1], item[2]))
         elif kind == "meta":
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (item[1], item[2]))
-        return 0
 
