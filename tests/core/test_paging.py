@@ -98,6 +98,18 @@ def test_every_order_both_ways_matches_the_memory_store(opened, order):
         assert paged.index(paged[i]) == i
 
 
+@pytest.mark.parametrize("order", list(ORDERS))
+@pytest.mark.parametrize("expr", [None, "~d host & ~c 200", "~b needle"])
+def test_order_sorted_off_the_loop_matches_the_memory_store(opened, order, expr):
+    paged, plain, _, _ = opened
+    paged.set_filter(expr)
+    plain.set_filter(expr)
+    asyncio.run(paged.set_order_sliced(order))
+    plain.set_order(order)
+    assert paged.order == order
+    assert ids(paged) == ids(plain)
+
+
 @pytest.mark.parametrize("expr", FILTERS)
 def test_filters_sql_and_python_match_the_memory_store(opened, expr):
     paged, plain, _, _ = opened

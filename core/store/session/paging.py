@@ -125,6 +125,9 @@ class PagedFlowStore(FlowStore):
     def _rebuild_all(self) -> None:
         assert self._reader is not None
         self._all = self._merge(self._reader.keyed(self._order), None, False)
+        self._keep_entries()
+
+    def _keep_entries(self) -> None:
         for e in self._all:
             if not isinstance(e[2], int):
                 self._entries[e[2].id] = e
@@ -351,6 +354,34 @@ class PagedFlowStore(FlowStore):
             self._keyfn = ORDERS[order]
             self._order = order
             self._rebuild_all()
+            self._rebuild_view()
+        self.last_refilter_s = time.perf_counter() - t0
+        self._changed()
+        return self.last_refilter_s
+
+    async def set_order_sliced(self, order: str) -> float:
+        """`set_order` with the SQL sort on a worker thread: the list keeps answering keys and shows the old
+        order until the new one is complete. Overtaken by another order or filter change, it does nothing."""
+        if self._reader is None or order == self._order:
+            return self.set_order(order)
+        if order not in ORDERS:
+            raise ValueError(f"unknown order {order!r}; one of: {', '.join(ORDERS)}")
+        t0 = time.perf_counter()
+        self._generation += 1
+        generation, reader = self._generation, self._reader
+        flt, marked_only = self._filter, self._marked_only
+        sql = to_sql(flt, marked_only) if flt is not None or marked_only else None
+        loop = asyncio.get_running_loop()
+        compact = await loop.run_in_executor(None, lambda: reader.keyed(order))
+        shown = await loop.run_in_executor(None, lambda: reader.keyed(order, *sql)) if sql is not None else None
+        if self._generation != generation or self._reader is None:
+            return time.perf_counter() - t0
+        self._keyfn, self._order = ORDERS[order], order
+        self._all = self._merge(compact, None, False)
+        self._keep_entries()
+        if shown is not None:
+            self._view = self._merge(shown, flt, marked_only)
+        else:
             self._rebuild_view()
         self.last_refilter_s = time.perf_counter() - t0
         self._changed()
