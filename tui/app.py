@@ -33,8 +33,8 @@ from interpose.runtime.bus import (
 from interpose.runtime.entry import Core, CoreThread
 from interpose.runtime.master import Master
 from interpose.runtime.options import Options
+from interpose.store.session.paging import PagedFlowStore
 from interpose.store.spill import BodySpill
-from interpose.store.view import FlowStore
 from interpose.tui import commands, keymap, status
 from interpose.tui import session as tui_session
 from interpose.tui.commands import layouts
@@ -55,7 +55,7 @@ class App:
         self.master = master
         """The core, to read (options, addons): anything that changes it goes through `core`."""
         self._core = core
-        self.store = FlowStore()
+        self.store = PagedFlowStore()
         self.spill = BodySpill.from_options(master.options)
         """Moves the bodies of finished kept flows to disk (body_spill_threshold, flow_memory_limit)."""
         self.quit = asyncio.Event()
@@ -349,8 +349,11 @@ async def run(opts: Options) -> int:
     app.sticky = sticky
     load_keys(app, os.path.join(os.path.expanduser(opts.confdir), "keys.yaml"), missing_ok=True)
     app.spawn(app.consume(master.bus.subscribe()))  # subscribed on this loop before the core starts
+    master.session.announce = False  # the list pages from the session instead (store/session/paging.py)
     host, port = await loop.run_in_executor(None, core.start)
     app.address = (host, port)
+    app.store.attach(master.session.session)
+    app.flowlist.focus_index(len(app.store) - 1)
     tui_session.restore_view(app)
     app.flowlist.welcome = welcome_for(master, app.address)
     print(f"proxy listening at {host}:{port}", file=sys.stderr, flush=True)

@@ -131,3 +131,39 @@ async def test_sticky_rules_and_kept_responses_come_back_with_the_session(tmp_pa
         assert restored.part == "saved_response" and restored.make_response().content == b"hi"
     finally:
         await second.master.shutdown()
+
+
+async def test_a_big_session_pages_into_the_list_and_its_flows_open_with_their_bodies(tmp_path):
+    """Reopened, the list pages from the session (store/session/paging.py): no flow is loaded until it is
+    drawn; moving to the first flow and opening it loads it with its body; sorting and filtering work."""
+    from interpose.http import Response
+    from tests.core.test_store import http_flow
+
+    path = tmp_path / "big.session"
+    s = Session.open(str(path))
+    for i in range(3000):
+        f = http_flow(f"http://h{i % 3}.example/item{i}")
+        f.response = Response.make(404 if i % 2 else 200, f"body-of-item-{i}".encode(), {"content-type": "text/plain"})
+        f.live = False
+        s.put(f)
+    assert s.sync()
+    s.close()
+    term = await Terminal().start("--confdir", str(tmp_path / "conf"), "--session", str(path))
+    try:
+        await term.wait_for("/item2999")
+        await term.press("g")
+        await term.wait_for("/item0")
+        await term.press("enter")
+        await term.press("tab")
+        await term.wait_for("body-of-item-0")
+        await term.press("q")
+        await term.press("f")
+        await term.wait_for("Filter")
+        term.send("~d h1 & ~c 404")
+        await term.press("enter")
+        await term.wait_gone("/item0")
+        await term.press("G")
+        await term.wait_for("/item2995")  # the last flow of h1 (i % 3 == 1) with status 404 (odd i)
+        assert "/item2999" not in term.text()
+    finally:
+        assert await term.stop() == 0

@@ -67,6 +67,16 @@ ORDERS = ("time", "method", "url", "size", "duration", "status")
 def list_order(app: UI, size: Any) -> None:
     cur = app.store.order
     nxt = ORDERS[(ORDERS.index(cur) + 1) % len(ORDERS)] if cur in ORDERS else "time"
+    if getattr(app.store, "paging", False) and app.store.total > 20_000:  # sorted by SQL off the UI thread
+
+        async def run() -> None:
+            seconds = await app.store.set_order_sliced(nxt)  # type: ignore[attr-defined]
+            app.flowlist.walker.changed()
+            app.notify(f"order: {app.store.order} ({seconds:.1f} s)")
+            app.refresh_status()
+        app.notify(f"sorting {app.store.total:,} flows by {nxt}…")
+        app.spawn(run())
+        return
     app.store.set_order(nxt)
     app.flowlist.walker.changed()
     app.notify(f"order: {nxt}")

@@ -102,12 +102,34 @@ def search_global(app: UI, size: Any) -> None:
             return
         view = SearchResults(text)
         app.push(view)
-        flows = list(app.store)
+        flows = _candidates(app, text, regex)
         app.spawn(_run_search(app, view, flows, pattern))
     app.ask("Search all flows (/regex/ for a regular expression): ", done)
 
 
-async def _run_search(app: UI, view: SearchResults, flows: list[Any], pattern: Any) -> None:
+class _Lazy:
+    """The visible flows of a list that pages from a session, loaded one at a time as the search walks."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def __iter__(self) -> Any:
+        return iter(self.store)
+
+
+def _candidates(app: UI, text: str, regex: bool) -> Any:
+    """What to search: a list paging from a session asks its search index (FTS5) first."""
+    store = app.store
+    if not getattr(store, "paging", False):
+        return list(store)
+    found = None if regex else store.search_candidates(text)  # type: ignore[attr-defined]
+    return found if found is not None else _Lazy(store)
+
+
+async def _run_search(app: UI, view: SearchResults, flows: Any, pattern: Any) -> None:
     total = len(flows)
 
     def progress(done: int) -> None:

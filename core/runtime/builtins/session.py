@@ -51,6 +51,9 @@ class SessionRecorder:
         """A temporary session (the TUI's default): deleted by a clean `done`."""
         self.restored: dict[str, Any] = {}
         """The workspace state the session held when it was opened."""
+        self.announce = True
+        """Announce a reopened session's flows on the bus; off for a viewer that pages from the session
+        itself (the TUI's list: store/session/paging.py), so reopening makes no Flow objects."""
         self._options: Any = None
         self._pending: dict[str, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -109,7 +112,9 @@ class SessionRecorder:
         self.session.set_state("options", changed)
 
     def _announce(self) -> None:
-        if not self._bus.active:
+        if not self._bus.active or not self.announce:
+            if not self.announce:
+                self._log(f"reopened {self.session.path}: {self.session.count()} flows", "info")
             return
         count = 0
         for flow in self.session.flows():

@@ -1,0 +1,170 @@
+"""What the paging flow list (paging.py) asks a session file: the list's index in any order, a view filter as
+SQL where the columns answer it, one flow by rowid, and the global search's candidates.
+
+`Reader` opens the file read-only on connections of its own (never the recording `Session`'s), one for the
+UI thread and one for the long queries that run on a worker thread, so neither waits for the other or for
+the writer (WAL mode).
+
+A view filter is translated to SQL when every operator in it reads a list column: `~c`, `~m`, `~d` (the
+host column: a Host header that differs from the host is not seen), `~u` (the URL column), `~comment`,
+`~marked`, `~e`, `~s`, `~q`, `~http`, `~tcp`, `~all`, with `!`, `&` and `|`. Regexes run as a Python
+function (`regexp`), case-insensitively and searched, as the filter language does. Any other operator
+makes the whole filter run in Python over loaded flows (`to_sql` returns None).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sqlite3
+import urllib.parse
+from typing import Any
+
+from interpose.flowfilter import Filter
+from interpose.model.filters import Combine, Leaf
+from interpose.store.session import rows
+from interpose.store.session.writer import read_bodies, read_messages
+
+__all__ = ["KEY_COLUMNS", "Reader", "to_sql"]
+
+KEY_COLUMNS = {
+    "time": "timestamp_created",
+    "method": "coalesce(method, '')",
+    "url": "coalesce(url, '')",
+    "size": "coalesce(response_size, 0)",
+    "duration": "coalesce(duration, 9e999)",
+    "status": "coalesce(status_code, 0)",
+}
+"""Order name -> the SQL expression whose value equals `interpose.store.order.ORDERS[order](flow)`."""
+
+_FLAGS = {
+    "all": "1",
+    "marked": "marked = 1",
+    "e": "error IS NOT NULL",
+    "s": "status_code IS NOT NULL",
+    "q": "(status_code IS NULL AND error IS NULL)",
+    "http": "type = 'http'",
+    "tcp": "type = 'tcp'",
+}
+_REGEX_COLUMNS = {"m": "method", "d": "host", "u": "url", "comment": "comment"}
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.I)
+
+
+def _regexp(pattern: str, value: Any) -> int:
+    return int(isinstance(value, str) and _compiled(pattern).search(value) is not None)
+
+
+def _node(node: Any, params: list[Any]) -> str | None:
+    if isinstance(node, Combine):
+        parts = [_node(c, params) for c in node.children]
+        if any(p is None for p in parts):
+            return None
+        if node.op == "!":
+            return f"NOT ({parts[0]})"
+        return "(" + f" {'AND' if node.op == '&' else 'OR'} ".join(p for p in parts if p) + ")"
+    if isinstance(node, Leaf):
+        if node.arg is None:
+            return _FLAGS.get(node.code)
+        if node.code == "c":
+            params.append(node.arg)
+            return "coalesce(status_code = ?, 0)"
+        column = _REGEX_COLUMNS.get(node.code)
+        if column is None:
+            return None
+        params.append(node.arg)
+        return f"regexp(?, {column})"
+    return None
+
+
+def to_sql(flt: Filter | None, marked_only: bool) -> tuple[str, list[Any]] | None:
+    """The WHERE clause (over `flows`) that selects what a view with this filter shows, with its parameters;
+    None when some operator of the filter cannot be answered from the columns."""
+    clauses, params = ["deleted = 0"], list[Any]()
+    if marked_only:
+        clauses.append("marked = 1")
+    if flt is not None:
+        sql = _node(flt._root, params)
+        if sql is None:
+            return None
+        clauses.append(sql)
+    return " AND ".join(clauses), params
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout = 5000")
+    db.create_function("regexp", 2, _regexp, deterministic=True)
+    return db
+
+
+class Reader:
+    """Read-only access to one session file for the paging list."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.db = _connect(path)
+        """For the UI thread: one row at a time."""
+        self.bg = _connect(path)
+        """For whole-table queries, run on a worker thread."""
+
+    def close(self) -> None:
+        self.db.close()
+        self.bg.close()
+
+    # -- the index -------------------------------------------------------------------------------------
+    def keyed(self, order: str, where: str = "deleted = 0", params: tuple[Any, ...] | list[Any] = (),
+              db: sqlite3.Connection | None = None) -> list[tuple[Any, int, int]]:
+        """(sort key, rowid, rowid) of every flow `where` selects, in list order (ties by rowid): the compact
+        entries of the paging list. Runs on `bg` unless told otherwise (call it off the UI thread)."""
+        column = KEY_COLUMNS[order]
+        sql = f"SELECT {column}, rowid, rowid FROM flows WHERE {where} ORDER BY {column}, rowid"
+        return (db or self.bg).execute(sql, list(params)).fetchall()
+
+    def rowids(self, where: str, params: tuple[Any, ...] | list[Any] = (),
+               db: sqlite3.Connection | None = None) -> set[int]:
+        return {r[0] for r in (db or self.bg).execute(f"SELECT rowid FROM flows WHERE {where}", list(params))}
+
+    # -- one flow --------------------------------------------------------------------------------------
+    def lookup(self, flow_id: str, order: str) -> tuple[int, Any] | None:
+        """(rowid, sort key in `order`) of the flow with this id, if the session holds it (not deleted)."""
+        row = self.db.execute(f"SELECT rowid, {KEY_COLUMNS[order]} FROM flows WHERE id = ? AND deleted = 0",
+                              (flow_id,)).fetchone()
+        return (int(row[0]), row[1]) if row is not None else None
+
+    def recorded(self, ids: list[str]) -> dict[str, tuple[int, int, str]]:
+        """id -> (rowid, marked, comment) for those of `ids` the session holds."""
+        out: dict[str, tuple[int, int, str]] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            q = ("SELECT id, rowid, marked, comment FROM flows WHERE deleted = 0 "
+                 f"AND id IN ({','.join('?' * len(part))})")
+            for flow_id, rowid, marked, comment in self.db.execute(q, part):
+                out[flow_id] = (int(rowid), int(marked), comment or "")
+        return out
+
+    def load(self, rowid: int, db: sqlite3.Connection | None = None) -> Any | None:
+        """The flow stored under `rowid`, with its bodies and messages (None if it is gone or unreadable)."""
+        db = db or self.db
+        try:
+            row = db.execute("SELECT record, comment, marked FROM flows WHERE rowid = ?", (rowid,)).fetchone()
+            if row is None:
+                return None
+            return rows.restore(row[0], row[1], row[2], read_bodies(db, rowid), read_messages(db, rowid))
+        except Exception:  # a damaged row: the list shows what it can
+            return None
+
+    # -- search ------------------------------------------------------------------------------------------
+    def search(self, text: str, limit: int) -> tuple[set[int], int]:
+        """Rowids of up to `limit` flows whose indexed text contains `text` (FTS5 trigram: at least three
+        characters), and the last rowid the index covers (later flows are not in it yet)."""
+        phrase = '"' + text.replace('"', '""') + '"'
+        found = {r[0] for r in self.bg.execute("SELECT rowid FROM search WHERE search MATCH ? LIMIT ?",
+                                               (phrase, limit))}
+        row = self.bg.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
+        indexed = int(row[0]) if row and str(row[0]).isdigit() else 0
+        return found, indexed
