@@ -152,8 +152,9 @@ async def test_repeater_tabs_come_back_with_their_history(tmp_path, origin):
     try:
         await term.wait_for("/echo/first")
         await term.press("R")  # a second tab; the first is the one the session kept
-        screen = await term.wait_for("2: GET /echo/first")
-        assert "1: GET /echo/first" in screen and "not sent yet" in screen
+        await term.wait_for("2: GET /echo/first")
+        screen = await term.wait_for("not sent yet")  # the new tab's pane (drawn after its tab bar)
+        assert "1: GET /echo/first" in screen and "2: GET /echo/first" in screen
         await term.press("ctrl p")
         await term.wait_for("Response 1/1")
     finally:
