@@ -196,12 +196,16 @@ class FlowStore:
 
     def __getitem__(self, i: int) -> Any:
         """The i-th visible flow in the current order (negative indices count from the end)."""
+        return self._entry_at(i)[2]
+
+    def _entry_at(self, i: int) -> Entry:
+        """The entry of the i-th visible flow, the order's direction applied."""
         n = len(self._view)
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError(f"flow index {i} out of range (0..{n - 1})")
-        return self._view[n - 1 - i if self._reverse else i][2]
+        return self._view[n - 1 - i if self._reverse else i]
 
     def index(self, flow: Any) -> int | None:
         """Position of `flow` among the visible flows, or None if it is hidden or not here. O(log n)."""

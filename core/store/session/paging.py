@@ -248,12 +248,7 @@ class PagedFlowStore(FlowStore):
         return len(self._all) if self._reader is not None else len(self._entries)
 
     def __getitem__(self, i: int) -> Any:
-        n = len(self._view)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError(f"flow index {i} out of range (0..{n - 1})")
-        return self._flow(self._view[n - 1 - i if self._reverse else i])
+        return self._flow(self._entry_at(i))
 
     def index(self, flow: Any) -> int | None:
         e = self._entries.get(flow.id)
