@@ -47,6 +47,20 @@ def https_url(port: int, path: str = "/", host: str = "localhost") -> str:
     return f"https://{host}:{port}{path}"
 
 
+
+def start_hypercorn(app: Any, config: Config, stop: asyncio.Event,
+                    backlog: int = 64) -> tuple[int, asyncio.Task[None]]:
+    """Serve `app` with hypercorn on a loopback port of its own until `stop` is set: (port, task).
+    The socket is bound here to know the port; hypercorn adopts it through fd://."""
+    config.graceful_timeout = 1.0
+    config.accesslog = None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(backlog)
+    port = sock.getsockname()[1]
+    config.bind = [f"fd://{sock.detach()}"]
+    return port, asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+
 class TestCA:
     """A CA for origin servers, distinct from any proxy's CA (its own key and name)."""
 
@@ -136,15 +150,7 @@ class H2Origin:
         config.certfile, config.keyfile = certfile, keyfile
         config.alpn_protocols = self.alpn
         config.h2_max_concurrent_streams = self.max_concurrent_streams
-        config.graceful_timeout = 1.0
-        config.accesslog = None
-        # Bind here to know the port; hypercorn adopts the listening socket through fd://.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(256)
-        self.port = sock.getsockname()[1]
-        config.bind = [f"fd://{sock.detach()}"]
-        self._task = asyncio.create_task(serve(self._app, config, shutdown_trigger=self._stop.wait))  # type: ignore[arg-type]
+        self.port, self._task = start_hypercorn(self._app, config, self._stop, backlog=256)
         return self
 
     async def stop(self) -> None:

@@ -9,34 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 
 import h2.config
 import h2.connection
 import h2.events
 import pytest
-from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from interpose.http import HTTPFlow
 from tests.conftest import Recorder, curl, raw_request
-from tests.tls_servers import H2Origin, TestCA
+from tests.tls_servers import H2Origin, TestCA, start_hypercorn
 
 
 class H2cOrigin(H2Origin):
     """tests.tls_servers.H2Origin's routes, served by hypercorn in clear text (HTTP/1.1 and h2c)."""
 
     async def start(self) -> H2cOrigin:
-        config = Config()
-        config.graceful_timeout = 1.0
-        config.accesslog = None
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        self.port = sock.getsockname()[1]
-        config.bind = [f"fd://{sock.detach()}"]
-        self._task = asyncio.create_task(serve(self._app, config, shutdown_trigger=self._stop.wait))  # type: ignore[arg-type]
+        self.port, self._task = start_hypercorn(self._app, Config(), self._stop)
         return self
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +16,6 @@ import h2.config
 import h2.connection
 import h2.exceptions
 import pytest
-from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -25,6 +23,7 @@ from websockets.exceptions import InvalidStatus
 from interpose.http import HTTPFlow
 from interpose.websocket import WebSocketFlow
 from tests.conftest import Recorder, curl
+from tests.tls_servers import start_hypercorn
 
 
 class H2cWsOrigin:
@@ -62,15 +61,7 @@ class H2cWsOrigin:
         await send({"type": "http.response.body", "body": body})
 
     async def start(self) -> H2cWsOrigin:
-        config = Config()
-        config.graceful_timeout = 1.0
-        config.accesslog = None
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        self.port = sock.getsockname()[1]
-        config.bind = [f"fd://{sock.detach()}"]
-        self._task = asyncio.create_task(serve(self._app, config, shutdown_trigger=self._stop.wait))  # type: ignore[arg-type]
+        self.port, self._task = start_hypercorn(self._app, Config(), self._stop)
         return self
 
     async def stop(self) -> None:
