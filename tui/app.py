@@ -28,6 +28,7 @@ from interpose.runtime.bus import (
     FlowUpdated,
     LogRecorded,
     MessageAdded,
+    OptionsChanged,
     Subscription,
 )
 from interpose.runtime.entry import Core, CoreThread
@@ -207,7 +208,7 @@ class App:
 
     def apply(self, events: list[Any]) -> None:
         changed: dict[str, Any] = {}
-        added = False
+        added, options = False, set()
         for ev in events:
             if isinstance(ev, FlowUpdated | MessageAdded):
                 flow = shown_flow(ev.flow)
@@ -217,6 +218,8 @@ class App:
                 if self.store.get(flow.id) is None:
                     self.store.add(flow)
                     added = True
+            elif isinstance(ev, OptionsChanged):
+                options |= ev.updated
             elif isinstance(ev, LogRecorded):
                 self.eventlog.add(ev.entry)
             elif isinstance(ev, FlowIntercepted):
@@ -238,12 +241,9 @@ class App:
                 self.spill.keep(flow)  # does nothing until the flow is complete and not held
         if added and self.follow and len(self.store):
             self.flowlist.focus_index(len(self.store) - 1)
-        layouts.follow_focus(self, changed)
         self.flowlist.walker.changed()
+        layouts.refresh_views(self, changed, options)  # the preview and the flow view in front
         cur = self.current
-        if isinstance(cur, FlowView) and (cur.flow.id in changed or getattr(cur.flow, "websocket", None) is not None):
-            cur.held_stage = next((stage for f, m, stage in self.held.values() if m is None and f is cur.flow), None)
-            cur.refresh()
         if hasattr(cur, "set_items"):
             cur.set_items(list(self.held.values()))
         self.eventlog.refresh()

@@ -37,9 +37,11 @@ def prepare(opts: Options, master: Master) -> list[str]:
 
 
 def restore_view(app: Any) -> None:
-    """Put back the view filter, its history and the order the session stored (when reopened)."""
+    """Lay the screen out for console_layout (config.yaml, --set); put back the view filter, its history and
+    the order the session stored (when reopened)."""
     from interpose.tui.actions.search import apply_filter
 
+    app.layout()
     restore_sticky(app)
     with contextlib.suppress(Exception):  # a tab this build cannot rebuild is not worth failing the start
         restore_repeater(app, app.master.session.restored.get(REPEATER_KEY))

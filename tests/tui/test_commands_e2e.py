@@ -277,6 +277,25 @@ async def test_layouts_cycle_and_the_flow_view_follows_the_focus(tmp_path: Path,
         await term.stop()
 
 
+async def test_console_layout_from_config_yaml_and_set(tmp_path: Path, origin) -> None:
+    """mitmproxy's `console_layout` in config.yaml lays the screen out at start; `set` changes it at once."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "config.yaml").write_text("console_layout: horizontal\n")
+    term = await Terminal().start("--confdir", str(conf))
+    try:
+        await _flow(term, origin, "/json")
+        screen = await term.wait_for("/json HTTP/1.1")  # the flow view beside the list
+        assert [ln for ln in screen.splitlines() if "/json HTTP/1.1" in ln][0].index("/json HTTP/1.1") > 40
+        await term.press(":", *"set console_layout=single", "enter")
+        await term.wait_gone("/json HTTP/1.1")
+        await term.press(":", *"set console_layout=vertical", "enter")
+        screen = await term.wait_for("/json HTTP/1.1")
+        assert [ln for ln in screen.splitlines() if "/json HTTP/1.1" in ln][0].index("GET http") < 10  # below
+    finally:
+        await term.stop()
+
+
 async def test_script_run_runs_a_scripts_hooks_once_on_flows(tmp_path: Path, origin) -> None:
     script = tmp_path / "tagger.py"
     script.write_text("def response(flow):\n    flow.response.headers['x-scripted'] = 'yes'\n")

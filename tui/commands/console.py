@@ -55,7 +55,7 @@ for _where in _NAV:
 @tui_command("console.view.flow")
 def view_flow(app: Any, flow: Flow) -> None:
     """Open a flow in the flow view."""
-    app.push(FlowView(flow))
+    app.push(FlowView(flow, app.master.options))
 
 
 @tui_command("console.view.commands")

@@ -188,4 +188,4 @@ def nav_select(app: Any) -> None:
     if cur is app.flowlist:
         flow = app.flowlist.focused_flow
         if flow is not None:
-            app.push(FlowView(flow))
+            app.push(FlowView(flow, app.master.options))
