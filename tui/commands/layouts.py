@@ -73,7 +73,8 @@ def refresh_views(app: Any, changed: dict[str, Any], options: set[str]) -> None:
         preview.view.refresh()
     follow_focus(app, changed)
     cur = app.current
-    if isinstance(cur, FlowView) and (every or cur.flow.id in changed or getattr(cur.flow, "websocket", None) is not None):
+    messages = getattr(cur, "flow", None) is not None and getattr(cur.flow, "websocket", None) is not None
+    if isinstance(cur, FlowView) and (every or cur.flow.id in changed or messages):
         cur.held_stage = next((stage for f, m, stage in app.held.values() if m is None and f is cur.flow), None)
         cur.refresh()
 
