@@ -1,6 +1,7 @@
 """The flow list: moving, following new flows, ordering, marking, deleting, duplicating, clearing."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from interpose.tui import session as tui_session
@@ -61,26 +62,43 @@ def list_follow(app: UI, size: Any) -> None:
 
 
 ORDERS = ("time", "method", "url", "size", "duration", "status")
+SLICED_ORDER_ABOVE = 20_000
+"""Above this many flows in a list paging from a session, a new order is sorted by SQL on a worker thread
+(the store's set_order_sliced): the list keeps answering keys and shows the old order until the new one
+is complete."""
+
+
+def change_order(app: UI, order: str) -> asyncio.Future[Any] | None:
+    """Order the list (`o`, `view.order.set`). A big paged list is sorted off the UI thread: the task that
+    finishes the change is returned (None: the list is ordered already). The status bar says what happened."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; one of: {', '.join(ORDERS)}")
+    store = app.store
+    if getattr(store, "paging", False) and store.total > SLICED_ORDER_ABOVE:
+
+        async def run() -> None:
+            seconds = await store.set_order_sliced(order)  # type: ignore[attr-defined]
+            if store.order == order:
+                _ordered(app, f"order: {order} ({seconds:.1f} s)")
+            else:  # another order or filter change came first: this sort was dropped
+                _ordered(app, f"sorting by {order} was overtaken by another change; order: {store.order}")
+        app.notify(f"sorting {store.total:,} flows by {order}…")
+        return app.spawn(run())
+    store.set_order(order)
+    _ordered(app, f"order: {order}")
+    return None
+
+
+def _ordered(app: UI, text: str) -> None:
+    app.flowlist.walker.changed()
+    app.notify(text)
+    app.refresh_status()
 
 
 @action("list.order")
 def list_order(app: UI, size: Any) -> None:
     cur = app.store.order
-    nxt = ORDERS[(ORDERS.index(cur) + 1) % len(ORDERS)] if cur in ORDERS else "time"
-    if getattr(app.store, "paging", False) and app.store.total > 20_000:  # sorted by SQL off the UI thread
-
-        async def run() -> None:
-            seconds = await app.store.set_order_sliced(nxt)  # type: ignore[attr-defined]
-            app.flowlist.walker.changed()
-            app.notify(f"order: {app.store.order} ({seconds:.1f} s)")
-            app.refresh_status()
-        app.notify(f"sorting {app.store.total:,} flows by {nxt}…")
-        app.spawn(run())
-        return
-    app.store.set_order(nxt)
-    app.flowlist.walker.changed()
-    app.notify(f"order: {nxt}")
-    app.refresh_status()
+    change_order(app, ORDERS[(ORDERS.index(cur) + 1) % len(ORDERS)] if cur in ORDERS else "time")
 
 
 @action("list.reverse")
