@@ -134,6 +134,30 @@ async def test_keys_yaml_rebinds_binds_an_addon_and_reports_the_rest(tmp_path: P
         await term.stop()
 
 
+async def test_key_bindings_view_adds_and_edits_a_binding_at_once(term) -> None:
+    """`ctrl k`: `a` opens the prompt with `console.key.bind CONTEXT ` (the focused binding's context); the new
+    binding works at once and is listed; Enter on it puts its whole binding in the prompt to change it."""
+    await term.press("ctrl k")
+    await term.wait_for("Key bindings (")
+    await term.press("a")
+    await term.wait_for(": console.key.bind global")
+    await term.press(*"W console.view.commands", "enter")
+    await term.wait_for("W → console.view.commands in global")
+    screen = await term.wait_for(re.compile(r"global\s+W\s+console\.view\.commands"))
+    assert screen.index("console.view.commands") < screen.index("console.view.help")  # the user's first
+    await term.press("enter")  # the focused binding: the new one, first in its context
+    await term.wait_for(": console.key.bind global W console.view.commands")
+    for _ in "console.view.commands":
+        await term.press("backspace")
+    await term.press(*"console.view.eventlog", "enter")
+    await term.wait_for(re.compile(r"global\s+W\s+console\.view\.eventlog"))
+    assert not re.search(r"W\s+console\.view\.commands", term.text())  # changed, not added
+    await term.press("q")
+    await term.wait_gone("Key bindings (")
+    await term.press("W")  # the edited binding takes effect at once
+    await term.wait_for("Event log")
+
+
 async def test_a_bad_keys_yaml_is_one_message_and_the_defaults_stay(tmp_path: Path) -> None:
     conf = tmp_path / "conf"
     conf.mkdir()
