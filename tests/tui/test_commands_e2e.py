@@ -232,6 +232,7 @@ async def test_comments_show_in_the_list_filter_and_search_and_U_unmarks_all(tmp
 
 async def test_cut_b_encode_and_n(tmp_path: Path, origin) -> None:
     import base64
+    import gzip
     term = await Terminal().start("--confdir", str(tmp_path / "conf"))
     try:
         await _flow(term, origin, "/json")
@@ -259,6 +260,14 @@ async def test_cut_b_encode_and_n(tmp_path: Path, origin) -> None:
         # flow.encode / flow.decode
         await term.press(":", *"flow.encode @focus response gzip", "enter")
         await term.wait_for("encoded 1 response bodies as gzip")
+        # b, raw: `content` changed to `raw_content` in its prompt saves the bytes as sent (gzip now)
+        await term.press("b")
+        await term.wait_for(": cut.save @focus response.content")
+        await term.press(*["backspace"] * len("content "))
+        raw = tmp_path / "body.gz"
+        await term.press(*f"raw_content {raw}", "enter")
+        await term.wait_until(raw.exists, "the raw body file")
+        assert raw.read_bytes().startswith(b"\x1f\x8b") and gzip.decompress(raw.read_bytes()) == body.read_bytes()
         await term.press(":", *"flow.decode @focus response", "enter")
         await term.wait_for("decoded 1 response bodies")
         await term.press("q")
