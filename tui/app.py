@@ -208,7 +208,7 @@ class App:
 
     def apply(self, events: list[Any]) -> None:
         changed: dict[str, Any] = {}
-        added, options = False, set()
+        added, options = False, set[str]()  # options: the names OptionsChanged brought
         for ev in events:
             if isinstance(ev, FlowUpdated | MessageAdded):
                 flow = shown_flow(ev.flow)
