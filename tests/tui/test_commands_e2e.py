@@ -158,6 +158,36 @@ async def test_key_bindings_view_adds_and_edits_a_binding_at_once(term) -> None:
     await term.wait_for("Event log")
 
 
+async def test_keys_yaml_rebinds_the_repeaters_keys(tmp_path: Path, origin) -> None:
+    """The repeater's keys are bindings of its context: keys.yaml adds one (f5 sends) and takes another
+    key over (ctrl n closes the tab instead of switching); the hint line and F1 show the keys as bound."""
+    KEYS.setdefault("f5", "\x1b[15~")
+    KEYS.setdefault("f1", "\x1bOP")
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "keys.yaml").write_text("- {key: f5, cmd: repeater.go, ctx: [repeater]}\n"
+                                    "- {key: ctrl n, cmd: repeater.close, ctx: [repeater], help: close it}\n")
+    term = await Terminal().start("--confdir", str(conf))
+    try:
+        await _flow(term, origin, "/json")
+        await term.press("R")
+        await term.wait_for("Request (edit freely)")
+        screen = await term.wait_for("f5/ctrl s: send")
+        assert "f5/ctrl s: send" in screen and "ctrl n/ctrl w: close tab" in screen
+        assert "next tab" not in screen  # ctrl n was its only key
+        await term.press("f5")
+        await term.wait_for("Response 1/1")
+        await term.press("f1")
+        screen = await term.wait_for("repeater keys")
+        assert re.search(r"f5\s+repeater\.go", screen) and re.search(r"ctrl n\s+close it", screen)
+        await term.press("esc")
+        await term.wait_gone("repeater keys")
+        await term.press("ctrl n")
+        await term.wait_for("no tabs: R in the flow list sends a flow here")
+    finally:
+        await term.stop()
+
+
 async def test_a_bad_keys_yaml_is_one_message_and_the_defaults_stay(tmp_path: Path) -> None:
     conf = tmp_path / "conf"
     conf.mkdir()

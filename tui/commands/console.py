@@ -159,6 +159,8 @@ def _refresh_bindings(app: Any) -> None:
     for view in app.views:
         if isinstance(view, KeyBindings):
             view.reload()
+    if getattr(app, "repeater", None) is not None:  # its hint lines name the keys
+        app.repeater.show_hints()
 
 
 def open_prompt(app: Any, initial: str = "") -> None:
