@@ -4,8 +4,9 @@ Contexts: `global` (everywhere unless a view overrides the key), `flowlist`, `fl
 `picker`, `options`, `eventlog`, `help`, `commands`, `keybindings`, `search`, `diff`, `rules`,
 `repeater`, `grideditor`. `?` shows the keys of the current context plus the global ones, as bound now.
 The repeater is a text editor: its editor keeps the keys a text needs, and a key it leaves runs the
-`repeater` binding (the view looks it up; `f1` opens its help). BINDINGS is the live keymap: `bind`, `unbind` and `load_keys_yaml` (CONFDIR/keys.yaml,
-mitmproxy's format) change it; `reset` puts the defaults back.
+`repeater` binding (the view looks it up; `f1` opens its help). BINDINGS is the live keymap: `bind`,
+`unbind` and `load_keys_yaml` (CONFDIR/keys.yaml, mitmproxy's format) change it; `reset` puts the
+defaults back.
 """
 from __future__ import annotations
 

@@ -110,6 +110,19 @@ async def test_o_goes_the_same_way(big_app) -> None:
     assert app.store.order == "method" and [f.id for f in app.store] == reference_ids(session, "method")
 
 
+async def test_o_pressed_again_while_sorting_goes_on_from_the_order_coming(big_app) -> None:
+    app, session = big_app
+    app.top.keypress(SIZE, "o")  # time → method, sorting
+    app.top.keypress(SIZE, "o")  # method → url, not method again
+    assert f"sorting {N:,} flows by url" in screen(app)
+    await _settled(app)
+    assert app.store.order == "url" and [f.id for f in app.store] == reference_ids(session, "url")
+    app.top.keypress(SIZE, "o")  # the sorts are done: on from the list's order
+    assert f"sorting {N:,} flows by size" in screen(app)
+    await _settled(app)
+    assert app.store.order == "size"
+
+
 async def test_a_newer_order_overtakes_one_still_sorting(big_app) -> None:
     app, session = big_app
     run_command(app, "view.order.set size")

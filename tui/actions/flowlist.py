@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 from interpose.tui import session as tui_session
@@ -68,6 +69,10 @@ SLICED_ORDER_ABOVE = 20_000
 is complete."""
 
 
+_SORTING: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+"""The order each app's list is being sorted to, while the sort runs (`o` goes on from it)."""
+
+
 def change_order(app: UI, order: str) -> asyncio.Future[Any] | None:
     """Order the list (`o`, `view.order.set`). A big paged list is sorted off the UI thread: the task that
     finishes the change is returned (None: the list is ordered already). The status bar says what happened."""
@@ -77,12 +82,17 @@ def change_order(app: UI, order: str) -> asyncio.Future[Any] | None:
     if getattr(store, "paging", False) and store.total > SLICED_ORDER_ABOVE:
 
         async def run() -> None:
-            seconds = await store.set_order_sliced(order)  # type: ignore[attr-defined]
+            try:
+                seconds = await store.set_order_sliced(order)  # type: ignore[attr-defined]
+            finally:
+                if _SORTING.get(app) == order:
+                    del _SORTING[app]
             if store.order == order:
                 _ordered(app, f"order: {order} ({seconds:.1f} s)")
             else:  # another order or filter change came first: this sort was dropped
                 _ordered(app, f"sorting by {order} was overtaken by another change; order: {store.order}")
         app.notify(f"sorting {store.total:,} flows by {order}…")
+        _SORTING[app] = order
         return app.spawn(run())
     store.set_order(order)
     _ordered(app, f"order: {order}")
@@ -97,7 +107,7 @@ def _ordered(app: UI, text: str) -> None:
 
 @action("list.order")
 def list_order(app: UI, size: Any) -> None:
-    cur = app.store.order
+    cur = _SORTING.get(app, app.store.order)  # pressed again while sorting: the order after the one coming
     change_order(app, ORDERS[(ORDERS.index(cur) + 1) % len(ORDERS)] if cur in ORDERS else "time")
 
 
