@@ -60,9 +60,13 @@ class LoopTurns:
 
     def __init__(self, app: App) -> None:
         self.turns = 0
-        self.at_change: list[int] = []
-        self._unsubscribe = app.store.on_change(lambda: self.at_change.append(self.turns))
+        self.changes: list[tuple[int, str]] = []
+        self._unsubscribe = app.store.on_change(lambda: self.changes.append((self.turns, app.store.order)))
         self._task = asyncio.get_running_loop().create_task(self._beat())
+
+    def before(self, order: str) -> int:
+        """The loop's turns before the list first had `order`."""
+        return next(t for t, o in self.changes if o == order)
 
     async def _beat(self) -> None:
         while True:
@@ -93,7 +97,7 @@ async def test_view_order_set_on_a_big_paged_list_sorts_off_the_ui_thread(big_ap
     app.top.keypress(SIZE, "j")  # keys are answered meanwhile
     await _settled(app)
     turns.stop()
-    assert turns.at_change and turns.at_change[0] > 2  # the loop kept turning until the new order landed
+    assert turns.before("size") > 2  # the loop kept turning until the new order landed
     assert app.store.order == "size"
     assert [f.id for f in app.store] == reference_ids(session, "size")
     assert "order: size (" in screen(app)
@@ -106,7 +110,7 @@ async def test_o_goes_the_same_way(big_app) -> None:
     assert app.store.order == "time" and f"sorting {N:,} flows by method" in screen(app)
     await _settled(app)
     turns.stop()
-    assert turns.at_change and turns.at_change[0] > 2
+    assert turns.before("method") > 2
     assert app.store.order == "method" and [f.id for f in app.store] == reference_ids(session, "method")
 
 
@@ -156,3 +160,22 @@ async def test_a_small_list_is_ordered_at_once(tmp_path) -> None:
     finally:
         app.store.close()
         session.close()
+
+
+async def test_a_reopened_big_session_gets_its_stored_order_off_the_ui_thread_then_its_filter(big_app) -> None:
+    """The view a session stored (order, filter): the order is sorted as `o` does, and the filter is applied
+    once it is in (applied at once, it would overtake the sort)."""
+    from interpose.tui import session as tui_session
+
+    app, session = big_app
+    app.master.session.restored = {"view": {"order": "size", "filter": "~d example", "reverse": False}}
+    turns = LoopTurns(app)
+    tui_session.restore_view(app)
+    assert app.store.order == "time" and f"sorting {N:,} flows by size" in screen(app)
+    await _settled(app)
+    turns.stop()
+    assert turns.before("size") > 2
+    assert app.store.order == "size" and app.store.filter_expr == "~d example"
+    shown = [f.id for f in app.store]
+    assert shown and all("example" in f.request.host for f in app.store)
+    assert shown == [i for i in reference_ids(session, "size") if i in set(shown)]  # the filtered flows, by size
