@@ -138,7 +138,8 @@ class App:
 
     def show_help(self) -> None:
         cols = self.loop.screen.get_cols_rows()[0] if self.loop is not None else 80
-        self.overlay = help_widget([self.context, "global"], cols * 9 // 10)
+        ctxs = [self.context] if self.context == "repeater" else [self.context, "global"]  # no global keys there
+        self.overlay = help_widget(ctxs, cols * 9 // 10)
         self.layout()
 
     def close_overlay(self) -> None:
@@ -295,10 +296,6 @@ class App:
             self.interrupt()
             return None
         self.message = ""
-        if self.context == "repeater" and key == "f1":  # `?` is text there; global keys do not apply
-            self.overlay = help_widget(["repeater"])
-            self.layout()
-            return None
         if self.context in ("editor", "repeater") or getattr(self.current, "editing", None) is not None:
             return key  # the in-TUI editors (and a grid cell being edited) take every key
         cmd = keymap.lookup(["grideditor"] if self.context == "grideditor" else [self.context, "global"], key)

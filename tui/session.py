@@ -40,7 +40,7 @@ def restore_view(app: Any) -> None:
     """Lay the screen out for console_layout (config.yaml, --set); put back the view filter, its history and
     the order the session stored (when reopened). A big list is sorted off the UI thread, as `o` does; the
     filter and the focus follow once the order is in (a filter change would overtake the sort)."""
-    from interpose.tui.actions.flowlist import change_order
+    from interpose.tui.actions.order import change_order
     from interpose.tui.actions.search import apply_filter
 
     app.layout()

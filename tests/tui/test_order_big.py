@@ -12,7 +12,7 @@ from interpose.runtime.master import Master
 from interpose.runtime.options import Options, core_options
 from interpose.store.session import Session
 from interpose.store.session.paging import PagedFlowStore
-from interpose.tui.actions import flowlist
+from interpose.tui.actions import order as ordering
 from interpose.tui.app import App
 from interpose.tui.commands.run import run_command
 from tests.core.test_paging import make_flows, record
@@ -25,7 +25,7 @@ SIZE = (100, 30)
 def big_app(tmp_path, monkeypatch):
     """An App whose list pages from a recorded session of N flows, counted as big (the threshold is
     lowered, so that the test needs no 20,000 flows)."""
-    monkeypatch.setattr(flowlist, "SLICED_ORDER_ABOVE", 1000)
+    monkeypatch.setattr(ordering, "SLICED_ORDER_ABOVE", 1000)
     path = str(tmp_path / "big.session")
     record(path, make_flows(N))
     session = Session.open(path)

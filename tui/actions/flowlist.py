@@ -1,11 +1,11 @@
-"""The flow list: moving, following new flows, ordering, marking, deleting, duplicating, clearing."""
+"""The flow list: moving, following new flows, ordering (tui/actions/order.py), marking, deleting,
+duplicating, clearing."""
 from __future__ import annotations
 
-import asyncio
-import weakref
 from typing import Any
 
 from interpose.tui import session as tui_session
+from interpose.tui.actions.order import ORDERS, change_order, order_coming
 from interpose.tui.actions.registry import action, focused_flow
 from interpose.tui.ui import UI
 from interpose.tui.widgets.flowview import FlowView
@@ -62,52 +62,9 @@ def list_follow(app: UI, size: Any) -> None:
     app.refresh_status()
 
 
-ORDERS = ("time", "method", "url", "size", "duration", "status")
-SLICED_ORDER_ABOVE = 20_000
-"""Above this many flows in a list paging from a session, a new order is sorted by SQL on a worker thread
-(the store's set_order_sliced): the list keeps answering keys and shows the old order until the new one
-is complete."""
-
-
-_SORTING: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-"""The order each app's list is being sorted to, while the sort runs (`o` goes on from it)."""
-
-
-def change_order(app: UI, order: str) -> asyncio.Future[Any] | None:
-    """Order the list (`o`, `view.order.set`). A big paged list is sorted off the UI thread: the task that
-    finishes the change is returned (None: the list is ordered already). The status bar says what happened."""
-    if order not in ORDERS:
-        raise ValueError(f"unknown order {order!r}; one of: {', '.join(ORDERS)}")
-    store = app.store
-    if getattr(store, "paging", False) and store.total > SLICED_ORDER_ABOVE:
-
-        async def run() -> None:
-            try:
-                seconds = await store.set_order_sliced(order)  # type: ignore[attr-defined]
-            finally:
-                if _SORTING.get(app) == order:
-                    del _SORTING[app]
-            if store.order == order:
-                _ordered(app, f"order: {order} ({seconds:.1f} s)")
-            else:  # another order or filter change came first: this sort was dropped
-                _ordered(app, f"sorting by {order} was overtaken by another change; order: {store.order}")
-        app.notify(f"sorting {store.total:,} flows by {order}…")
-        _SORTING[app] = order
-        return app.spawn(run())
-    store.set_order(order)
-    _ordered(app, f"order: {order}")
-    return None
-
-
-def _ordered(app: UI, text: str) -> None:
-    app.flowlist.walker.changed()
-    app.notify(text)
-    app.refresh_status()
-
-
 @action("list.order")
 def list_order(app: UI, size: Any) -> None:
-    cur = _SORTING.get(app, app.store.order)  # pressed again while sorting: the order after the one coming
+    cur = order_coming(app)  # pressed again while sorting: the order after the one coming
     change_order(app, ORDERS[(ORDERS.index(cur) + 1) % len(ORDERS)] if cur in ORDERS else "time")
 
 

@@ -15,7 +15,7 @@ from interpose.store import export, har
 from interpose.store.flowfile import FlowWriter
 from interpose.tui import clipboard
 from interpose.tui import session as tui_session
-from interpose.tui.actions.flowlist import ORDERS, change_order
+from interpose.tui.actions.order import ORDERS, change_order
 from interpose.tui.actions.search import apply_filter
 from interpose.tui.commands.base import tui_command
 from interpose.tui.ui import UI
