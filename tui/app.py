@@ -28,6 +28,7 @@ from interpose.runtime.bus import (
     FlowUpdated,
     LogRecorded,
     MessageAdded,
+    OptionsChanged,
     Subscription,
 )
 from interpose.runtime.entry import Core, CoreThread
@@ -137,7 +138,8 @@ class App:
 
     def show_help(self) -> None:
         cols = self.loop.screen.get_cols_rows()[0] if self.loop is not None else 80
-        self.overlay = help_widget([self.context, "global"], cols * 9 // 10)
+        ctxs = [self.context] if self.context == "repeater" else [self.context, "global"]  # no global keys there
+        self.overlay = help_widget(ctxs, cols * 9 // 10)
         self.layout()
 
     def close_overlay(self) -> None:
@@ -207,7 +209,7 @@ class App:
 
     def apply(self, events: list[Any]) -> None:
         changed: dict[str, Any] = {}
-        added = False
+        added, options = False, set[str]()  # options: the names OptionsChanged brought
         for ev in events:
             if isinstance(ev, FlowUpdated | MessageAdded):
                 flow = shown_flow(ev.flow)
@@ -217,6 +219,8 @@ class App:
                 if self.store.get(flow.id) is None:
                     self.store.add(flow)
                     added = True
+            elif isinstance(ev, OptionsChanged):
+                options |= ev.updated
             elif isinstance(ev, LogRecorded):
                 self.eventlog.add(ev.entry)
             elif isinstance(ev, FlowIntercepted):
@@ -238,12 +242,9 @@ class App:
                 self.spill.keep(flow)  # does nothing until the flow is complete and not held
         if added and self.follow and len(self.store):
             self.flowlist.focus_index(len(self.store) - 1)
-        layouts.follow_focus(self, changed)
         self.flowlist.walker.changed()
+        layouts.refresh_views(self, changed, options)  # the preview and the flow view in front
         cur = self.current
-        if isinstance(cur, FlowView) and (cur.flow.id in changed or getattr(cur.flow, "websocket", None) is not None):
-            cur.held_stage = next((stage for f, m, stage in self.held.values() if m is None and f is cur.flow), None)
-            cur.refresh()
         if hasattr(cur, "set_items"):
             cur.set_items(list(self.held.values()))
         self.eventlog.refresh()
@@ -295,10 +296,6 @@ class App:
             self.interrupt()
             return None
         self.message = ""
-        if self.context == "repeater" and key == "f1":  # `?` is text there; global keys do not apply
-            self.overlay = help_widget(["repeater"])
-            self.layout()
-            return None
         if self.context in ("editor", "repeater") or getattr(self.current, "editing", None) is not None:
             return key  # the in-TUI editors (and a grid cell being edited) take every key
         cmd = keymap.lookup(["grideditor"] if self.context == "grideditor" else [self.context, "global"], key)

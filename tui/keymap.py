@@ -3,9 +3,10 @@
 Contexts: `global` (everywhere unless a view overrides the key), `flowlist`, `flowview`, `pending`,
 `picker`, `options`, `eventlog`, `help`, `commands`, `keybindings`, `search`, `diff`, `rules`,
 `repeater`, `grideditor`. `?` shows the keys of the current context plus the global ones, as bound now.
-The repeater is a text editor, so it takes every key itself (its rows here are for the help, which `f1`
-opens there). BINDINGS is the live keymap: `bind`, `unbind` and `load_keys_yaml` (CONFDIR/keys.yaml,
-mitmproxy's format) change it; `reset` puts the defaults back.
+The repeater is a text editor: its editor keeps the keys a text needs, and a key it leaves runs the
+`repeater` binding (the view looks it up; `f1` opens its help). BINDINGS is the live keymap: `bind`,
+`unbind` and `load_keys_yaml` (CONFDIR/keys.yaml, mitmproxy's format) change it; `reset` puts the
+defaults back.
 """
 from __future__ import annotations
 
@@ -135,17 +136,16 @@ BINDINGS: list[Binding] = [
     Binding("rules", ("j", "down"), "console.nav.down", "next rule"),
     Binding("rules", ("k", "up"), "console.nav.up", "previous rule"),
     Binding("rules", ("d",), "sticky.delete", "delete the rule"),
-    # the repeater (handled by the view itself: it is a text editor)
+    # the repeater: keys its editor leaves (a WebSocket tab's enter, tab and page up/down are the view's own)
     Binding("repeater", ("ctrl s",), "repeater.go",
             "send the request; WebSocket tab: connect (closing the old connection)"),
-    Binding("repeater", ("enter",), "repeater.ws_send", "WebSocket tab, message line: send the message"),
     Binding("repeater", ("ctrl t",), "repeater.ws_hex", "WebSocket tab: message line as text or as hex (binary)"),
-    Binding("repeater", ("tab",), "repeater.ws_focus", "WebSocket tab: between the message line and the handshake"),
     Binding("repeater", ("ctrl d",), "repeater.ws_disconnect", "WebSocket tab: close the connection"),
-    Binding("repeater", ("page up", "page down"), "repeater.ws_scroll", "WebSocket tab: scroll the messages"),
-    Binding("repeater", ("ctrl n", "ctrl p"), "repeater.tab", "next / previous tab"),
+    Binding("repeater", ("ctrl n",), "repeater.tab next", "next tab"),
+    Binding("repeater", ("ctrl p",), "repeater.tab prev", "previous tab"),
     Binding("repeater", ("ctrl w",), "repeater.close", "close the tab (and its connection)"),
-    Binding("repeater", ("ctrl o", "ctrl l"), "repeater.history", "older / newer response of the tab"),
+    Binding("repeater", ("ctrl o",), "repeater.history older", "older response of the tab"),
+    Binding("repeater", ("ctrl l",), "repeater.history newer", "newer response of the tab"),
     Binding("repeater", ("esc",), "console.view.pop", "back to the flow list (connections stay open)"),
     Binding("repeater", ("f1",), "console.view.help", "show these keys"),
     # command browser and key bindings

@@ -37,9 +37,13 @@ def prepare(opts: Options, master: Master) -> list[str]:
 
 
 def restore_view(app: Any) -> None:
-    """Put back the view filter, its history and the order the session stored (when reopened)."""
+    """Lay the screen out for console_layout (config.yaml, --set); put back the view filter, its history and
+    the order the session stored (when reopened). A big list is sorted off the UI thread, as `o` does; the
+    filter and the focus follow once the order is in (a filter change would overtake the sort)."""
+    from interpose.tui.actions.order import change_order
     from interpose.tui.actions.search import apply_filter
 
+    app.layout()
     restore_sticky(app)
     with contextlib.suppress(Exception):  # a tab this build cannot rebuild is not worth failing the start
         restore_repeater(app, app.master.session.restored.get(REPEATER_KEY))
@@ -50,18 +54,26 @@ def restore_view(app: Any) -> None:
     if isinstance(history, list):
         app.filter_history[:] = [h for h in history if isinstance(h, str)]
     order = view.get("order")
+    sorting: Any = None
     with contextlib.suppress(Exception):  # a stored value this build does not know is skipped
         if isinstance(order, str) and order != app.store.order:
-            app.store.set_order(order)
+            sorting = change_order(app, order)
         if isinstance(view.get("reverse"), bool):
             app.store.set_reverse(view["reverse"])
-    expr = view.get("filter")
-    if isinstance(expr, str) and expr:
-        with contextlib.suppress(Exception):
-            apply_filter(app, expr)
-    focus = view.get("focus")
-    if isinstance(focus, str) and view.get("follow") is False:
-        restore_focus(app, focus)
+    expr, focus = view.get("filter"), view.get("focus")
+
+    def rest(done: Any = None) -> None:
+        if done is not None and done.cancelled():
+            return
+        if isinstance(expr, str) and expr:
+            with contextlib.suppress(Exception):
+                apply_filter(app, expr)
+        if isinstance(focus, str) and view.get("follow") is False:
+            restore_focus(app, focus)
+    if sorting is None:
+        rest()
+    else:
+        sorting.add_done_callback(rest)
 
 
 def restore_focus(app: Any, flow_id: str) -> None:

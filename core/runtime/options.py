@@ -328,8 +328,8 @@ def core_options(opts: Options) -> None:
     add("keepserving", bool, False, "interpose-dump: keep serving after the flows of -r are processed.")
     add("quiet", bool, False, "interpose-dump: print nothing per flow.")
     add("flow_detail", int, 1, "interpose-dump: 0 prints nothing, 1 one line per flow, 2 adds headers, 3 adds bodies.")
-    add("showhost", bool, False, "Show URLs with the Host header's host (flow list, interpose-dump) instead of the "
-        "address the request went to.")
+    add("showhost", bool, False, "Show URLs with the Host header's host (flow list, flow view, interpose-dump) "
+        "instead of the address the request went to.")
     add("body_size_limit", str | None, None, "Refuse bodies larger than this (e.g. 10m); unset means no limit.",
         validate=parse_size)
     add("stream_large_bodies", str | None, "4m", "Bodies above this size stream through instead of being buffered.",

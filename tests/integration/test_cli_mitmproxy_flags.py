@@ -1,5 +1,6 @@
 """mitmproxy's flag spellings on interpose-dump: --anticache / --anticomp load their addon switched on,
---save-stream-file / --flow-detail / --showhost are accepted, -v shows debug lines and -vv headers."""
+--save-stream-file / --flow-detail / --showhost are accepted, -v shows debug lines and -vv headers; every
+spelling sets the option its interpose spelling sets."""
 from __future__ import annotations
 
 import asyncio
@@ -52,3 +53,23 @@ async def test_a_mitmproxy_config_yaml_naming_a_bundled_addons_option_loads_that
         assert origin.received[-1].header("if-none-match") is None
     finally:
         assert await dump.stop() == 0
+
+
+def test_every_mitmproxy_spelling_sets_its_option(tmp_path: Path) -> None:
+    """--rfile, --save-stream-file, --flow-detail, --tcp-hosts, --proxyauth, --showhost, --anticache and
+    --anticomp become the options (and bundled addons) their interpose spellings set."""
+    from interpose.cli import args as cli
+    from interpose.runtime.commands.bundled import bundled_addons
+
+    flows = tmp_path / "in.flows"
+    flows.write_bytes(b"")
+    ns = cli.make_parser("t", "t").parse_args([
+        "--confdir", str(tmp_path / "conf"), "--rfile", str(flows), "--save-stream-file", str(tmp_path / "out.flows"),
+        "--flow-detail", "2", "--tcp-hosts", "^db:5432$", "--tcp-hosts", "^mq:", "--proxyauth", "u:p",
+        "--showhost", "--anticache", "--anticomp"])
+    opts = cli.options_from_args(ns)
+    assert (opts.rfile, opts.save_stream_file) == (str(flows), str(tmp_path / "out.flows"))
+    assert (opts.flow_detail, opts.tcp_hosts, opts.proxyauth, opts.showhost) == (2, ["^db:5432$", "^mq:"], "u:p", True)
+    bundled = bundled_addons()
+    assert bundled["anticache"] in opts.scripts and bundled["anticomp"] in opts.scripts
+    assert opts.unknown_deferred() == ["anticache", "anticomp"]  # set to true once their addons declare them

@@ -134,6 +134,60 @@ async def test_keys_yaml_rebinds_binds_an_addon_and_reports_the_rest(tmp_path: P
         await term.stop()
 
 
+async def test_key_bindings_view_adds_and_edits_a_binding_at_once(term) -> None:
+    """`ctrl k`: `a` opens the prompt with `console.key.bind CONTEXT ` (the focused binding's context); the new
+    binding works at once and is listed; Enter on it puts its whole binding in the prompt to change it."""
+    await term.press("ctrl k")
+    await term.wait_for("Key bindings (")
+    await term.press("a")
+    await term.wait_for(": console.key.bind global")
+    await term.press(*"W console.view.commands", "enter")
+    await term.wait_for("W → console.view.commands in global")
+    screen = await term.wait_for(re.compile(r"global\s+W\s+console\.view\.commands"))
+    assert screen.index("console.view.commands") < screen.index("console.view.help")  # the user's first
+    await term.press("enter")  # the focused binding: the new one, first in its context
+    await term.wait_for(": console.key.bind global W console.view.commands")
+    for _ in "console.view.commands":
+        await term.press("backspace")
+    await term.press(*"console.view.eventlog", "enter")
+    await term.wait_for(re.compile(r"global\s+W\s+console\.view\.eventlog"))
+    assert not re.search(r"W\s+console\.view\.commands", term.text())  # changed, not added
+    await term.press("q")
+    await term.wait_gone("Key bindings (")
+    await term.press("W")  # the edited binding takes effect at once
+    await term.wait_for("Event log")
+
+
+async def test_keys_yaml_rebinds_the_repeaters_keys(tmp_path: Path, origin) -> None:
+    """The repeater's keys are bindings of its context: keys.yaml adds one (f5 sends) and takes another
+    key over (ctrl n closes the tab instead of switching); the hint line and F1 show the keys as bound."""
+    KEYS.setdefault("f5", "\x1b[15~")
+    KEYS.setdefault("f1", "\x1bOP")
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "keys.yaml").write_text("- {key: f5, cmd: repeater.go, ctx: [repeater]}\n"
+                                    "- {key: ctrl n, cmd: repeater.close, ctx: [repeater], help: close it}\n")
+    term = await Terminal().start("--confdir", str(conf))
+    try:
+        await _flow(term, origin, "/json")
+        await term.press("R")
+        await term.wait_for("Request (edit freely)")
+        screen = await term.wait_for("f5/ctrl s: send")
+        assert "f5/ctrl s: send" in screen and "ctrl n/ctrl w: close tab" in screen
+        assert "next tab" not in screen  # ctrl n was its only key
+        await term.press("f5")
+        await term.wait_for("Response 1/1")
+        await term.press("f1")
+        screen = await term.wait_for("repeater keys")
+        assert re.search(r"f5\s+repeater\.go", screen) and re.search(r"ctrl n\s+close it", screen)
+        await term.press("esc")
+        await term.wait_gone("repeater keys")
+        await term.press("ctrl n")
+        await term.wait_for("no tabs: R in the flow list sends a flow here")
+    finally:
+        await term.stop()
+
+
 async def test_a_bad_keys_yaml_is_one_message_and_the_defaults_stay(tmp_path: Path) -> None:
     conf = tmp_path / "conf"
     conf.mkdir()
@@ -208,6 +262,7 @@ async def test_comments_show_in_the_list_filter_and_search_and_U_unmarks_all(tmp
 
 async def test_cut_b_encode_and_n(tmp_path: Path, origin) -> None:
     import base64
+    import gzip
     term = await Terminal().start("--confdir", str(tmp_path / "conf"))
     try:
         await _flow(term, origin, "/json")
@@ -235,6 +290,14 @@ async def test_cut_b_encode_and_n(tmp_path: Path, origin) -> None:
         # flow.encode / flow.decode
         await term.press(":", *"flow.encode @focus response gzip", "enter")
         await term.wait_for("encoded 1 response bodies as gzip")
+        # b, raw: `content` changed to `raw_content` in its prompt saves the bytes as sent (gzip now)
+        await term.press("b")
+        await term.wait_for(": cut.save @focus response.content")
+        await term.press(*["backspace"] * len("content "))
+        raw = tmp_path / "body.gz"
+        await term.press(*f"raw_content {raw}", "enter")
+        await term.wait_until(raw.exists, "the raw body file")
+        assert raw.read_bytes().startswith(b"\x1f\x8b") and gzip.decompress(raw.read_bytes()) == body.read_bytes()
         await term.press(":", *"flow.decode @focus response", "enter")
         await term.wait_for("decoded 1 response bodies")
         await term.press("q")
@@ -273,6 +336,25 @@ async def test_layouts_cycle_and_the_flow_view_follows_the_focus(tmp_path: Path,
         await term.press("-")
         await term.wait_for("layout: single")
         await term.wait_gone("/json HTTP/1.1")
+    finally:
+        await term.stop()
+
+
+async def test_console_layout_from_config_yaml_and_set(tmp_path: Path, origin) -> None:
+    """mitmproxy's `console_layout` in config.yaml lays the screen out at start; `set` changes it at once."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "config.yaml").write_text("console_layout: horizontal\n")
+    term = await Terminal().start("--confdir", str(conf))
+    try:
+        await _flow(term, origin, "/json")
+        screen = await term.wait_for("/json HTTP/1.1")  # the flow view beside the list
+        assert [ln for ln in screen.splitlines() if "/json HTTP/1.1" in ln][0].index("/json HTTP/1.1") > 40
+        await term.press(":", *"set console_layout=single", "enter")
+        await term.wait_gone("/json HTTP/1.1")
+        await term.press(":", *"set console_layout=vertical", "enter")
+        screen = await term.wait_for("/json HTTP/1.1")
+        assert [ln for ln in screen.splitlines() if "/json HTTP/1.1" in ln][0].index("GET http") < 10  # below
     finally:
         await term.stop()
 

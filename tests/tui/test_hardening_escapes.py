@@ -49,7 +49,10 @@ def test_flow_list_row_escapes_method_host_and_content_type():
 
 
 def test_flow_view_escapes_headers_url_and_body():
-    view = FlowView(evil_flow())
+    opts = Options()
+    core_options(opts)
+    opts.showhost = True  # the request line names the Host header's host (escaped), as the list does then
+    view = FlowView(evil_flow(), opts)
     req = screen(view, (100, 10))
     assert "\x1b" not in req and "Host: evil^[c" in req and "GE^[T^M^J http://evil^[c/a" in req
     view.switch_tab(1)

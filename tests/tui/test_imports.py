@@ -139,12 +139,12 @@ async def test_the_app_is_what_the_actions_take():  # async: App.core needs a ru
             assert callable(getattr(app, name)), name
 
 
-def test_every_bound_command_outside_the_repeater_is_registered():
+def test_every_bound_command_is_registered():
     from interpose.runtime.master import Master
     from interpose.tui import commands
 
     master = Master()
     commands.declare(master.commands)
-    bound = {b.cmd.split()[0] for b in BINDINGS if b.context != "repeater"}
+    bound = {b.cmd.split()[0] for b in BINDINGS}
     assert bound - set(master.commands.names()) == set()
     assert ACTIONS  # every action is reachable as a command (tui/commands/base.py)

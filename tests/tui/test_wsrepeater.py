@@ -3,6 +3,7 @@ sockets (a real proxy in-process, real `websockets` servers, TLS with a test CA)
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 import urwid
@@ -82,7 +83,16 @@ def test_repeater_view_websocket_tab_renders_messages_and_routes_keys():
     def on_ws(tab, op, arg):
         calls.append((op, arg))
         return True
-    view = RepeaterView(lambda tab: calls.append(("http", tab)), on_ws)
+    from interpose.tui import commands  # noqa: F401 - registers the repeater's commands
+    from interpose.tui.commands.base import TUI_COMMANDS
+
+    app = SimpleNamespace(repeater=None)
+
+    def on_key(line: str) -> None:  # what the app does with a bound key's command line (keymap.py)
+        name, *args = line.split()
+        TUI_COMMANDS[name](app, *args)
+    view = RepeaterView(lambda tab: calls.append(("http", tab)), on_ws, on_key)
+    app.repeater = view
     hs, _ = ws_flow()
     tab = tab_for(hs)
     view.add(tab)

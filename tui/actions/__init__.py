@@ -4,6 +4,7 @@ work themselves; keymap.py binds keys to the names.
     registry   the `action(name)` decorator, ACTIONS, `run(ui, name, size)`, `focused_flow`
     views      quit, back, help, event log, list cursors, tabs and scrolling in a flow view
     flowlist   moving, following, ordering, marking, deleting, duplicating, clearing
+    order      the list's order (`o`, view.order.set, a session's stored order): big lists sorted off the UI thread
     search     the view filter (sliced on big stores), global search, diff of two marked flows
     intercept  the intercept filter, resume, kill, drop, header-stage breakpoints
     pending    the pending pane: everything held

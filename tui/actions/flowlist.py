@@ -1,9 +1,11 @@
-"""The flow list: moving, following new flows, ordering, marking, deleting, duplicating, clearing."""
+"""The flow list: moving, following new flows, ordering (tui/actions/order.py), marking, deleting,
+duplicating, clearing."""
 from __future__ import annotations
 
 from typing import Any
 
 from interpose.tui import session as tui_session
+from interpose.tui.actions.order import ORDERS, change_order, order_coming
 from interpose.tui.actions.registry import action, focused_flow
 from interpose.tui.ui import UI
 from interpose.tui.widgets.flowview import FlowView
@@ -60,27 +62,10 @@ def list_follow(app: UI, size: Any) -> None:
     app.refresh_status()
 
 
-ORDERS = ("time", "method", "url", "size", "duration", "status")
-
-
 @action("list.order")
 def list_order(app: UI, size: Any) -> None:
-    cur = app.store.order
-    nxt = ORDERS[(ORDERS.index(cur) + 1) % len(ORDERS)] if cur in ORDERS else "time"
-    if getattr(app.store, "paging", False) and app.store.total > 20_000:  # sorted by SQL off the UI thread
-
-        async def run() -> None:
-            seconds = await app.store.set_order_sliced(nxt)  # type: ignore[attr-defined]
-            app.flowlist.walker.changed()
-            app.notify(f"order: {app.store.order} ({seconds:.1f} s)")
-            app.refresh_status()
-        app.notify(f"sorting {app.store.total:,} flows by {nxt}…")
-        app.spawn(run())
-        return
-    app.store.set_order(nxt)
-    app.flowlist.walker.changed()
-    app.notify(f"order: {nxt}")
-    app.refresh_status()
+    cur = order_coming(app)  # pressed again while sorting: the order after the one coming
+    change_order(app, ORDERS[(ORDERS.index(cur) + 1) % len(ORDERS)] if cur in ORDERS else "time")
 
 
 @action("list.reverse")

@@ -32,7 +32,7 @@ def pending_open(app: UI, size: Any) -> None:
     if item is None:
         return
     flow, msg, _ = item
-    view = FlowView(shown_flow(flow))
+    view = FlowView(shown_flow(flow), app.master.options)
     if msg is not None:
         view.show_tab("Messages")
     app.push(view)

@@ -10,6 +10,7 @@ from interpose.http import HTTPFlow
 from interpose.model.connection import Client, Server
 from interpose.proxy.modes import Mode
 from interpose.tui.actions.registry import action, focused_flow
+from interpose.tui.commands.run import run_command
 from interpose.tui.repeater.http import RepeaterError, parse_request
 from interpose.tui.repeater.view import RepeaterView, Tab, tab_for
 from interpose.tui.repeater.websocket import (
@@ -48,7 +49,8 @@ def repeater_send(app: UI, size: Any) -> None:
 def _repeater(app: UI) -> RepeaterView:
     view = app.repeater
     if view is None:
-        view = RepeaterView(lambda tab: _repeater_send(app, tab), lambda tab, op, arg: _repeater_ws(app, tab, op, arg))
+        view = RepeaterView(lambda tab: _repeater_send(app, tab), lambda tab, op, arg: _repeater_ws(app, tab, op, arg),
+                            lambda line: run_command(app, line))
         app.repeater = view
     return view
 

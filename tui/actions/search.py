@@ -147,7 +147,7 @@ def search_open(app: UI, size: Any) -> None:
     if not isinstance(cur, SearchResults) or cur.focused is None:
         return
     m = cur.focused
-    view = FlowView(shown_flow(m.flow))
+    view = FlowView(shown_flow(m.flow), app.master.options)
     view.show_tab(m.tab)
     app.push(view)
     pattern = getattr(cur, "pattern", None)

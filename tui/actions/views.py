@@ -63,7 +63,7 @@ def cursor_up(app: UI, size: Any) -> None:
 def flow_open(app: UI, size: Any) -> None:
     flow = focused_flow(app)
     if flow is not None:
-        app.push(FlowView(flow))
+        app.push(FlowView(flow, app.master.options))
 
 
 @action("view.next_tab")

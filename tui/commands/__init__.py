@@ -11,6 +11,7 @@
     layouts   `-`: the list alone, with the flow beside it or below it (console_layout)
     more      view properties, eventstore.clear, view.flows.load, inject.*, content mode, history
     prompt    the `:` prompt: completion, history (CONFDIR/command_history), ctrl r
+    repeater  the repeater's keys as commands (repeater.go, .tab, .close, .history, .ws_hex, .ws_disconnect)
     views     the command browser and the key bindings view
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from interpose.tui.commands import (  # noqa: F401 - imported for their @tui_com
     grideditor,
     layouts,
     more,
+    repeater,
 )
 from interpose.tui.commands.base import attach, declare, install
 

@@ -55,7 +55,7 @@ for _where in _NAV:
 @tui_command("console.view.flow")
 def view_flow(app: Any, flow: Flow) -> None:
     """Open a flow in the flow view."""
-    app.push(FlowView(flow))
+    app.push(FlowView(flow, app.master.options))
 
 
 @tui_command("console.view.commands")
@@ -159,6 +159,8 @@ def _refresh_bindings(app: Any) -> None:
     for view in app.views:
         if isinstance(view, KeyBindings):
             view.reload()
+    if getattr(app, "repeater", None) is not None:  # its hint lines name the keys
+        app.repeater.show_hints()
 
 
 def open_prompt(app: Any, initial: str = "") -> None:

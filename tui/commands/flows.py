@@ -15,7 +15,7 @@ from interpose.store import export, har
 from interpose.store.flowfile import FlowWriter
 from interpose.tui import clipboard
 from interpose.tui import session as tui_session
-from interpose.tui.actions.flowlist import ORDERS
+from interpose.tui.actions.order import ORDERS, change_order
 from interpose.tui.actions.search import apply_filter
 from interpose.tui.commands.base import tui_command
 from interpose.tui.ui import UI
@@ -134,10 +134,11 @@ def filter_set(app: UI, filter_expr: str = "") -> None:
 
 
 @tui_command("view.order.set")
-def order_set(app: UI, order_key: Annotated[str, api.Choice(*ORDERS)]) -> None:
+async def order_set(app: UI, order_key: Annotated[str, api.Choice(*ORDERS)]) -> None:
     """Order the list by time, method, url, size, duration or status."""
-    app.store.set_order(order_key)
-    _changed(app, [])
+    sorting = change_order(app, order_key)  # as `o` does: a big paged list is sorted off the UI thread
+    if sorting is not None:
+        await sorting
 
 
 @tui_command("view.order.reverse")

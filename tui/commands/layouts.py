@@ -15,8 +15,9 @@ LAYOUTS = ("single", "horizontal", "vertical")
 class Preview(urwid.WidgetPlaceholder):
     """The flow view beside or below the list: the list's focused flow (empty when there is none)."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: Any = None) -> None:
         self.view: FlowView | None = None
+        self.options = options
         super().__init__(urwid.SolidFill(" "))
 
     def show(self, flow: Any | None, changed: Any = None) -> None:
@@ -25,7 +26,7 @@ class Preview(urwid.WidgetPlaceholder):
             self.original_widget = urwid.SolidFill(" ")
         elif self.view is None or self.view.flow is not flow:
             tab = self.view.tab if self.view is not None else 0
-            self.view = FlowView(flow)
+            self.view = FlowView(flow, self.options)
             if tab < len(self.view.tabs):
                 self.view.tab = tab
             self.view.refresh()
@@ -37,7 +38,7 @@ class Preview(urwid.WidgetPlaceholder):
 def _preview(app: Any) -> Preview:
     p = getattr(app, "_preview", None)
     if p is None:
-        p = app._preview = Preview()
+        p = app._preview = Preview(app.master.options)
     return p
 
 
@@ -58,6 +59,24 @@ def follow_focus(app: Any, changed: Any = None) -> None:
     if getattr(app.master.options, "console_layout", "single") == "single" or app.current is not app.flowlist:
         return
     _preview(app).show(app.flowlist.focused_flow, changed)
+
+
+def refresh_views(app: Any, changed: dict[str, Any], options: set[str]) -> None:
+    """After the bus's messages: the layout follows `console_layout` (set at start, by `set`, in `O`), the
+    preview follows the focus, and the flow views showing a changed flow are built again; all of them when
+    an option they show changed (`showhost`: the request line's host)."""
+    if "console_layout" in options:
+        app.layout()
+    every = "showhost" in options
+    preview = getattr(app, "_preview", None)
+    if every and preview is not None and preview.view is not None:
+        preview.view.refresh()
+    follow_focus(app, changed)
+    cur = app.current
+    messages = getattr(cur, "flow", None) is not None and getattr(cur.flow, "websocket", None) is not None
+    if isinstance(cur, FlowView) and (every or cur.flow.id in changed or messages):
+        cur.held_stage = next((stage for f, m, stage in app.held.values() if m is None and f is cur.flow), None)
+        cur.refresh()
 
 
 @tui_command("console.layout.cycle")

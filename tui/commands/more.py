@@ -12,7 +12,7 @@ from interpose.runtime.commands import CommandError
 from interpose.store import export
 from interpose.tui import actions, contentviews, keymap
 from interpose.tui import session as tui_session
-from interpose.tui.actions.flowlist import ORDERS
+from interpose.tui.actions.order import ORDERS
 from interpose.tui.commands.base import tui_command
 from interpose.tui.widgets.flowview import FlowView
 
@@ -188,4 +188,4 @@ def nav_select(app: Any) -> None:
     if cur is app.flowlist:
         flow = app.flowlist.focused_flow
         if flow is not None:
-            app.push(FlowView(flow))
+            app.push(FlowView(flow, app.master.options))

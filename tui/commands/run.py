@@ -78,6 +78,8 @@ def load_keys(app: Any, path: str, reset: bool = True, missing_ok: bool = False)
         app.notify(f"{e}; the default keys stay", "error")
         app.core.log(str(e), "error")
         return
+    if getattr(app, "repeater", None) is not None:  # its hint lines name the keys
+        app.repeater.show_hints()
     if skipped:
         msg = f"keys.yaml: skipped {len(skipped)}: " + "; ".join(skipped)
         app.notify(msg, "warn")

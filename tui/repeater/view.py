@@ -2,11 +2,14 @@
 A WebSocket flow gets a WebSocket tab: its handshake (editable), a connection the user opens again and
 again, a message line and the live list of messages either way.
 
-Keys (shown in the view): ctrl s sends (WebSocket: connects, closing the old connection first),
-ctrl n / ctrl p switch tabs, ctrl w closes the tab, ctrl o / ctrl l step back and forth in the tab's
-history, esc goes back to the flow list. WebSocket tabs: enter sends the message line, ctrl t switches
-it between text and hex, tab moves between the message line and the handshake, ctrl d disconnects.
-The view never touches a socket: `on_send(tab)` and `on_ws(tab, op, arg)` do (see tui/actions/repeater.py).
+Keys: the editor takes what it needs (text, Enter, arrows, Backspace, ...); a key it leaves runs the
+command bound to it in the `repeater` context of the keymap (ctrl s `repeater.go`: send, or connect a
+WebSocket tab; ctrl n / ctrl p `repeater.tab`; ctrl w `repeater.close`; ctrl o / ctrl l
+`repeater.history`; ctrl t / ctrl d the WebSocket tab's hex switch and disconnect; esc back), so
+keys.yaml and console.key.bind rebind them. A WebSocket tab's own keys stay the view's: enter on the
+message line sends it, tab moves between the message line and the handshake, page up/down scroll the
+messages. The view never touches a socket: `on_send(tab)` and `on_ws(tab, op, arg)` do (see
+tui/actions/repeater.py); `on_key(line)` runs a command line.
 """
 from __future__ import annotations
 
@@ -16,13 +19,19 @@ from typing import Any
 import urwid
 
 from interpose.store import export
+from interpose.tui import keymap
 from interpose.tui.repeater.websocket import Entry, WsTab, entry_parts
 from interpose.tui.widgets.common import LinesWalker
 from interpose.tui.widgets.flowview import response_lines
 
-HELP = "ctrl s: send   ctrl n/p: next/previous tab   ctrl w: close tab   ctrl o/l: older/newer response   esc: back"
-WS_HELP = ("ctrl s: (re)connect   enter: send   ctrl t: text/hex   tab: message/handshake   ctrl d: disconnect   "
-           "ctrl n/p: tabs   ctrl w: close tab   esc: back   f1: keys")
+HELP = (("repeater.go", "send"), ("repeater.tab next", "next tab"), ("repeater.tab prev", "previous tab"),
+        ("repeater.close", "close tab"), ("repeater.history older", "older response"),
+        ("repeater.history newer", "newer response"), ("console.view.pop", "back"))
+WS_HELP = (("repeater.go", "(re)connect"), ("", "enter: send"), ("repeater.ws_hex", "text/hex"),
+           ("", "tab: message/handshake"), ("repeater.ws_disconnect", "disconnect"), ("repeater.tab next", "next tab"),
+           ("repeater.close", "close tab"), ("console.view.pop", "back"), ("console.view.help", "keys"))
+"""The hint line under each kind of tab: (command, label), each shown with the keys bound to it now (a
+command bound to no key is left out); an empty command: the view's own key, as it is."""
 _STATE = {"new": "not connected (ctrl s connects)", "connecting": "connecting…", "open": "connected",
           "closed": "closed (ctrl s connects again)", "failed": "failed (ctrl s tries again)"}
 
@@ -53,6 +62,19 @@ def tab_for(flow: Any) -> Tab | WsTab:
     return Tab(f"{req.method} {req.path[:24]}", req.scheme, req.host, req.port, _raw_request(flow))
 
 
+def hint(pairs: tuple[tuple[str, str], ...]) -> str:
+    """The hint line, with the keys as bound now in the `repeater` context."""
+    parts = []
+    for cmd, label in pairs:
+        if not cmd:
+            parts.append(label)
+            continue
+        keys = [k for b in keymap.BINDINGS if b.context == "repeater" and b.cmd == cmd for k in b.keys]
+        if keys:
+            parts.append(f"{'/'.join(keys)}: {label}")
+    return "   ".join(parts)
+
+
 def entry_line(entry: Entry) -> list[Any]:
     arrow, clock, size, content = entry_parts(entry)
     attr = {"sent": "key", "received": "status_2xx", "info": "dim", "error": "error"}[entry.kind]
@@ -63,18 +85,20 @@ def entry_line(entry: Entry) -> list[Any]:
 class RepeaterView(urwid.WidgetWrap):
     context = "repeater"
 
-    def __init__(self, on_send: Any, on_ws: Any = None) -> None:
+    def __init__(self, on_send: Any, on_ws: Any = None, on_key: Any = None) -> None:
         self.tabs: list[Tab | WsTab] = []
         self.index = 0
         self.on_send = on_send
         self.on_ws = on_ws
+        self.on_key = on_key
         self.tabbar = urwid.Text("")
         self.editor = urwid.Edit("", "", multiline=True)
         self.response = LinesWalker([[("dim", "(not sent yet: ctrl s sends)")]])
         self.response_box = urwid.LineBox(urwid.ListBox(self.response), title="Response")
         request_box = urwid.LineBox(urwid.Filler(self.editor, valign="top"), title="Request (edit freely)")
+        self.http_hint, self.ws_hint = urwid.Text(""), urwid.Text("")
         self.http_pile = urwid.Pile([("pack", self.tabbar), ("weight", 1, request_box),
-                                     ("weight", 1, self.response_box), ("pack", urwid.Text(("dim", HELP)))])
+                                     ("weight", 1, self.response_box), ("pack", self.http_hint)])
         self.http_pile.focus_position = 1
         # WebSocket tabs share the tab bar and the editor (for the handshake)
         self.messages = LinesWalker([])
@@ -84,7 +108,7 @@ class RepeaterView(urwid.WidgetWrap):
                                       title="WebSocket handshake (edit freely)")
         self.ws_pile = urwid.Pile([("pack", self.tabbar), ("weight", 1, handshake_box),
                                    ("weight", 2, self.messages_box), ("pack", self.input),
-                                   ("pack", urwid.Text(("dim", WS_HELP)))])
+                                   ("pack", self.ws_hint)])
         self.ws_pile.focus_position = 3
         self.body = urwid.WidgetPlaceholder(self.http_pile)
         super().__init__(self.body)
@@ -106,7 +130,13 @@ class RepeaterView(urwid.WidgetWrap):
             if isinstance(tab, WsTab):
                 tab.draft = self.input.edit_text
 
+    def show_hints(self) -> None:
+        """The hint lines with the keys as bound now (after keys.yaml, console.key.bind)."""
+        self.http_hint.set_text(("dim", hint(HELP)))
+        self.ws_hint.set_text(("dim", hint(WS_HELP)))
+
     def _show(self) -> None:
+        self.show_hints()
         bar: list[Any] = []
         for i, t in enumerate(self.tabs):
             bar += [("tab_active" if i == self.index else "tab", f" {i + 1}: {t.title} "), ("text", " ")]
@@ -169,53 +199,72 @@ class RepeaterView(urwid.WidgetWrap):
         self.index = max(0, min(self.index, len(self.tabs) - 1))
         self._show()
 
-    def _ws_keypress(self, size: Any, tab: WsTab, key: str) -> str | None:
-        if key == "ctrl s":
-            self._save()
+    # -- what the repeater's commands do (tui/commands/repeater.py) -------------------------------------------
+    def go(self) -> None:
+        """Send the tab's request; a WebSocket tab connects (closing its old connection first)."""
+        tab = self.tab
+        self._save()
+        if isinstance(tab, WsTab) and self.on_ws is not None:
             self.on_ws(tab, "connect", None)
-            return None
+        elif isinstance(tab, Tab):
+            self.on_send(tab)
+
+    def switch(self, step: int) -> None:
+        if self.tabs:
+            self._save()
+            self.index = (self.index + step) % len(self.tabs)
+            self._show()
+
+    def step_history(self, step: int) -> None:
+        """Show an older (-1) or newer (+1) response of the tab."""
+        tab = self.tab
+        if isinstance(tab, Tab) and tab.history:
+            cur = tab.shown if tab.shown >= 0 else len(tab.history) - 1
+            tab.shown = max(0, min(cur + step, len(tab.history) - 1))
+            self.show_response()
+
+    def toggle_hex(self) -> bool:
+        """A WebSocket tab's message line: text or hex (binary). False on an HTTP tab."""
+        tab = self.tab
+        if not isinstance(tab, WsTab):
+            return False
+        tab.hex_mode = not tab.hex_mode
+        self.show_messages()
+        return True
+
+    def disconnect(self) -> bool:
+        tab = self.tab
+        if not isinstance(tab, WsTab) or self.on_ws is None:
+            return False
+        self.on_ws(tab, "disconnect", None)
+        return True
+
+    # -- keys ------------------------------------------------------------------------------------------------
+    def _ws_own_key(self, tab: WsTab, key: str) -> bool:
+        """A WebSocket tab's own keys (not rebindable: they depend on where the cursor is)."""
         if key == "enter" and self.ws_pile.focus_position == 3:
             if self.on_ws(tab, "send", (self.input.edit_text, tab.hex_mode)):
                 self.input.set_edit_text("")
-            return None
-        if key == "ctrl t":
-            tab.hex_mode = not tab.hex_mode
-            self.show_messages()
-            return None
-        if key == "ctrl d":
-            self.on_ws(tab, "disconnect", None)
-            return None
+            return True
         if key == "tab":
             self._save()
             self.ws_pile.focus_position = 1 if self.ws_pile.focus_position == 3 else 3
-            return None
+            return True
         if key in ("page up", "page down"):
             self.messages.set_focus(self.messages.focus + (-10 if key == "page up" else 10))
-            return None
-        return super().keypress(size, key)
+            return True
+        return False
 
     def keypress(self, size: Any, key: str) -> str | None:
         tab = self.tab
-        if key in ("ctrl n", "ctrl p") and self.tabs:
-            self._save()
-            self.index = (self.index + (1 if key == "ctrl n" else -1)) % len(self.tabs)
-            self._show()
+        if isinstance(tab, WsTab) and self.on_ws is not None and self._ws_own_key(tab, key):
             return None
-        if key == "ctrl w" and self.tabs:
-            self.close_tab()
+        rest = super().keypress(size, key)  # the editor first: the keys a text needs are its own
+        if rest is None:
             return None
-        if key == "esc":
-            self._save()
-            return key
-        if isinstance(tab, WsTab) and self.on_ws is not None:
-            return self._ws_keypress(size, tab, key)
-        if key == "ctrl s" and tab is not None:
-            self._save()
-            self.on_send(tab)
-            return None
-        if key in ("ctrl o", "ctrl l") and isinstance(tab, Tab) and tab.history:
-            cur = tab.shown if tab.shown >= 0 else len(tab.history) - 1
-            tab.shown = max(0, min(cur + (-1 if key == "ctrl o" else 1), len(tab.history) - 1))
-            self.show_response()
-            return None
-        return super().keypress(size, key)
+        self._save()  # whatever the key does next (a command, esc), the edited text stays in its tab
+        line = keymap.lookup(["repeater"], rest) if self.on_key is not None else None
+        if line is None:
+            return rest
+        self.on_key(line)
+        return None

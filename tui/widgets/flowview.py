@@ -43,9 +43,12 @@ def _body(message: Any, mode: str, query: list[tuple[str, str]] | None = None) -
     return out
 
 
-def request_lines(flow: Any, mode: str) -> list[Line]:
+def request_lines(flow: Any, mode: str, showhost: bool = False) -> list[Line]:
+    """The Request tab. The request line names the address the request went to, as the flow list does; with
+    `showhost` (mitmproxy's option) the Host header's host instead."""
     req = flow.request
-    lines: list[Line] = [[("method", safe(req.method) + " "), ("url", safe(req.pretty_url) + " "),
+    url = req.pretty_url if showhost else req.url
+    lines: list[Line] = [[("method", safe(req.method) + " "), ("url", safe(url) + " "),
                           ("dim", safe(req.http_version))]]
     lines += _headers(req.headers)
     lines.append([])
@@ -166,8 +169,10 @@ def detail_lines(flow: Any) -> list[Line]:
 class FlowView(urwid.WidgetWrap):
     context = "flowview"
 
-    def __init__(self, flow: Any) -> None:
+    def __init__(self, flow: Any, options: Any = None) -> None:
         self.flow = flow
+        self.options = options
+        """The proxy's options, read when the lines are built (showhost)."""
         self._tab = "Messages" if flow.type == "tcp" else "Request"
         self.mode = "auto"
         self.search: str | None = None
@@ -208,7 +213,7 @@ class FlowView(urwid.WidgetWrap):
     def refresh(self) -> None:
         name = self.tab_name
         if name == "Request":
-            lines = request_lines(self.flow, self.mode)
+            lines = request_lines(self.flow, self.mode, bool(getattr(self.options, "showhost", False)))
             self.owners = []
         elif name == "Response":
             lines = response_lines(self.flow, self.mode)

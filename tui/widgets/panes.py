@@ -87,6 +87,9 @@ PURPOSE: dict[str, str] = {
     "picker": "Addons: Enter loads or unloads one; a failed one shows [!] and why.",
     "options": "Options: Enter edits, r resets to the default.",
     "search": "Matches of the global search: Enter opens the flow at the match, y copies its URL.",
+    "repeater": "Edit the request and send it again. The editor keeps the keys a text needs; the keys below "
+                "are bindings (keys.yaml, context repeater). A WebSocket tab's own: enter sends the message "
+                "line, tab moves between it and the handshake, page up/down scroll the messages.",
 }
 """What each view is for, shown first in its help."""
 FIRST = ("intercept.set", "flow.edit", "flow.resume.focus", "flow.resume_all", "flow.kill.focus", "console.view.flow",

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import h2.events
 
 from interpose.errors import ServerProtocolError
-from interpose.http import Headers, HTTPFlow, Response
+from interpose.http import Headers, HTTPFlow, Request, Response
 from interpose.model.connection import Server
 from interpose.proxy.layer import Stream
 from interpose.proxy.layers import h1wire, h2conn
@@ -53,6 +53,7 @@ class H2ServerStream(WholeRequest):
         self.s: H2Stream | None = None
         self.request_ended = False
         self.response_ended = False
+        self._request: Request | None = None
         self.trailers: Headers | None = None
         """The response's trailers (gRPC's grpc-status travels there), once the body has been read."""
 
@@ -79,11 +80,15 @@ class H2ServerStream(WholeRequest):
         if h1wire.BAD_VALUE.search(pseudo[2][1]) or b" " in pseudo[2][1]:
             raise ServerProtocolError(f"{where}: invalid :authority {pseudo[2][1]!r}")
         fields = pseudo + regular
+        if not streamed:  # a bad trailer of a buffered request is a 502, as a bad header field is
+            h1wire.trailer_fields(req, "cannot send these trailers to the server")
+        self._request = req
         try:
             self.s = await self.ep.open_outbound()
         except StreamGone as e:
             raise self._gone(e) from None
-        end = not streamed and not req.raw_content
+        # Trailers end the stream with a HEADERS frame of their own: the head may not end it then.
+        end = not streamed and not req.raw_content and not req.trailers
         try:
             await self.ep.send_headers(self.s, fields, end=end)
         except StreamGone as e:
@@ -102,10 +107,22 @@ class H2ServerStream(WholeRequest):
         assert self.s is not None
         if not self.request_ended:
             self.request_ended = True
+            fields = self._end_fields()
             try:
-                await self.ep.end(self.s)
+                if fields:  # the stream ends with them
+                    await self.ep.send_headers(self.s, fields, end=True)
+                else:
+                    await self.ep.end(self.s)
             except StreamGone as e:
                 raise self._gone(e) from None
+
+    def _end_fields(self) -> list[tuple[bytes, bytes]]:
+        """The request's trailers, names lowercased for HTTP/2. A streamed request's arrive after its head
+        went out: a bad one is left off then (the stream cannot take the head back)."""
+        if self._request is None or not self._request.trailers:
+            return []
+        fields, _ = h1wire.late_trailer_fields(self._request, "cannot send these trailers to the server")
+        return [(k.lower(), v) for k, v in fields]
 
     async def response_head(self, flow: HTTPFlow) -> Response:
         assert self.s is not None

@@ -241,7 +241,7 @@ class HttpExchange:
             if self.body_limit is not None and seen > self.body_limit:
                 raise ClientProtocolError(f"request body exceeds body_size_limit ({self.body_limit} bytes)", 413)
             yield chunk
-        trailers = getattr(self.client, "request_trailers", None)  # an HTTP/1 client's chunked body's
+        trailers = getattr(self.client, "request_trailers", None)  # HTTP/1 chunked bodies', HTTP/2's last HEADERS
         if trailers is not None:
             self.flow.request.trailers = trailers
 

@@ -15,7 +15,7 @@ import h2.events
 import h2.exceptions
 
 from interpose.errors import ClientProtocolError, ProtocolError
-from interpose.http import HTTPFlow, Request, Response
+from interpose.http import Headers, HTTPFlow, Request, Response
 from interpose.model.connection import Server
 from interpose.proxy.layer import Context, Layer
 from interpose.proxy.layers import h1wire, h2conn
@@ -116,6 +116,8 @@ class H2ClientStream(WholeResponse):
         self.method = "GET"
         self._started = False
         self._response: Response | None = None
+        self.request_trailers: Headers | None = None
+        """The request's trailers (a last HEADERS frame, as gRPC clients may send), once its body was read."""
 
     async def request_body(self) -> AsyncIterator[bytes]:
         try:
@@ -127,6 +129,9 @@ class H2ClientStream(WholeResponse):
                         yield event.data
                     if event.stream_ended is not None:
                         self.request_ended = True
+                elif isinstance(event, h2.events.TrailersReceived):  # h2 checked END_STREAM is on it
+                    self.request_trailers = h2conn.split_pseudo(event.headers)[1]
+                    self.request_ended = True
                 elif isinstance(event, h2.events.StreamEnded):
                     self.request_ended = True
         except StreamGone as e:
