@@ -37,11 +37,9 @@ class Http1Layer(Layer):
         super().__init__(ctx)
         self.head_limit = parse_size(ctx.options.header_size_limit) or 65536
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.head_limit)
-        self._started = False
+        self._started = self._refused = self._no_body = False
         self._method = "GET"
         self._first_line = b""
-        self._refused = False
-        self._no_body = False
         self._response: Response | None = None
         self._chunked = False  # the response goes out chunked: the one framing that carries trailers
         self.request_trailers: Headers | None = None  # the request body's (chunked), for HttpExchange
@@ -293,9 +291,10 @@ class Http1Layer(Layer):
 
     def _trailers(self) -> list[tuple[bytes, bytes]]:
         """The response's trailers, when its framing carries them (a bad one is left off and logged)."""
-        if not self._chunked or self._response is None:
+        response, self._response = self._response, None  # let go: an idle keep-alive conn keeps no body alive
+        if not self._chunked or response is None:
             return []
-        fields, bad = h1wire.late_trailer_fields(self._response, "cannot send these trailers to the client")
+        fields, bad = h1wire.late_trailer_fields(response, "cannot send these trailers to the client")
         if bad is not None:
             self.ctx.log(f"{self.client_conn.address}: {bad}; the response ends without them", "warn")
         return fields
