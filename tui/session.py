@@ -4,11 +4,14 @@ session keeps of the workspace: the view (filter, its history, order, the focuse
 with their kept responses, and the repeater's tabs with their history."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import os
 from dataclasses import asdict
 from typing import Any
 
+from interpose.runtime.builtins.readfile import FOLLOW_S
 from interpose.runtime.master import Master
 from interpose.runtime.options import Options
 from interpose.store.session import temp
@@ -23,6 +26,7 @@ HISTORY_MAX = 20
 def prepare(opts: Options, master: Master) -> list[str]:
     """Before the core starts: what to tell the user about sessions left behind by a crash; and, without
     `--session`, a new temporary session under CONFDIR/sessions (deleted at a clean exit)."""
+    master.readfile.pages_sessions = True  # -r SESSION: the list pages from it (attach_store)
     notes = [f"a session was left behind by a run that did not exit cleanly: {path}; "
              f"reopen it with: interpose --session {path}" for path in temp.left_behind(opts.confdir)]
     if not opts.session:
@@ -34,6 +38,31 @@ def prepare(opts: Options, master: Master) -> list[str]:
         opts.update(session=path)
         master.session.temporary = True
     return notes
+
+
+def attach_store(app: Any) -> None:
+    """The list pages from the session this run records into; with `-r SESSION`, from that file instead
+    (read-only), followed live: what another process records into it appears within a second."""
+    from interpose.store import session as sessions
+
+    rfile = app.master.options.rfile
+    path = os.path.expanduser(rfile) if rfile else None
+    if path and sessions.is_session_file(path):
+        app.store.attach(path)
+        app.spawn(_follow(app))
+    else:
+        app.store.attach(app.master.session.session)
+
+
+async def _follow(app: Any) -> None:
+    while True:
+        await asyncio.sleep(FOLLOW_S)
+        if app.store.poll():
+            if app.follow and len(app.store):
+                app.flowlist.focus_index(len(app.store) - 1)
+            app.flowlist.walker.changed()
+            app.refresh_status()
+            app.redraw_soon()
 
 
 def restore_view(app: Any) -> None:
