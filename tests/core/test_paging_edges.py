@@ -49,11 +49,15 @@ def test_merged_follows_a_sorted_list_through_random_changes():
             assert m.remove_row(keys[r], r) == here
             if here:
                 model.remove((keys[r], r, None))
-        elif op < 0.9:  # a compact row joins
+        elif op < 0.85:  # a compact row joins
             r = rnd.choice(sorted(keys))
             if (keys[r], r, None) not in model:
                 m.add_row(keys[r], r)
                 model.append((keys[r], r, None))
+        elif op < 0.9:  # several join at once
+            new = {r for r in rnd.sample(sorted(keys), rnd.choice([3, 40])) if (keys[r], r, None) not in model}
+            m.add_rows([(keys[r], r) for r in new])
+            model.extend((keys[r], r, None) for r in new)
         else:  # several leave at once
             gone = set(rnd.sample(sorted(keys), 40))
             m.drop(gone)

@@ -139,7 +139,9 @@ class Merged:
 
     def add_row(self, key: Any, rowid: int) -> None:
         """List the compact row `rowid` (its key `key`, as the session has it)."""
-        c = self.cpos(key, rowid)
+        self._insert_at(self.cpos(key, rowid), key, rowid)
+
+    def _insert_at(self, c: int, key: Any, rowid: int) -> None:
         self.rows.insert(c, rowid)
         pos, res = self.pos, self.res
         j = bisect.bisect_left(pos, c)
@@ -160,6 +162,31 @@ class Merged:
                     k += 1
                 before.append(p - dropped)
             self.pos = before
+
+    def add_rows(self, rows: list[tuple[Any, int]]) -> None:
+        """List several compact (key, rowid) rows: one at a time when they are few or all go at the end (a
+        follower's new rows), else in one pass over the array (not one move of it each)."""
+        if not rows:
+            return
+        rows = sorted(rows)
+        old = self.rows
+        places = [self.cpos(k, r) for k, r in rows]
+        if len(rows) <= 16 or places[0] == len(old):
+            for k, r in reversed(rows):  # the last first: earlier places stay right
+                self._insert_at(places.pop(), k, r)
+            return
+        out, prev = array("q"), 0
+        for c, (_, r) in zip(places, rows, strict=True):
+            out += old[prev:c]
+            out.append(r)
+            prev = c
+        out += old[prev:]
+        self.rows = out
+        i, n = 0, len(rows)
+        for j, e in enumerate(self.res):  # both sorted: count the new rows before each resident
+            while i < n and rows[i] < (e[0], e[1]):
+                i += 1
+            self.pos[j] += i
 
     # -- resident entries --------------------------------------------------------------------------------
     def _res_index(self, e: Entry) -> int | None:

@@ -362,8 +362,7 @@ class PagedViews(FlowStore):
             return
         for key, rowid in rows:
             self._keys[rowid] = key
-            if self._pall.find_row(key, rowid) is None:
-                self._pall.add_row(key, rowid)
+        self._pall.add_rows([(k, r) for k, r in rows if self._pall.find_row(k, r) is None])
         if self._view is self._all:
             return
         flt, marked_only = self._filter, self._marked_only
@@ -373,9 +372,7 @@ class PagedViews(FlowStore):
             shown = {r for _, r in self._reader.keyed(self._order, f"{sql[0]} AND rowid IN ({ids})", sql[1])}
         else:
             shown = {r for _, r in rows if shows(self._reader.load(r), flt, marked_only)}
-        for key, rowid in rows:
-            if rowid in shown and self._pview.find_row(key, rowid) is None:
-                self._pview.add_row(key, rowid)
+        self._pview.add_rows([(k, r) for k, r in rows if r in shown and self._pview.find_row(k, r) is None])
 
     def _caught_up(self) -> None:
         """After a rebuild: the rows `poll` added while it waited, where the new lists lack them."""

@@ -138,25 +138,26 @@ class PagedFlowStore(PagedViews):
         candidates = [e for e in sorted(self._entries.values(), key=lambda e: e[1])
                       if not getattr(e[2], "live", False) and not getattr(e[2], "intercepted", False)]
         found = self._reader.recorded([e[2].id for e in candidates[:excess * 2]])
-        done = 0
+        listed: list[tuple[Any, int]] = []
+        shown: list[tuple[Any, int]] = []
         for e in candidates:
-            if done >= excess:
+            if len(listed) >= excess:
                 break
             flow = e[2]
             row = found.get(flow.id)
             if row is None or row[1] != int(bool(flow.marked)) or row[2] != (getattr(flow, "comment", "") or ""):
                 continue  # not recorded yet, or recorded before its last change
-            rowid = row[0]
-            shown = self._view is not self._all and self._pview.find_res(e) is not None
+            key_row = (self._key(row[0]), row[0])  # as the session sorts it
+            if self._view is not self._all and self._pview.find_res(e) is not None:
+                shown.append(key_row)
             for m in self._lists():
                 m.remove_res(e)
-            key = self._key(rowid)  # as the session sorts it
-            self._pall.add_row(key, rowid)
-            if shown:
-                self._pview.add_row(key, rowid)
+            listed.append(key_row)
             del self._entries[flow.id]
-            done += 1
-        return done
+        self._pall.add_rows(listed)
+        if self._view is not self._all:
+            self._pview.add_rows(shown)
+        return len(listed)
 
     # -- lookup ------------------------------------------------------------------------------------------
     def get(self, flow_id: str) -> Any | None:
