@@ -170,7 +170,8 @@ def main() -> None:
     lean = "--lean" in args
     args = [a for a in args if a != "--lean"]
     n = int(args[0]) if args else 100_000
-    path = args[2] if len(args) > 2 and args[1] == "--keep" else f"/tmp/sessionscale-{n}{'-lean' if lean else ''}.session"
+    default = f"/tmp/sessionscale-{n}{'-lean' if lean else ''}.session"
+    path = args[2] if len(args) > 2 and args[1] == "--keep" else default
     if not os.path.exists(path):
         t = time.time()
         build(path, n, lean)
