@@ -18,6 +18,7 @@ import itertools
 import os
 import re
 import sqlite3
+import threading
 import urllib.parse
 from array import array
 from operator import itemgetter
@@ -113,7 +114,8 @@ class Reader:
         self.db = _connect(path)
         """For the UI thread: one row at a time."""
         self.bg = _connect(path)
-        """For whole-table queries, run on a worker thread."""
+        """For whole-table queries, run on a worker thread (one at a time: `_bg_lock`)."""
+        self._bg_lock = threading.Lock()
 
     def close(self) -> None:
         self.db.close()
@@ -126,9 +128,10 @@ class Reader:
         part of a paging list, 8 bytes a flow. Runs on `bg` (call it off the UI thread). In time order with
         no other condition it reads the narrow `flows_time` index (schema 3), not the rows."""
         column = KEY_COLUMNS[order]
-        cur = self.bg.execute(f"SELECT rowid FROM flows WHERE {where} ORDER BY {column}, rowid", list(params))
         rows = array("q")
-        rows.extend(map(itemgetter(0), cur))
+        with self._bg_lock:
+            cur = self.bg.execute(f"SELECT rowid FROM flows WHERE {where} ORDER BY {column}, rowid", list(params))
+            rows.extend(map(itemgetter(0), cur))
         if skip:
             rows = array("q", itertools.filterfalse(skip.__contains__, rows))
         return rows
@@ -155,10 +158,6 @@ class Reader:
     def data_version(self) -> int:
         """Changes when another connection committed (the cheap test a follower polls)."""
         return int(self.db.execute("PRAGMA data_version").fetchone()[0])
-
-    def rowids(self, where: str, params: tuple[Any, ...] | list[Any] = (),
-               db: sqlite3.Connection | None = None) -> set[int]:
-        return {r[0] for r in (db or self.bg).execute(f"SELECT rowid FROM flows WHERE {where}", list(params))}
 
     # -- one flow --------------------------------------------------------------------------------------
     def lookup(self, flow_id: str, order: str) -> tuple[int, Any] | None:
@@ -195,12 +194,13 @@ class Reader:
 
     def search(self, text: str, limit: int) -> set[int]:
         """Rowids of up to `limit` flows whose indexed text contains `text` (FTS5 trigram: at least three
-        characters), and of every flow recorded after the index was last brought up to date (not in it yet)."""
+        characters), and of every flow recorded after the index was last brought up to date (not in it yet). On
+        the UI thread's connection: `bg` may be busy with a sort on the worker thread."""
         phrase = '"' + text.replace('"', '""') + '"'
-        found = {r[0] for r in self.bg.execute("SELECT rowid FROM search WHERE search MATCH ? LIMIT ?",
+        found = {r[0] for r in self.db.execute("SELECT rowid FROM search WHERE search MATCH ? LIMIT ?",
                                                (phrase, limit))}
-        row = self.bg.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
         indexed = int(row[0]) if row and str(row[0]).isdigit() else 0
-        found.update(r[0] for r in self.bg.execute("SELECT rowid FROM flows WHERE rowid > ? AND deleted = 0",
+        found.update(r[0] for r in self.db.execute("SELECT rowid FROM flows WHERE rowid > ? AND deleted = 0",
                                                    (indexed,)))
         return found
