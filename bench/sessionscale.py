@@ -28,10 +28,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROWS = 50
 
 
-def rss_mib() -> float:
+def rss_mib(field: str = "VmRSS") -> float:
+    """The process's RSS now (VmHWM: its peak so far), MiB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
@@ -152,13 +153,13 @@ def measure(path: str) -> dict[str, float]:
     with sqlite3.connect(path) as db:
         indexed = db.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
     if indexed is None or indexed[0] == "0":  # --lean: no search index
-        out["rss_end_mib"] = rss_mib()
+        out["rss_end_mib"], out["rss_peak_mib"] = rss_mib(), rss_mib("VmHWM")
         return out
     t = time.perf_counter()
     found = store.search_candidates("needle", limit=100)
     out["search_first_results_s"] = time.perf_counter() - t
     out["search_found"] = len(found or [])
-    out["rss_end_mib"] = rss_mib()
+    out["rss_end_mib"], out["rss_peak_mib"] = rss_mib(), rss_mib("VmHWM")
     return out
 
 

@@ -19,6 +19,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 import urllib.parse
 from array import array
 from operator import itemgetter
@@ -41,6 +42,8 @@ KEY_COLUMNS = {
 }
 """Order name -> the SQL expression whose value equals `interpose.store.order.ORDERS[order](flow)`."""
 
+_CHUNK = 16384
+"""Rows fetched between two chances for the UI thread to take the GIL."""
 _FLAGS = {
     "all": "1",
     "marked": "marked = 1",
@@ -131,7 +134,9 @@ class Reader:
         rows = array("q")
         with self._bg_lock:
             cur = self.bg.execute(f"SELECT rowid FROM flows WHERE {where} ORDER BY {column}, rowid", list(params))
-            rows.extend(map(itemgetter(0), cur))
+            while chunk := cur.fetchmany(_CHUNK):
+                rows.extend(map(itemgetter(0), chunk))
+                time.sleep(0)  # hand the GIL to the UI thread between chunks (it may be waiting for it)
         if skip:
             rows = array("q", itertools.filterfalse(skip.__contains__, rows))
         return rows
