@@ -147,6 +147,7 @@ class PagedFlowStore(PagedViews):
             row = found.get(flow.id)
             if row is None or row[1] != int(bool(flow.marked)) or row[2] != (getattr(flow, "comment", "") or ""):
                 continue  # not recorded yet, or recorded before its last change
+            self._keys.pop(row[0], None)  # its row may have changed while it was resident
             key_row = (self._key(row[0]), row[0])  # as the session sorts it
             if self._view is not self._all and self._pview.find_res(e) is not None:
                 shown.append(key_row)
