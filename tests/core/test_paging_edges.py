@@ -227,3 +227,24 @@ def test_changes_while_a_sort_or_filter_runs_off_the_loop_are_in_the_result(pair
     plain.set_order(paged.order)
     assert sorted(ids(paged)) == sorted(ids(plain))
     assert [sort_key(paged.order, f) for f in paged] == [sort_key(paged.order, f) for f in plain]
+
+
+def test_a_flow_changed_while_resident_is_made_compact_again_at_its_new_place(pair, monkeypatch):
+    from interpose.store.session import paging as paging_mod
+
+    paged, plain, session = pair
+    monkeypatch.setattr(paging_mod, "RESIDENT", 0)
+    paged.set_order("url")
+    plain.set_order("url")
+    f = paged[5]
+    assert paged.index(f) == 5  # its key (the old URL) is in the key cache now
+    p = plain.get(f.id)
+    for g in (f, p):
+        g.request.url = "http://zzz.example/last"
+    paged.update(f)
+    plain.update(p)
+    session.put(f)
+    assert session.sync()
+    assert paged.compact() == 1 and not paged._entries
+    assert ids(paged) == ids(plain)
+    assert [paged.index(paged[i]) for i in range(0, len(paged), 13)] == list(range(0, len(paged), 13))
