@@ -8,6 +8,7 @@ import asyncio
 import base64
 import contextlib
 import os
+import sqlite3
 from dataclasses import asdict
 from typing import Any
 
@@ -48,16 +49,41 @@ def attach_store(app: Any) -> None:
     rfile = app.master.options.rfile
     path = os.path.expanduser(rfile) if rfile else None
     if path and sessions.is_session_file(path):
-        app.store.attach(path)
-        app.spawn(_follow(app))
+        try:
+            app.store.attach(path)
+        except sqlite3.Error as e:  # damaged: load what can be read (readfile steps over bad rows)
+            app.store.attach(app.master.session.session)
+            _load_damaged(app, path, e)
+            return
+        app.spawn(_follow(app, path))
     else:
         app.store.attach(app.master.session.session)
 
 
-async def _follow(app: Any) -> None:
+def _load_damaged(app: Any, path: str, e: Exception) -> None:
+    from interpose.runtime.builtins import readfile
+
+    try:
+        flows, warning = readfile.load(path)
+    except Exception as err:  # not even that: say why, keep running
+        app.master.add_log(f"{path}: {err}", "error")
+        return
+    for flow in flows:
+        app.store.add(flow)
+    added(app, flows)
+    app.master.add_log(f"{path} cannot be paged ({e}); loaded {len(flows)} flows"
+                       + (f"; {warning}" if warning else ""), "warn")
+
+
+async def _follow(app: Any, path: str) -> None:
     while True:
         await asyncio.sleep(FOLLOW_S)
-        if app.store.poll():
+        try:
+            changed = app.store.poll()
+        except sqlite3.Error as e:  # removed or damaged meanwhile: stop following, say why
+            app.master.add_log(f"stopped following {path}: {e}", "warn")
+            return
+        if changed:
             if app.follow and len(app.store):
                 app.flowlist.focus_index(len(app.store) - 1)
             app.flowlist.walker.changed()

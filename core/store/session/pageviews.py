@@ -74,9 +74,15 @@ class PagedViews(FlowStore):
         list as compact rows."""
         if session is None or self._reader is not None:
             return
-        self._reader = Reader(session if isinstance(session, str) else session.path)
-        self._start_following()
-        self._set(all_=self._merged(self._reader.ordered(self._order, self._where()), None, False))
+        reader = Reader(session if isinstance(session, str) else session.path)
+        try:  # a file that cannot be read leaves the store as it was (sqlite3.Error)
+            self._follow = (reader.data_version(), reader.top_seq(), reader.top_rowid())
+            rows = reader.ordered(self._order, self._where())
+        except BaseException:
+            reader.close()
+            raise
+        self._reader = reader
+        self._set(all_=self._merged(rows, None, False))
         self._rebuild_view()
         self._changed()
 
@@ -315,10 +321,6 @@ class PagedViews(FlowStore):
 
 
     # -- following a session another process records into --------------------------------------------------
-    def _start_following(self) -> None:
-        assert self._reader is not None
-        self._follow = (self._reader.data_version(), self._reader.top_seq(), self._reader.top_rowid())
-
     def poll(self) -> int:
         """Take in what another process recorded into the session since the last poll: new rows join as
         compact flows, rows deleted there leave, changed ones are listed again. Returns how many rows."""
