@@ -248,3 +248,16 @@ def test_a_flow_changed_while_resident_is_made_compact_again_at_its_new_place(pa
     assert paged.compact() == 1 and not paged._entries
     assert ids(paged) == ids(plain)
     assert [paged.index(paged[i]) for i in range(0, len(paged), 13)] == list(range(0, len(paged), 13))
+
+
+def test_a_file_that_cannot_be_read_leaves_the_store_as_it_was(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "bad.session"
+    path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 8192)
+    s = PagedFlowStore()
+    f = make_flows(1)[0]
+    s.add(f)
+    with pytest.raises(sqlite3.Error):
+        s.attach(str(path))
+    assert not s.paging and list(s) == [f] and s.index(f) == 0
