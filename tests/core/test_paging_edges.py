@@ -261,3 +261,29 @@ def test_a_file_that_cannot_be_read_leaves_the_store_as_it_was(tmp_path):
     with pytest.raises(sqlite3.Error):
         s.attach(str(path))
     assert not s.paging and list(s) == [f] and s.index(f) == 0
+
+
+def test_rows_a_damaged_file_cannot_give_back_are_listed_as_flows_that_say_so(tmp_path):
+    import sqlite3
+
+    from interpose.tui.format import flow_row
+    from tests.core.test_session_store import corrupt_copy
+
+    path, flows = corrupt_copy(tmp_path)
+    db = sqlite3.connect(path)  # overwrite leaves of the flows table, not the index the list is read from
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    leaves = [r[0] for r in db.execute("SELECT pageno FROM dbstat WHERE name = 'flows' AND pagetype = 'leaf' "
+                                       "ORDER BY pageno")]
+    db.close()
+    with open(path, "r+b") as f:
+        for page in leaves[len(leaves) // 2:len(leaves) // 2 + 3]:
+            f.seek((page - 1) * page_size)
+            f.write(b"\xff" * page_size)
+    s = PagedFlowStore()
+    s.attach(path)
+    assert len(s) == len(flows)
+    shown = [s[i] for i in range(len(s))]
+    bad = [f for f in shown if f.error is not None and "could not be read" in f.error.msg]
+    assert 0 < len(bad) < len(flows)
+    assert all(flow_row(f, 120) for f in shown)  # every row can be drawn
+    assert len(list(s)) == len(flows) - len(bad)  # iterating skips them

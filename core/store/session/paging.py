@@ -177,7 +177,9 @@ class PagedFlowStore(PagedViews):
         return len(self._all) if self._reader is not None else len(self._entries)
 
     def __getitem__(self, i: int) -> Any:
-        return self._flow(self._entry_at(i))
+        e = self._entry_at(i)
+        flow = self._flow(e)
+        return flow if flow is not None else _unreadable(e[1])
 
     def index(self, flow: Any) -> int | None:
         if self._reader is None:
@@ -224,3 +226,16 @@ class PagedFlowStore(PagedViews):
         chosen += [p + j for j, p in enumerate(view.pos)]
         chosen.sort(reverse=self._reverse)
         return [f for f in map(self._flow, map(view.__getitem__, chosen)) if f is not None]
+
+
+def _unreadable(rowid: int) -> Any:
+    """What the list shows for a row the session cannot give back (a damaged page): a flow that says so."""
+    from interpose.http import HTTPFlow, Request
+    from interpose.model.connection import Client, Server
+    from interpose.model.flow import Error
+
+    flow = HTTPFlow(Client(address=None), Server(address=None))
+    flow.request = Request.make("GET", f"http://unreadable.invalid/row-{rowid}")
+    flow.error = Error(f"row {rowid} of the session could not be read (the file is damaged there)")
+    flow.timestamp_created = 0.0
+    return flow
