@@ -49,8 +49,8 @@ class PagedFlowStore(PagedViews):
             self._pview.add_res(e)
         self._changed()
         self._since_compact += 1
-        if self._since_compact >= 64 and len(self._entries) > RESIDENT:
-            self.compact()
+        if self._since_compact >= 64 and len(self._entries) > RESIDENT and not self.compact():
+            self._since_compact = -1024  # none recorded as it is (say, live traffic with -r): try much later
 
     def update(self, flow: Any) -> None:
         if self._reader is None:
