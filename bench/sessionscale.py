@@ -1,12 +1,16 @@
 """The flow list paging from a big session (issue 17): RSS, open to first screen, moves, sort, filter, search.
 
-    python bench/sessionscale.py 1000000 [--keep FILE]
+    python bench/sessionscale.py 1000000 [--keep FILE] [--lean]
 
 Builds a session of N HTTP flows with 1 KiB response bodies by writing its rows directly (the rows the
 session writer makes for one template flow, with a new id, time, host, status and size per flow, and the
 search index filled the same way), then, in a fresh process, opens it with the TUI's store
 (`PagedFlowStore.attach`) headless and times what a keypress does to the store: the rows of one screen
 formatted as the list draws them. RSS is the process's VmRSS.
+
+`--lean` (the scale points, 2M flows and up): no search index and response bodies of 920-983 bytes, so that
+each stays in its B-tree page (a 1 KiB body does not: it overflows into a page of its own, 4 KiB on disk);
+about 3 KB a flow on disk instead of 6.8 KB, and nothing the list keeps in memory changes.
 """
 from __future__ import annotations
 
@@ -24,15 +28,17 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROWS = 50
 
 
-def rss_mib() -> float:
+def rss_mib(field: str = "VmRSS") -> float:
+    """The process's RSS now (VmHWM: its peak so far), MiB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
 
-def build(path: str, n: int) -> None:
+def build(path: str, n: int, lean: bool = False) -> None:
+    search, base = not lean, 1024 if not lean else 920
     from interpose.store.session import Session, rows
     from interpose.store.session.writer import _INSERT
     from tests.core.test_store import http_flow, respond
@@ -48,13 +54,13 @@ def build(path: str, n: int) -> None:
     db.execute("PRAGMA synchronous = OFF")
     rnd = random.Random(1)
     t0, batch = time.time(), 20_000
-    db.execute("BEGIN")
-    for start in range(0, n, batch):
-        flows, bodies, search = [], [], []
+    for start in range(0, n, batch):  # one transaction a batch: the WAL stays small (checkpointed as it goes)
+        db.execute("BEGIN")
+        flows, bodies = [], []
         for i in range(start, min(n, start + batch)):
             host = f"host{i % 97}.example.com"
             status = rnd.choice((200, 200, 200, 301, 404, 500))
-            size = 1024 + rnd.randrange(64)
+            size = base + rnd.randrange(64)
             body = (b"needle%d " % i if i % 1000 == 0 else b"") + b"y" * (size - 8)
             c = list(cols)
             c[0] = f"{i:08d}-0000-4000-8000-{rnd.getrandbits(48):012x}"
@@ -64,16 +70,21 @@ def build(path: str, n: int) -> None:
             rec = json.loads(c[-1])
             rec["id"] = c[0]
             c[-1] = json.dumps(rec)
-            flows.append((*c, i + 1))
+            flows.append((i + 1, *c, i + 1))  # rowid, the columns, seq
             bodies.append(body)
-        rowids = [db.execute(_INSERT, f).fetchone()[0] for f in flows]
+        db.executemany(_INSERT, flows)
+        rowids = [f[0] for f in flows]
         db.executemany("INSERT INTO bodies VALUES (?, 'response', 0, ?)", zip(rowids, bodies, strict=True))
-        search = [(r, f[6], "", b.decode()[:64], "", "") for r, f, b in zip(rowids, flows, bodies, strict=True)]
+        if not search:
+            db.execute("COMMIT")
+            continue
+        rows_ = [(r, f[7], "", b.decode()[:64], "", "") for r, f, b in zip(rowids, flows, bodies, strict=True)]
         db.executemany("INSERT INTO search (rowid, url, headers, body, messages, comment) VALUES (?,?,?,?,?,?)",
-                       search)
-    db.execute("INSERT OR REPLACE INTO meta VALUES ('indexed', ?)", (str(n),))
+                       rows_)
+        db.execute("COMMIT")
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('indexed', ?)", (str(n) if search else "0",))
     db.execute("INSERT OR REPLACE INTO meta VALUES ('clean', '1')")
-    db.execute("COMMIT")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
 
 
@@ -139,11 +150,16 @@ def measure(path: str) -> dict[str, float]:
         with_loop_gaps(store.set_filter_sliced("~d host & ~c 200")))
     out["filter_shown"] = len(store)
     store.set_filter(None)
+    with sqlite3.connect(path) as db:
+        indexed = db.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
+    if indexed is None or indexed[0] == "0":  # --lean: no search index
+        out["rss_end_mib"], out["rss_peak_mib"] = rss_mib(), rss_mib("VmHWM")
+        return out
     t = time.perf_counter()
     found = store.search_candidates("needle", limit=100)
     out["search_first_results_s"] = time.perf_counter() - t
     out["search_found"] = len(found or [])
-    out["rss_end_mib"] = rss_mib()
+    out["rss_end_mib"], out["rss_peak_mib"] = rss_mib(), rss_mib("VmHWM")
     return out
 
 
@@ -151,11 +167,15 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--measure":
         print(json.dumps(measure(sys.argv[2])))
         return
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    path = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--keep" else f"/tmp/sessionscale-{n}.session"
+    args = sys.argv[1:]
+    lean = "--lean" in args
+    args = [a for a in args if a != "--lean"]
+    n = int(args[0]) if args else 100_000
+    default = f"/tmp/sessionscale-{n}{'-lean' if lean else ''}.session"
+    path = args[2] if len(args) > 2 and args[1] == "--keep" else default
     if not os.path.exists(path):
         t = time.time()
-        build(path, n)
+        build(path, n, lean)
         print(f"built {n:,} flows in {time.time() - t:.0f} s: {os.path.getsize(path) / 2**20:.0f} MiB", flush=True)
     res = subprocess.run([sys.executable, __file__, "--measure", path], capture_output=True, text=True, check=True)
     print(json.dumps(json.loads(res.stdout), indent=1))

@@ -349,7 +349,7 @@ async def run(opts: Options) -> int:
     master.session.announce = False  # the list pages from the session instead (store/session/paging.py)
     host, port = await loop.run_in_executor(None, core.start)
     app.address = (host, port)
-    app.store.attach(master.session.session)
+    tui_session.attach_store(app)  # the session recorded into, or -r SESSION's (followed live)
     app.flowlist.focus_index(len(app.store) - 1)
     tui_session.restore_view(app)
     app.flowlist.welcome = welcome_for(master, app.address)

@@ -4,11 +4,15 @@ session keeps of the workspace: the view (filter, its history, order, the focuse
 with their kept responses, and the repeater's tabs with their history."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import os
+import sqlite3
 from dataclasses import asdict
 from typing import Any
 
+from interpose.runtime.builtins.readfile import FOLLOW_S
 from interpose.runtime.master import Master
 from interpose.runtime.options import Options
 from interpose.store.session import temp
@@ -23,6 +27,7 @@ HISTORY_MAX = 20
 def prepare(opts: Options, master: Master) -> list[str]:
     """Before the core starts: what to tell the user about sessions left behind by a crash; and, without
     `--session`, a new temporary session under CONFDIR/sessions (deleted at a clean exit)."""
+    master.readfile.pages_sessions = True  # -r SESSION: the list pages from it (attach_store)
     notes = [f"a session was left behind by a run that did not exit cleanly: {path}; "
              f"reopen it with: interpose --session {path}" for path in temp.left_behind(opts.confdir)]
     if not opts.session:
@@ -34,6 +39,56 @@ def prepare(opts: Options, master: Master) -> list[str]:
         opts.update(session=path)
         master.session.temporary = True
     return notes
+
+
+def attach_store(app: Any) -> None:
+    """The list pages from the session this run records into; with `-r SESSION`, from that file instead
+    (read-only), followed live: what another process records into it appears within a second."""
+    from interpose.store import session as sessions
+
+    rfile = app.master.options.rfile
+    path = os.path.expanduser(rfile) if rfile else None
+    if path and sessions.is_session_file(path):
+        try:
+            app.store.attach(path)
+        except sqlite3.Error as e:  # damaged: load what can be read (readfile steps over bad rows)
+            app.store.attach(app.master.session.session)
+            _load_damaged(app, path, e)
+            return
+        app.spawn(_follow(app, path))
+    else:
+        app.store.attach(app.master.session.session)
+
+
+def _load_damaged(app: Any, path: str, e: Exception) -> None:
+    from interpose.runtime.builtins import readfile
+
+    try:
+        flows, warning = readfile.load(path)
+    except Exception as err:  # not even that: say why, keep running
+        app.master.add_log(f"{path}: {err}", "error")
+        return
+    for flow in flows:
+        app.store.add(flow)
+    added(app, flows)
+    app.master.add_log(f"{path} cannot be paged ({e}); loaded {len(flows)} flows"
+                       + (f"; {warning}" if warning else ""), "warn")
+
+
+async def _follow(app: Any, path: str) -> None:
+    while True:
+        await asyncio.sleep(FOLLOW_S)
+        try:
+            changed = app.store.poll()
+        except sqlite3.Error as e:  # removed or damaged meanwhile: stop following, say why
+            app.master.add_log(f"stopped following {path}: {e}", "warn")
+            return
+        if changed:
+            if app.follow and len(app.store):
+                app.flowlist.focus_index(len(app.store) - 1)
+            app.flowlist.walker.changed()
+            app.refresh_status()
+            app.redraw_soon()
 
 
 def restore_view(app: Any) -> None:

@@ -125,7 +125,37 @@ def test_migration_from_version_1_builds_the_search_index(tmp_path):
     assert s.search(flow.request.host) == [flow.id]
     s.close()
     db = sqlite3.connect(path)
-    assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+    assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
+    assert time_index_used(db)
+
+
+def time_index_used(db: sqlite3.Connection) -> bool:
+    """Whether the list's index query (every rowid in time order) reads `flows_time`, not the wide rows."""
+    plan = db.execute("EXPLAIN QUERY PLAN SELECT rowid FROM flows WHERE deleted = 0 "
+                      "ORDER BY timestamp_created, rowid").fetchall()
+    return any("COVERING INDEX flows_time" in str(row[-1]) for row in plan) and not any(
+        "TEMP B-TREE" in str(row[-1]) for row in plan)
+
+
+def test_migration_from_version_2_adds_the_time_index_and_keeps_the_flows(tmp_path):
+    path = str(tmp_path / "v2.session")
+    flows = [make_http_flow() for _ in range(3)]
+    s = Session.open(path)
+    for f in flows:
+        s.put(f)
+    assert s.sync()
+    s.close()
+    db = sqlite3.connect(path, isolation_level=None)  # back to version 2, as that release wrote it
+    db.execute("DROP INDEX flows_time")
+    db.execute("UPDATE schema_version SET version = 2")
+    assert not time_index_used(db)
+    db.close()
+    s = Session.open(path)
+    assert sorted(f.id for f in s.flows()) == sorted(f.id for f in flows)
+    s.close()
+    db = sqlite3.connect(path)
+    assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")][-2:] == [2, 3]
+    assert time_index_used(db)
 
 
 def test_newer_schema_is_refused_untouched(tmp_path):

@@ -167,3 +167,35 @@ async def test_a_big_session_pages_into_the_list_and_its_flows_open_with_their_b
         assert "/item2999" not in term.text()
     finally:
         assert await term.stop() == 0
+
+
+async def test_r_session_pages_from_the_file_and_follows_what_another_process_records(tmp_path, origin):
+    """`-r SESSION` in the TUI: the list pages from that file (nothing of it is copied into the TUI's own
+    temporary session through the hooks) and the flows a running `interpose-dump --session` adds appear."""
+    from tests.integration.test_cli import DumpProcess
+
+    path = tmp_path / "live.session"
+    conf = tmp_path / "conf"
+    recorder = await DumpProcess.start("--session", str(path), tmp=tmp_path)
+    try:
+        code, _, err = await curl("-x", recorder.url, f"{origin.url}/before")
+        assert code == 0, err
+        await recorder.stdout_line()
+        term = await Terminal().start("--confdir", str(conf), "-r", str(path))
+        try:
+            await term.wait_for("/before")
+            for p in ("/live1", "/live2"):
+                code, _, err = await curl("-x", recorder.url, f"{origin.url}{p}")
+                assert code == 0, err
+                await recorder.stdout_line()
+                await term.wait_for(p)
+            [own] = sessions_in(conf)
+            s = Session.open(str(own), readonly=True)
+            try:
+                assert s.count() == 0  # shown from the file, not loaded into this run's session
+            finally:
+                s.close()
+        finally:
+            assert await term.stop() == 0
+    finally:
+        assert await recorder.stop() == 0

@@ -228,6 +228,9 @@ class ReadFile:
         self._running = False
         self.follow_sessions = True
         """After `-r SESSION`, keep loading the flows another process adds to it."""
+        self.pages_sessions = False
+        """A viewer that pages from a session file itself (the TUI's list, store/session/paging.py) and follows
+        it: `-r SESSION` then passes no flow through the hooks here."""
 
     def configure(self, options: Any, updated: set[str]) -> None:
         if "rfile" not in updated:
@@ -260,6 +263,10 @@ class ReadFile:
 
     async def _read(self, path: str, preloaded: list[Flow] | None) -> None:
         self.count = 0
+        if self.pages_sessions and _session_top(path) is not None:
+            self._log(f"showing {path} (read-only, followed live)", "info")
+            self.finished.set()
+            return
         top = _session_top(path) if self.follow_sessions else None
 
         def counted(flows: Iterable[Flow]) -> Iterator[Flow]:

@@ -14,10 +14,15 @@ makes the whole filter run in Python over loaded flows (`to_sql` returns None).
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 import sqlite3
+import threading
+import time
 import urllib.parse
+from array import array
+from operator import itemgetter
 from typing import Any
 
 from interpose.flowfilter import Filter
@@ -37,6 +42,8 @@ KEY_COLUMNS = {
 }
 """Order name -> the SQL expression whose value equals `interpose.store.order.ORDERS[order](flow)`."""
 
+_CHUNK = 16384
+"""Rows fetched between two chances for the UI thread to take the GIL."""
 _FLAGS = {
     "all": "1",
     "marked": "marked = 1",
@@ -110,24 +117,52 @@ class Reader:
         self.db = _connect(path)
         """For the UI thread: one row at a time."""
         self.bg = _connect(path)
-        """For whole-table queries, run on a worker thread."""
+        """For whole-table queries, run on a worker thread (one at a time: `_bg_lock`)."""
+        self._bg_lock = threading.Lock()
 
     def close(self) -> None:
         self.db.close()
         self.bg.close()
 
     # -- the index -------------------------------------------------------------------------------------
-    def keyed(self, order: str, where: str = "deleted = 0", params: tuple[Any, ...] | list[Any] = (),
-              db: sqlite3.Connection | None = None) -> list[tuple[Any, int, int]]:
-        """(sort key, rowid, rowid) of every flow `where` selects, in list order (ties by rowid): the compact
-        entries of the paging list. Runs on `bg` unless told otherwise (call it off the UI thread)."""
+    def ordered(self, order: str, where: str = "deleted = 0", params: tuple[Any, ...] | list[Any] = (),
+                skip: set[int] | frozenset[int] = frozenset()) -> array[int]:
+        """Rowids of every flow `where` selects but those in `skip`, in list order (ties by rowid): the compact
+        part of a paging list, 8 bytes a flow. Runs on `bg` (call it off the UI thread). In time order with
+        no other condition it reads the narrow `flows_time` index (schema 3), not the rows."""
         column = KEY_COLUMNS[order]
-        sql = f"SELECT {column}, rowid, rowid FROM flows WHERE {where} ORDER BY {column}, rowid"
-        return (db or self.bg).execute(sql, list(params)).fetchall()
+        rows = array("q")
+        with self._bg_lock:
+            cur = self.bg.execute(f"SELECT rowid FROM flows WHERE {where} ORDER BY {column}, rowid", list(params))
+            while chunk := cur.fetchmany(_CHUNK):
+                rows.extend(map(itemgetter(0), chunk))
+                time.sleep(0)  # hand the GIL to the UI thread between chunks (it may be waiting for it)
+        if skip:
+            rows = array("q", itertools.filterfalse(skip.__contains__, rows))
+        return rows
 
-    def rowids(self, where: str, params: tuple[Any, ...] | list[Any] = (),
-               db: sqlite3.Connection | None = None) -> set[int]:
-        return {r[0] for r in (db or self.bg).execute(f"SELECT rowid FROM flows WHERE {where}", list(params))}
+    def key(self, order: str, rowid: int) -> Any:
+        """The sort key in `order` of the row `rowid` (what `ordered` sorted it by)."""
+        row = self.db.execute(f"SELECT {KEY_COLUMNS[order]} FROM flows WHERE rowid = ?", (rowid,)).fetchone()
+        return row[0] if row is not None else None
+
+    def keyed(self, order: str, where: str, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, int]]:
+        """(sort key, rowid) of the few flows `where` selects, in list order (on the UI thread's connection)."""
+        column = KEY_COLUMNS[order]
+        sql = f"SELECT {column}, rowid FROM flows WHERE {where} ORDER BY {column}, rowid"
+        return self.db.execute(sql, list(params)).fetchall()
+
+    def changed_since(self, seq: int, order: str) -> list[tuple[int, int, str, int, Any]]:
+        """(seq, rowid, id, deleted, sort key) of every row written after change `seq` (a follower's poll)."""
+        return self.db.execute(f"SELECT seq, rowid, id, deleted, {KEY_COLUMNS[order]} FROM flows WHERE seq > ? "
+                               "ORDER BY seq", (seq,)).fetchall()
+
+    def top_seq(self) -> int:
+        return int(self.db.execute("SELECT max(seq) FROM flows").fetchone()[0] or 0)
+
+    def data_version(self) -> int:
+        """Changes when another connection committed (the cheap test a follower polls)."""
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
 
     # -- one flow --------------------------------------------------------------------------------------
     def lookup(self, flow_id: str, order: str) -> tuple[int, Any] | None:
@@ -159,12 +194,18 @@ class Reader:
             return None
 
     # -- search ------------------------------------------------------------------------------------------
-    def search(self, text: str, limit: int) -> tuple[set[int], int]:
+    def top_rowid(self) -> int:
+        return int(self.db.execute("SELECT coalesce(max(rowid), 0) FROM flows").fetchone()[0])
+
+    def search(self, text: str, limit: int) -> set[int]:
         """Rowids of up to `limit` flows whose indexed text contains `text` (FTS5 trigram: at least three
-        characters), and the last rowid the index covers (later flows are not in it yet)."""
+        characters), and of every flow recorded after the index was last brought up to date (not in it yet). On
+        the UI thread's connection: `bg` may be busy with a sort on the worker thread."""
         phrase = '"' + text.replace('"', '""') + '"'
-        found = {r[0] for r in self.bg.execute("SELECT rowid FROM search WHERE search MATCH ? LIMIT ?",
+        found = {r[0] for r in self.db.execute("SELECT rowid FROM search WHERE search MATCH ? LIMIT ?",
                                                (phrase, limit))}
-        row = self.bg.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
         indexed = int(row[0]) if row and str(row[0]).isdigit() else 0
-        return found, indexed
+        found.update(r[0] for r in self.db.execute("SELECT rowid FROM flows WHERE rowid > ? AND deleted = 0",
+                                                   (indexed,)))
+        return found

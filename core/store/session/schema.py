@@ -2,7 +2,9 @@
 
 A session is an SQLite database whose `PRAGMA application_id` is `APPLICATION_ID` and whose
 `schema_version` table holds the version it was written with. Version 1 had no full-text index;
-version 2 added `search` (FTS5) and filled it from the flows already there. `migrate()` brings any older
+version 2 added `search` (FTS5) and filled it from the flows already there; version 3 added `flows_time`, a
+narrow index in the list's default order (the flow list reads every rowid in that order when it opens a
+session: from this index instead of the wide rows). `migrate()` brings any older
 file up to `VERSION`, one step at a time, each step in one transaction; a file from a newer interpose is
 refused (it is never changed by an older one).
 """
@@ -16,7 +18,7 @@ from interpose.errors import FlowFileError
 
 APPLICATION_ID = 0x49505345
 """`PRAGMA application_id` of every session file ("IPSE")."""
-VERSION = 2
+VERSION = 3
 """The schema this build writes and the newest it reads."""
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -73,6 +75,11 @@ SEARCH_V2 = """
 CREATE VIRTUAL TABLE search USING fts5 (url, headers, body, messages, comment, tokenize = 'trigram');
 """
 
+# Version 3: the list's default order (time) without reading the wide rows; the rowid is the tie-break.
+TIME_INDEX_V3 = """
+CREATE INDEX flows_time ON flows (deleted, timestamp_created);
+"""
+
 
 def run_script(db: sqlite3.Connection, script: str) -> None:
     """Each statement of `script` in the caller's transaction (`executescript` would commit first)."""
@@ -86,9 +93,13 @@ def _to_v2(db: sqlite3.Connection, reindex: Callable[[sqlite3.Connection], None]
     reindex(db)
 
 
+def _to_v3(db: sqlite3.Connection, reindex: Callable[[sqlite3.Connection], None]) -> None:
+    run_script(db, TIME_INDEX_V3)
+
+
 def create(db: sqlite3.Connection) -> None:
     """Lay out a new, empty session in `db` (inside the caller's transaction)."""
-    run_script(db, SCHEMA_V1 + SEARCH_V2)
+    run_script(db, SCHEMA_V1 + SEARCH_V2 + TIME_INDEX_V3)
     db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     db.execute("INSERT INTO schema_version VALUES (?, ?)", (VERSION, time.time()))
     db.execute("INSERT INTO meta VALUES ('created', ?)", (repr(time.time()),))
@@ -114,7 +125,7 @@ def migrate(db: sqlite3.Connection, name: str, reindex: Callable[[sqlite3.Connec
     if old > VERSION:
         raise SessionError(f"{name} was written by a newer interpose (session schema {old}; this one reads up to "
                            f"{VERSION}); upgrade interpose to open it")
-    steps = {1: _to_v2}
+    steps = {1: _to_v2, 2: _to_v3}
     for v in range(old, VERSION):
         db.execute("BEGIN IMMEDIATE")
         try:
