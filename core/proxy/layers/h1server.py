@@ -29,6 +29,9 @@ class H1Server:
                  read_timeout: float | None = None) -> None:
         self.key: tuple[Any, ...] = ()
         """Where it goes, as the pool files it."""
+        self.share: tuple[Any, ...] | None = None
+        """Its key in the proxy's pool of idle connections (layers/shared.py) when it may outlive its client
+        connection; None when it may not (pinned by connection-bound authentication, sent elsewhere by an addon)."""
         self.server = server
         self.stream = stream
         self.absolute_form = absolute_form
@@ -249,6 +252,14 @@ class H1Server:
                 chunk = chunk[:left]
             left -= len(chunk)
             yield chunk
+
+    def park(self) -> None:
+        """Forget the last exchange (its request, its client's task) before the connection waits for another
+        client connection: a parked connection must not keep a finished flow's bodies alive."""
+        self._request = self.trailers = self._trailers = None
+        if self._dog is not None:
+            self._dog.close()
+            self._dog = None
 
     @property
     def reusable(self) -> bool:
