@@ -213,3 +213,19 @@ async def test_turning_server_reuse_off_closes_the_kept_connections(make_proxy, 
     assert (await get_once(proxy, f"{origin.url}/y", rec, 2)).status_code == 200
     await rec.wait_for("serverdisconnect", 2)  # with its client, as mitmproxy does
     assert origin.connections == 2
+
+
+async def test_only_interchangeable_connections_are_reused(make_proxy, h1_origin, test_ca):
+    """A client offering other ALPN protocols, or asking under another SNI, gets a connection of its own."""
+    rec = Recorder()
+    proxy = await make_proxy(rec, ssl_verify_upstream_trusted_ca=test_ca.path)
+    ca = str(proxy.master.certs.ca_cert_path)
+    runs = [("--http1.1", "localhost"), ("--http2", "localhost"), ("--http1.1", "127.0.0.1"),
+            ("--http1.1", "localhost")]
+    for i, (version, host) in enumerate(runs, 1):
+        url = f"https://{host}:{h1_origin.port}/{i}"
+        code, out, err = await curl(version, "--cacert", ca, "-x", proxy.url, url)
+        assert (code, out) == (0, f"ok /{i}".encode()), err
+        await rec.wait_for("clientdisconnect", i)
+    assert h1_origin.connections == 3  # the last one reused the first one's
+    assert proxy.master.server.shared.reused == 1

@@ -2,9 +2,8 @@
 
 When a client connection ends, the idle server connections it opened are not closed but parked here, filed
 under everything that makes two connections interchangeable (`shared_key`): the address, the upstream proxy
-and how it is spoken to, TLS or not, the name sent as SNI, and the TLS client context towards the server,
-which stands for the ALPN offer, the client certificate, the version limits, the key log file and the
-verification settings (`toserver.context_for` caches one context per combination). The next client
+and how it is spoken to, TLS or not, the name sent as SNI, the ALPN offer, the client certificate, the
+version limits and the verification settings (what `toserver.context_for` makes a context of). The next client
 connection that needs the same key takes the newest one instead of connecting: no TCP connect, no TLS
 handshake towards the server, which is most of what a new intercepted HTTPS connection costs.
 
@@ -44,16 +43,18 @@ def shared_key(ctx: Context, address: tuple[str, int], via: tuple[str, int] | No
     certificate that cannot be used: connecting says why)."""
     opts = ctx.options
     proxy_tls = upstream.proxy_speaks_tls(ctx, via or address)
-    context = None
-    name = None
-    if tls:
-        name = sni or address[0]
-        try:
-            context = toserver.context_for(opts, name, alpn)
-        except toserver.ClientCertError:
-            return None
-    return (address, via, tls, name, absolute, context, proxy_tls, bool(opts.ssl_insecure),
-            opts.ssl_verify_upstream_trusted_ca)
+    if not tls:
+        return (address, via, False, None, absolute, proxy_tls, bool(opts.ssl_insecure),
+                opts.ssl_verify_upstream_trusted_ca)
+    # What `toserver.context_for` makes a context of, but the key log file: a kept connection logged its
+    # secrets at its handshake, and reading the environment twice per connection shows in profiles.
+    name = sni or address[0]
+    try:
+        cert = toserver.client_cert_path(opts.client_certs, name)
+    except toserver.ClientCertError:
+        return None
+    return (address, via, True, name, absolute, proxy_tls, bool(opts.ssl_insecure),
+            opts.ssl_verify_upstream_trusted_ca, alpn, cert, opts.tls_version_server_min, opts.tls_version_server_max)
 
 
 def idle_ok(h: H1Server) -> bool:
