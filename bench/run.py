@@ -253,11 +253,13 @@ def main() -> None:
     p.add_argument("--profile", metavar="DIR",
                    help="profile interpose with py-spy on cases 1, 2 and 3 (or those of --only) instead")
     p.add_argument("--extra", help="comma-separated interpose variants to measure too, side by side: "
-                                   f"{', '.join(proxies.VARIANTS)}")
+                                   f"{', '.join(proxies.VARIANTS)}, base+interpose (INTERPOSE_BENCH_BASE=DIR)")
     args = p.parse_args()
     EXTRA[:] = args.extra.split(",") if args.extra else []
-    if any(v not in proxies.VARIANTS for v in EXTRA):
-        p.error(f"unknown variant in --extra; choose from {list(proxies.VARIANTS)}")
+    based = "INTERPOSE_BENCH_BASE" in os.environ  # base+interpose: that checkout's package (bench/session_bench.py)
+    if any(v not in proxies.VARIANTS and not (based and v == "base+interpose") for v in EXTRA):
+        p.error(f"unknown variant in --extra; choose from {list(proxies.VARIANTS)}, or base+interpose with "
+                "INTERPOSE_BENCH_BASE=DIR (DIR/pkg/interpose: another revision's core/)")
     if args.only == "tui1m":  # the TUI at a million flows: in-process, needs no proxy, nginx or mitmdump
         import tui_bench
         tui_bench.main([])
