@@ -201,21 +201,28 @@ class ServerPool:
         self.h2.clear()
 
 
-_BOUND_SCHEMES = frozenset({"ntlm", "negotiate"})
+_BOUND_SCHEMES = frozenset({b"ntlm", b"negotiate"})
 """Authentication schemes that authenticate the connection rather than each request (RFC 4559, MS-NTHT)."""
+_REQUEST_AUTH = frozenset({b"authorization", b"proxy-authorization"})
+_ALL_AUTH = _REQUEST_AUTH | {b"www-authenticate", b"proxy-authenticate"}
+_LENGTHS = frozenset(len(n) for n in _ALL_AUTH)
 
 
 def connection_bound_auth(flow: HTTPFlow) -> bool:
     """Whether `flow` took part in NTLM or Negotiate authentication (its request carried such credentials, or
-    its 401/407 asked for them): the server connection then belongs to this client and is never shared."""
-    def bound(values: list[str]) -> bool:
-        return any(part.strip().split(" ", 1)[0].lower() in _BOUND_SCHEMES for v in values for part in v.split(","))
-
-    req, resp = flow.request, flow.response
-    if bound(req.headers.get_all("authorization")) or bound(req.headers.get_all("proxy-authorization")):
-        return True
+    its 401/407 asked for them): the server connection then belongs to this client and is never shared.
+    (Runs after every exchange: one pass over the raw request fields, the response's only on a 401/407.)"""
+    names = _REQUEST_AUTH
+    fields = flow.request.headers.fields
+    resp = flow.response
     if resp is not None and resp.status_code in (401, 407):
-        return bound(resp.headers.get_all("www-authenticate")) or bound(resp.headers.get_all("proxy-authenticate"))
+        names = _ALL_AUTH
+        fields = fields + resp.headers.fields
+    for name, value in fields:
+        if len(name) in _LENGTHS and name.lower() in names:
+            for part in value.split(b","):
+                if part.strip().split(b" ", 1)[0].lower() in _BOUND_SCHEMES:
+                    return True
     return False
 
 
