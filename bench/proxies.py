@@ -98,10 +98,17 @@ class Proxy:
                 self.proc.wait()
 
 
+VARIANTS = {"interpose+noreuse": ["--set", "server_reuse=false"]}
+"""interpose with other options (bench/run.py --extra): what a feature buys, measured in the same run."""
+
+
 def command(name: str, port: int, confdir: str, upstream_ca: str) -> tuple[list[str], str]:
     """The command line for `name` and the CA certificate a client must trust."""
     if name.startswith("base+"):  # bench/session_bench.py --base DIR: another revision's interpose
         name = name[len("base+"):]
+    if name in VARIANTS:
+        cmd, ca = command("interpose", port, confdir, upstream_ca)
+        return cmd + VARIANTS[name], ca
     if name in ("interpose", "interpose+session"):
         cmd = [sys.executable, "-m", "interpose.cli.dump", "-q", "--listen-host", "127.0.0.1", "-p", str(port),
                "--confdir", confdir, "--set", f"ssl_verify_upstream_trusted_ca={upstream_ca}"]

@@ -34,6 +34,9 @@ from origin import start_nginx
 
 MiB = 1 << 20
 PROXIES = ("interpose", "mitmdump")
+EXTRA: list[str] = []
+"""Variants of interpose measured in the same run, alternated with the others (`--extra`, e.g.
+`interpose+noreuse`: bench/proxies.py's VARIANTS)."""
 
 
 def log(msg: str) -> None:
@@ -81,8 +84,9 @@ def placement(pin: bool) -> tuple[set[int] | None, str]:
 def order(rounds: int) -> list[str]:
     """interpose, mitmdump, mitmdump, interpose, interpose, mitmdump, ... (ABBA)."""
     seq: list[str] = []
+    every = [*PROXIES, *EXTRA]
     for r in range(rounds):
-        seq += list(PROXIES) if r % 2 == 0 else list(reversed(PROXIES))
+        seq += every if r % 2 == 0 else list(reversed(every))
     return seq
 
 
@@ -92,7 +96,7 @@ def run_cases(b: cases.Bench, names: list[str], rounds: int) -> dict[str, dict[s
         fn, direct = cases.CASES[name]
         n = {"startup": max(rounds, 3), "memory": 1}.get(name, rounds)
         targets = (["direct"] if direct else []) + order(n)
-        results[name] = {t: [] for t in ["direct", *PROXIES]}
+        results[name] = {t: [] for t in ["direct", *PROXIES, *EXTRA]}
         for target in targets:
             r = measure(b, name, fn, target)
             if r is not None and r.get("other_cpu", 0) > BUSY and name != "memory":  # RSS is not a rate
@@ -217,6 +221,21 @@ def report(results: dict[str, Any], rounds: int, flows: int) -> tuple[str, list[
         i, m = (agg(results[case][t], "cpu_us_per_op", False) for t in PROXIES)
         adv = f"{m[0] / i[0]:.2f}×" if i and m and i[0] else "–"
         lines.append(f"| {label.split(':')[0]} | {cpu_cell(i)} | {cpu_cell(m)} | {adv} |")
+    if EXTRA:
+        lines += ["", "Variants of interpose in the same run (rate and CPU per operation; advantage over mitmdump):",
+                  "",
+                  "| case | variant | rate mean (best) | advantage | CPU µs per op mean (best) | advantage |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for case, key, label, *_ in ROWS:
+            if key != "rate" or case not in results or case == "memory":
+                continue
+            mitm = results[case]["mitmdump"]
+            m, mc = agg(mitm, "rate", True), agg(mitm, "cpu_us_per_op", False)
+            for variant in ("interpose", *EXTRA):
+                r, c = agg(results[case][variant], "rate", True), agg(results[case][variant], "cpu_us_per_op", False)
+                ra = f"{r[0] / m[0]:.2f}×" if r and m and m[0] else "–"
+                ca = f"{mc[0] / c[0]:.2f}×" if c and mc and c[0] else "–"
+                lines.append(f"| {label.split(':')[0]} | {variant} | {cpu_cell(r)} | {ra} | {cpu_cell(c)} | {ca} |")
     return "\n".join(lines), verdicts
 
 
@@ -233,7 +252,14 @@ def main() -> None:
     p.add_argument("--no-pin", action="store_true", help="do not pin the proxy and the load to separate CPUs")
     p.add_argument("--profile", metavar="DIR",
                    help="profile interpose with py-spy on cases 1, 2 and 3 (or those of --only) instead")
+    p.add_argument("--extra", help="comma-separated interpose variants to measure too, side by side: "
+                                   f"{', '.join(proxies.VARIANTS)}, base+interpose (INTERPOSE_BENCH_BASE=DIR)")
     args = p.parse_args()
+    EXTRA[:] = args.extra.split(",") if args.extra else []
+    based = "INTERPOSE_BENCH_BASE" in os.environ  # base+interpose: that checkout's package (bench/session_bench.py)
+    if any(v not in proxies.VARIANTS and not (based and v == "base+interpose") for v in EXTRA):
+        p.error(f"unknown variant in --extra; choose from {list(proxies.VARIANTS)}, or base+interpose with "
+                "INTERPOSE_BENCH_BASE=DIR (DIR/pkg/interpose: another revision's core/)")
     if args.only == "tui1m":  # the TUI at a million flows: in-process, needs no proxy, nginx or mitmdump
         import tui_bench
         tui_bench.main([])
@@ -255,7 +281,7 @@ def main() -> None:
     origin = start_nginx(tmp)
     b = cases.Bench(origin, tmp, args.duration, args.flows, proxy_cpus, log)
     try:
-        for name in PROXIES:  # the first start creates the CA; not part of the startup numbers
+        for name in (*PROXIES, *EXTRA):  # the first start creates the CA; not part of the startup numbers
             t0 = time.perf_counter()
             b.start(name).stop()
             info[f"{name}_first_start_s"] = f"{time.perf_counter() - t0:.2f}"

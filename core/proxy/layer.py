@@ -316,6 +316,9 @@ class Context:
         connection."""
         self.certs: Any = None
         """The `interpose.proxy.tls.certs.CertStore` minting certificates for TLS interception."""
+        self.shared: Any = None
+        """The proxy's idle server connections (`interpose.proxy.layers.shared.SharedPool`), kept between
+        client connections when `server_reuse` is on; None where they are not (replays)."""
 
 
 class Layer:

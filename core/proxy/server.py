@@ -15,6 +15,7 @@ from typing import Any
 from interpose.model.connection import Client
 from interpose.proxy.layer import EAGER, LAYERS, Context, Layer, Stream, choose
 from interpose.proxy.layers import tunnel
+from interpose.proxy.layers.shared import SharedPool
 from interpose.proxy.modes import Mode
 from interpose.proxy.transparent import NoOriginalDestination, original_destination
 from interpose.runtime import hooks
@@ -59,6 +60,8 @@ class ProxyServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.address: tuple[str, int] | None = None
+        self.shared = SharedPool(addons)
+        """Idle server connections kept between client connections (`server_reuse`)."""
 
     async def start(self) -> tuple[str, int]:
         self.mode = Mode.parse(self.options.mode)
@@ -104,6 +107,7 @@ class ProxyServer:
             t.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.shared.close()
 
     @property
     def connection_count(self) -> int:
@@ -130,6 +134,7 @@ class ProxyServer:
         stream = Stream(reader, writer)
         ctx = Context(stream, client_conn, self.options, self.addons, self.bus, self.log, self.mode)
         ctx.certs = self.certs
+        ctx.shared = self.shared
         root = RootLayer(ctx)
         await self.addons.trigger(hooks.ClientConnectHook(root))
         try:

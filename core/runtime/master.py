@@ -209,7 +209,12 @@ class Master:
 
     def _listener_options_changed(self, updated: set[str]) -> None:
         """An addon (or anything else) assigned a listener option directly: follow it, as set_options
-        would, or put the old value back and log why."""
+        would, or put the old value back and log why. `server_reuse` turned off closes the kept connections."""
+        if "server_reuse" in updated and not self.options.server_reuse and self.server.shared.count:
+            try:
+                self.server.shared.flush()
+            except RuntimeError:  # off the core's loop: they go at the next connection the proxy handles
+                pass
         if self._started and not self._rebinding and updated & set(LISTENER):
             try:
                 loop = asyncio.get_running_loop()

@@ -367,6 +367,8 @@ def core_options(opts: Options) -> None:
     add("idle_timeout_s", float, 300.0, "Seconds an idle client connection is kept open.")
     add("read_timeout_s", float, 60.0,
         "Seconds a server may stay silent while the proxy waits for its response (head or body).")
+    add("server_reuse", bool, True, "Keep idle server connections after their client disconnects and reuse them "
+        "for the next client going to the same server (serverconnect fires per real connection).")
     _tls_options(add)
     add("termlog_verbosity", str, "info", "interpose-dump: the least important log lines printed (-v: debug).",
         choices=("error", "warn", "info", "debug"))

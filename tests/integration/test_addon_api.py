@@ -72,8 +72,10 @@ def echo(resp: httpx.Response) -> dict[str, Any]:
 
 
 async def test_hook_order_two_requests_on_one_keepalive_connection(make_proxy, origin):
+    """With server_reuse off, the server connection ends with its client connection (as in mitmproxy); with it
+    on (the default) it outlives it: tests/integration/test_server_reuse.py."""
     rec = Recorder()
-    proxy = await make_proxy(rec)
+    proxy = await make_proxy(rec, server_reuse=False)
     async with client(proxy) as c:
         r1 = await c.get(f"{origin.url}/one")
         r2 = await c.get(f"{origin.url}/two")
@@ -93,7 +95,7 @@ async def test_hook_order_two_requests_on_one_keepalive_connection(make_proxy, o
 
 async def test_hook_order_with_curl_reusing_the_connection(make_proxy, origin):
     rec = Recorder()
-    proxy = await make_proxy(rec)
+    proxy = await make_proxy(rec, server_reuse=False)
     code, out, err = await curl("-x", proxy.url, f"{origin.url}/a", f"{origin.url}/b")
     assert code == 0, err
     assert out == b"ok /aok /b"
@@ -158,7 +160,7 @@ async def test_hook_arguments(make_proxy, origin):
             ctx.log("unknown level becomes info", "shout")
 
     rec = Recorder()
-    proxy = await make_proxy(Logs(), rec)
+    proxy = await make_proxy(Logs(), rec, server_reuse=False)
     async with client(proxy) as c:
         assert (await c.get(f"{origin.url}/args")).status_code == 200
     await rec.wait_for("clientdisconnect")
@@ -873,7 +875,7 @@ async def test_bus_carries_typed_messages_in_hook_order(make_proxy, origin):
     """The bus says what changed, as typed messages, never hook objects: each flow is added once, then
     updated by each hook that changed it, in the order the addons saw the hooks."""
     rec = Recorder()
-    proxy = await make_proxy(rec)
+    proxy = await make_proxy(rec, server_reuse=False)
     q = proxy.master.bus.subscribe()
     start = len(rec.calls)
     async with client(proxy) as c:

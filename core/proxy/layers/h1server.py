@@ -29,6 +29,9 @@ class H1Server:
                  read_timeout: float | None = None) -> None:
         self.key: tuple[Any, ...] = ()
         """Where it goes, as the pool files it."""
+        self.share: tuple[Any, ...] | None = None
+        """Its key in the proxy's pool of idle connections (layers/shared.py) when it may outlive its client
+        connection; None when it may not (pinned by connection-bound authentication, sent elsewhere by an addon)."""
         self.server = server
         self.stream = stream
         self.absolute_form = absolute_form
@@ -38,6 +41,9 @@ class H1Server:
         """Seconds the server may stay silent while a response is awaited (read_timeout_s)."""
         self._dog: Watchdog | None = None
         self.streamed = False
+        self.heard = False
+        """Bytes came from the server since the last request went out (else a kept connection that fails was
+        closed by the server before it saw the request: the request is sent again on a new one)."""
         self.bypassed = False
         self._raw_length: int | None = None
         """The Content-Length of the response being read, when its body may bypass h11."""
@@ -85,7 +91,9 @@ class H1Server:
                 event = conn.next_event()
                 if event is not h11.NEED_DATA:
                     return event
-                conn.receive_data(await self._read())
+                data = await self._read()
+                self.heard = self.heard or bool(data)
+                conn.receive_data(data)
         except h11.RemoteProtocolError as e:
             refused = self._refused()
             raise ServerProtocolError(refused or f"invalid response from server: {e}") from None
@@ -107,6 +115,7 @@ class H1Server:
     def _head(self, flow: HTTPFlow) -> bytes:
         req = flow.request
         self.uses += 1
+        self.heard = False
         self.streamed = bool(req.stream)
         length, keep = h1wire.request_length(req, self.streamed)
         where = "cannot send this request to the server"
@@ -155,7 +164,8 @@ class H1Server:
             try:
                 event = await self._event()
             except ServerProtocolError as e:
-                stale = self.uses > 1 and not self.streamed and self.conn.their_state is h11.SEND_RESPONSE
+                # (h11 is in ERROR by now when the server hung up: `heard` tells whether any answer came)
+                stale = self.uses > 1 and not self.streamed and not self.heard
                 if stale and e.status != 504:  # (a server that stays silent is not retried)
                     raise StaleConnection() from None
                 raise
@@ -249,6 +259,14 @@ class H1Server:
                 chunk = chunk[:left]
             left -= len(chunk)
             yield chunk
+
+    def park(self) -> None:
+        """Forget the last exchange (its request, its client's task) before the connection waits for another
+        client connection: a parked connection must not keep a finished flow's bodies alive."""
+        self._request = self.trailers = self._trailers = None
+        if self._dog is not None:
+            self._dog.close()
+            self._dog = None
 
     @property
     def reusable(self) -> bool:

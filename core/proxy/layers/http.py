@@ -215,17 +215,25 @@ class HttpExchange:
                 resp = await self._unless_client_leaves(server.response_head(flow))
             except StaleConnection:
                 await self.pool.release(flow, server, False)
-                server = await self._send_buffered()
+                server = await self._send_buffered(fresh=True)
                 resp = await self._unless_client_leaves(server.response_head(flow))
             await self._relay_response(server, resp)
             ok = True
         finally:
             await self.pool.release(flow, server, ok)
 
-    async def _send_buffered(self) -> ServerSide:
+    async def _send_buffered(self, fresh: bool = False) -> ServerSide:
+        """Send the buffered request on a server connection; once more on a new one when a kept connection
+        turns out to be closed by the server (`StaleConnection` covers the same when reading the answer)."""
         flow = self.flow
-        server = await self.pool.get(flow)
-        await server.send_whole_request(flow)
+        server = await self.pool.get(flow, fresh)
+        try:
+            await server.send_whole_request(flow)
+        except ConnectionError:
+            if fresh or getattr(server, "uses", 0) < 2:
+                raise
+            await self.pool.release(flow, server, False)
+            return await self._send_buffered(fresh=True)
         return server
 
     async def _answer_from_addon(self) -> None:

@@ -96,19 +96,27 @@ class TlsLayer(Layer):
         server_alpn = tuple(p for p in hello.alpn if p in ("h2", "http/1.1"))
         server_sni_sent = None if _is_ip(server_sni) else server_sni
         server_der: bytes | None = None
+        reused = None
         onboarding = bool(getattr(ctx.options, "onboarding", False)) and (sni or host).lower().rstrip(".") == str(
             getattr(ctx.options, "onboarding_host", "")).lower()
         try:
             if onboarding:  # answered by the proxy itself (runtime/builtins/onboarding.py): no server to ask
                 raise upstream.ServerConnectError("the onboarding page is served by the proxy")
-            try:
-                stream = await upstream.connect(ctx, server, tls=True, sni=server_sni_sent, alpn=server_alpn)
-            except upstream.ServerConnectError as e:
-                if not e.alpn_refused or set(server_alpn) == {"h2", "http/1.1"}:
-                    raise
-                server = Server(address=(host, port), via=server.via)
-                ctx.server_conn = server
-                stream = await upstream.connect(ctx, server, tls=True, sni=server_sni_sent, alpn=("h2", "http/1.1"))
+            used_alpn = server_alpn
+            # A connection an earlier client left idle (server_reuse) saves the TCP connect and the handshake.
+            reused = pool.reuse(((host, port), server.via, True), server_sni_sent, server_alpn)
+            if reused is not None:
+                server, stream = reused.server, reused.stream
+            else:
+                try:
+                    stream = await upstream.connect(ctx, server, tls=True, sni=server_sni_sent, alpn=server_alpn)
+                except upstream.ServerConnectError as e:
+                    if not e.alpn_refused or set(server_alpn) == {"h2", "http/1.1"}:
+                        raise
+                    server = Server(address=(host, port), via=server.via)
+                    ctx.server_conn = server
+                    used_alpn = ("h2", "http/1.1")
+                    stream = await upstream.connect(ctx, server, tls=True, sni=server_sni_sent, alpn=used_alpn)
         except upstream.ServerConnectError as e:
             if onboarding:
                 server.error = None  # nothing failed; the onboarding page never asks a server
@@ -120,9 +128,8 @@ class TlsLayer(Layer):
             sslobj = stream.extra("ssl_object")
             if isinstance(sslobj, ssl.SSLObject):
                 server_der = sslobj.getpeercert(binary_form=True)
-            assert server.address is not None
-            key = (server.address, server.via, True)
-            await pool.adopt(key, server, stream)
+            if reused is None:
+                await pool.adopt(((host, port), server.via, True), server, stream, sni=server_sni_sent, alpn=used_alpn)
 
         offered = hello.alpn
         if "h2" in offered and (server.alpn == "h2" or "http/1.1" not in offered):
