@@ -1,7 +1,8 @@
 """One flow ⇄ the rows a session keeps of it.
 
 `snapshot(flow)` runs on the proxy's loop and only takes what the flow holds now: its record (the flow
-file codec's JSON without contents: heads, connections, TLS, timestamps, error, metadata), the columns
+file codec's record without contents: heads, connections, TLS, timestamps, error, metadata, and the
+original of an edited flow; compact for plain HTTP flows (record.py), JSON for the others), the columns
 the list sorts and filters by, and references to its bodies and messages (bytes are immutable: nothing
 is copied). The writer thread then chunks the bodies and builds the search text (`search_text`), so
 decoding a gzip body never delays a proxied request. `restore(...)` is the way back.
@@ -18,6 +19,7 @@ from interpose.model.flow import Flow
 from interpose.model.messages import Message, MessageFlow
 from interpose.store import flowcodec
 from interpose.store.order import ORDERS
+from interpose.store.session import record as compact
 from interpose.tcp import TCPFlow, TCPMessage
 from interpose.websocket import WebSocketMessage
 
@@ -34,7 +36,7 @@ class Snapshot:
 
     id: str
     type: str
-    record: str
+    record: str | bytes
     columns: tuple[Any, ...]
     bodies: list[tuple[str, bytes]] = field(default_factory=list)
     messages: list[tuple[int, int, str | None, float, int, int, bytes]] = field(default_factory=list)
@@ -70,11 +72,17 @@ def snapshot(flow: Flow, search: bool = False) -> Snapshot:
     http = _http(flow)
     if http is not None and flow is not http:
         flow = http  # a WebSocket is stored with its handshake flow
-    record = flowcodec.dump(flow, bodies=False)
     comment = str(getattr(flow, "comment", "") or "")
-    if comment:
-        record["comment"] = comment
-    text = json.dumps(record, ensure_ascii=True, separators=(",", ":"))
+    backup = flow._backup
+    extra = {"original": flowcodec.dump(backup)} if backup is not None else None  # for `V` after a reopen
+    text: str | bytes | None = compact.encode(flow, extra)
+    if text is None:  # WebSocket, TCP, or something the compact record does not cover: JSON
+        rec = flowcodec.dump(flow, bodies=False)
+        if comment:
+            rec["comment"] = comment
+        if extra:
+            rec.update(extra)
+        text = json.dumps(rec, ensure_ascii=True, separators=(",", ":"))
     bodies: list[tuple[str, bytes]] = []
     search_bodies: list[tuple[bytes, str | None, str]] = [] if search else NO_SEARCH_BODIES
     mflow: MessageFlow | None = None
@@ -114,7 +122,7 @@ def snapshot(flow: Flow, search: bool = False) -> Snapshot:
 
 def clean(text: Any) -> Any:
     """A string SQLite can store: lone surrogates (bytes that were not UTF-8) become U+FFFD."""
-    if isinstance(text, str):
+    if isinstance(text, str) and not text.isascii():
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
@@ -150,14 +158,23 @@ def chunks(data: bytes) -> list[bytes | memoryview]:
     return [view[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
 
 
-def restore(record: str, comment: str, marked: int, bodies: dict[str, bytes],
+def restore(record: str | bytes, comment: str, marked: int, bodies: dict[str, bytes],
             messages: list[tuple[int, str | None, float, int, int, bytes]]) -> Flow:
     """The flow a row describes (not live), with its bodies and messages. Raises flowcodec.BadRecord."""
-    try:
-        obj = json.loads(record)
-    except (ValueError, RecursionError) as e:
-        raise flowcodec.BadRecord(f"record: corrupt JSON ({e})") from None
+    if isinstance(record, bytes):
+        obj = compact.decode(record)
+    else:
+        try:
+            obj = json.loads(record)
+        except (ValueError, RecursionError) as e:
+            raise flowcodec.BadRecord(f"record: corrupt JSON ({e})") from None
+    original = obj.pop("original", None) if isinstance(obj, dict) else None
     flow = flowcodec.load(obj)
+    if isinstance(original, dict):
+        try:  # what `V` (revert) brings back; a damaged original leaves the flow as it is
+            flow._backup = flowcodec.load(original)
+        except flowcodec.BadRecord:
+            pass
     flow.marked = bool(marked)
     if comment:
         flow.comment = comment

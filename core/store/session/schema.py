@@ -2,7 +2,9 @@
 
 A session is an SQLite database whose `PRAGMA application_id` is `APPLICATION_ID` and whose
 `schema_version` table holds the version it was written with. Version 1 had no full-text index;
-version 2 added `search` (FTS5) and filled it from the flows already there. `migrate()` brings any older
+version 2 added `search` (FTS5) and filled it from the flows already there; version 3 writes the `record` of
+plain HTTP flows as a compact BLOB (record.py) instead of JSON text (rows of version 2 stay as they are:
+both are read), so an older interpose, which reads only JSON, refuses it. `migrate()` brings any older
 file up to `VERSION`, one step at a time, each step in one transaction; a file from a newer interpose is
 refused (it is never changed by an older one).
 """
@@ -16,7 +18,7 @@ from interpose.errors import FlowFileError
 
 APPLICATION_ID = 0x49505345
 """`PRAGMA application_id` of every session file ("IPSE")."""
-VERSION = 2
+VERSION = 3
 """The schema this build writes and the newest it reads."""
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -86,6 +88,10 @@ def _to_v2(db: sqlite3.Connection, reindex: Callable[[sqlite3.Connection], None]
     reindex(db)
 
 
+def _to_v3(db: sqlite3.Connection, reindex: Callable[[sqlite3.Connection], None]) -> None:
+    """Nothing to rewrite: the JSON records of version 2 stay readable; new rows may be compact."""
+
+
 def create(db: sqlite3.Connection) -> None:
     """Lay out a new, empty session in `db` (inside the caller's transaction)."""
     run_script(db, SCHEMA_V1 + SEARCH_V2)
@@ -114,7 +120,7 @@ def migrate(db: sqlite3.Connection, name: str, reindex: Callable[[sqlite3.Connec
     if old > VERSION:
         raise SessionError(f"{name} was written by a newer interpose (session schema {old}; this one reads up to "
                            f"{VERSION}); upgrade interpose to open it")
-    steps = {1: _to_v2}
+    steps = {1: _to_v2, 2: _to_v3}
     for v in range(old, VERSION):
         db.execute("BEGIN IMMEDIATE")
         try:
