@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--duration", type=float, default=4.0)
     p.add_argument("--base", help="also run this git revision's interpose-dump --session")
+    p.add_argument("--cases", default=",".join(CASES), help="which cases, comma-separated (http1, download)")
     p.add_argument("--base-plain", action="store_true", help="with --base: also its interpose-dump without a session")
     args = p.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="interpose-session-bench-")
@@ -49,11 +50,12 @@ def main(argv: list[str] | None = None) -> None:
         targets = (*TARGETS, "base+interpose+session", *(("base+interpose",) if args.base_plain else ()))
     origin = start_nginx(tmp)
     b = cases.Bench(origin, tmp, args.duration, 0, None, lambda m: print(m, file=sys.stderr, flush=True))
-    results: dict[str, dict[str, list[dict[str, Any]]]] = {c: {t: [] for t in targets} for c in CASES}
+    chosen = {c: CASES[c] for c in args.cases.split(",")}
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {c: {t: [] for t in targets} for c in chosen}
     try:
         for name in targets:  # the first start makes the CA
             b.start(name).stop()
-        for case in CASES:
+        for case in chosen:
             fn, _ = cases.CASES[case]
             for r in range(args.rounds):
                 for target in targets if r % 2 == 0 else reversed(targets):
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     base_cols = f" {args.base} with --session | change |" if args.base else ""
     print("| case | interpose-dump | with --session | change |" + base_cols)
     print("|---|---|---|---|" + ("---|---|" if args.base else ""))
-    for case, (label, unit) in CASES.items():
+    for case, (label, unit) in chosen.items():
         def median(target: str, key: str = "rate", case: str = case) -> float:
             return statistics.median(x.get(key) or 0.0 for x in results[case][target])
         a, s = median("interpose"), median("interpose+session")
