@@ -1,9 +1,11 @@
-"""The original of an edited flow is kept in the session: edit a flow, reopen the session, `V` brings the
-original back (for real in a pty)."""
+"""For real in a pty: the original of an edited flow is kept in the session (edit a flow, reopen the session,
+`V` brings the original back), and big bodies are read back from the session instead of a spill file."""
 from __future__ import annotations
 
 from interpose.store.session import Session
+from tests.conftest import curl
 from tests.integration.test_sessions_workspace import PATHS, prepared, start, stored
+from tests.tui.pty_harness import Terminal
 
 
 def modified(path: str) -> dict[str, bool]:
@@ -46,3 +48,28 @@ async def test_an_edit_survives_a_reopen_and_V_reverts_it_to_the_original(tmp_pa
     paths, _ = stored(path)
     assert paths == list(PATHS)
     assert not any(modified(path).values())
+
+
+async def test_big_bodies_are_read_back_from_the_session_and_no_spill_file_is_written(tmp_path, origin):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    path = str(tmp_path / "work.session")
+    term = await Terminal().start("--confdir", str(tmp_path / "conf"), "--session", path,
+                                  "--set", "body_spill_threshold=1k", env={"TMPDIR": str(tmp)})
+    try:
+        code, _, err = await curl("-x", term.url, f"{origin.url}/bytes/200000")
+        assert code == 0, err
+        await term.wait_for("/bytes/200000")
+        for _ in range(100):  # until the session holds the flow (a second at most)
+            s = Session.open(path, readonly=True)
+            n = s.count()
+            s.close()
+            if n == 1:
+                break
+            await term.settle(0.1)
+        await term.settle(1)  # the TUI takes the body from the session on its next try (every 0.3 s)
+        await term.press("enter", "tab")  # the flow, its response
+        await term.wait_for("xxxxxxxxxxxxxxxx")
+        assert [p.name for p in tmp.iterdir() if p.name.startswith("interpose-spill-")] == []
+    finally:
+        assert await term.stop() == 0
