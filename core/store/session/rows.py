@@ -10,8 +10,7 @@ decoding a gzip body never delays a proxied request. `restore(...)` is the way b
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from interpose.http import HTTPFlow
 from interpose.model import encoding
@@ -30,22 +29,22 @@ SEARCH_BODY_MAX = 64 * 1024
 _TEXTUAL = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded", "graphql", "yaml", "csv")
 
 
-@dataclass(slots=True)
-class Snapshot:
-    """What the writer stores for one flow."""
+class Snapshot(NamedTuple):
+    """What the writer stores for one flow. A tuple of strings, numbers, bytes and tuples of those: the
+    garbage collector stops tracking it at its first collection, so the snapshots waiting for the writer
+    (up to a commit's worth) cost the collector nothing, and are never promoted to older generations."""
 
     id: str
     type: str
     record: str | bytes
     columns: tuple[Any, ...]
-    bodies: list[tuple[str, bytes]] = field(default_factory=list)
-    messages: list[tuple[int, int, str | None, float, int, int, bytes]] = field(default_factory=list)
-    search: tuple[str, str, list[tuple[bytes, str | None, str]], list[bytes], str] = ("", "", [], [], "")
-    """url, headers text, [(raw body, Content-Encoding, Content-Type)], text messages, comment."""
+    bodies: tuple[tuple[str, bytes], ...] = ()
+    messages: tuple[tuple[int, int, str | None, float, int, int, bytes], ...] = ()
+    search: tuple[Any, ...] = ()
+    """url, headers text, [(raw body, Content-Encoding, Content-Type)], text messages, comment (only with
+    `snapshot(search=True)`: the writer indexes later, from the stored rows)."""
 
 
-NO_MESSAGES: list[Any] = []
-"""Shared by every snapshot of a flow without messages (never changed)."""
 NO_SEARCH_BODIES: list[Any] = []
 
 COLUMNS = ("id", "type", "timestamp_created", "method", "host", "port", "url", "status_code", "request_size",
@@ -83,7 +82,7 @@ def snapshot(flow: Flow, search: bool = False) -> Snapshot:
         if extra:
             rec.update(extra)
         text = json.dumps(rec, ensure_ascii=True, separators=(",", ":"))
-    bodies: list[tuple[str, bytes]] = []
+    bodies: tuple[tuple[str, bytes], ...] = ()
     search_bodies: list[tuple[bytes, str | None, str]] = [] if search else NO_SEARCH_BODIES
     mflow: MessageFlow | None = None
     if http is not None:
@@ -94,7 +93,7 @@ def snapshot(flow: Flow, search: bool = False) -> Snapshot:
         for name, part in (("request", req), ("response", resp)):
             raw = part.raw_content if part is not None else None
             if raw is not None:
-                bodies.append((name, raw))
+                bodies += ((name, raw),)
                 if search:
                     assert part is not None
                     search_bodies.append((raw, part.headers.get("content-encoding"), part.content_type))
@@ -105,17 +104,17 @@ def snapshot(flow: Flow, search: bool = False) -> Snapshot:
         host, port = (addr[0], addr[1]) if addr else ("", 0)
         url, method, status, ctype, heads = f"tcp://{host}:{port}", "", None, None, ""
         mflow = flow if isinstance(flow, TCPFlow) else None
-    msgs = NO_MESSAGES
+    msgs: tuple[Any, ...] = ()
     if mflow is not None and mflow.messages:
-        msgs = [(i, int(m.from_client), m.type if isinstance(m, WebSocketMessage) else None, m.timestamp,
-                 int(m.dropped), int(m.injected), m.content) for i, m in enumerate(mflow.messages)]
+        msgs = tuple((i, int(m.from_client), m.type if isinstance(m, WebSocketMessage) else None, m.timestamp,
+                      int(m.dropped), int(m.injected), m.content) for i, m in enumerate(mflow.messages))
     text_msgs = [m[6] for m in msgs if m[2] != "binary"] if search else []
     req_size = len(http.request.raw_content or b"") if http is not None else (mflow.bytes_from_client if mflow else 0)
     duration = ORDERS["duration"](flow)
     columns = (flow.id, flow.type, flow.timestamp_created, clean(method), clean(host), port, clean(url), status,
                req_size, ORDERS["size"](flow), clean(ctype), None if duration == float("inf") else duration,
                clean(flow.error.msg) if flow.error else None, int(flow.marked), clean(comment), text)
-    if not search:  # what waits in the writer's queue: as few objects as it can (each one makes the GC run sooner)
+    if not search:  # what waits in the writer's queue: only atomic values in tuples (see Snapshot)
         return Snapshot(flow.id, flow.type, text, columns, bodies, msgs)
     return Snapshot(flow.id, flow.type, text, columns, bodies, msgs, (url, heads, search_bodies, text_msgs, comment))
 

@@ -26,8 +26,14 @@ _INSERT = (f"INSERT INTO flows (rowid, {', '.join(rows.COLUMNS)}, seq) "
 _UPDATE = f"UPDATE flows SET {', '.join(f'{c} = ?' for c in rows.COLUMNS[1:])}, seq = ?, deleted = 0 WHERE id = ?"
 
 
-FLUSH_FLOWS = 64
-"""Flows written into the open transaction at once when the queue does not run empty before."""
+FLUSH_FLOWS = 256
+"""Flows written into the open transaction at once (one `executemany` per table)."""
+SLICE_S = 0.05
+"""Within a batch the writer wakes this often (or at once for a sync, a delete, ...), not for every flow:
+a wake-up per flow cost more than writing it (a GIL handoff with the proxy's loop each time)."""
+WAL_PAGES = 16384
+"""The WAL is checkpointed into the database when it passes this many pages (64 MiB at 4 KiB), or
+whenever the writer is idle (`IDLE_S`): under load, not every 1000 pages (SQLite's default)."""
 IDLE_S = 0.5
 """The search index is brought up to date once the queue has been empty this long (not while traffic
 floods in: indexing is half of what recording a flow costs)."""
@@ -73,7 +79,13 @@ class Writer:
         self.path = path
         self.on_error = on_error
         self.failed: str | None = None
-        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.put_flow = self._queue.put
+        """Queue a `rows.Snapshot` (the proxy's loop, per flow: no wake-up, the writer takes it in its next slice)."""
+        self._wake = threading.Event()
+        self._checkpoint = False
+        """Commits since the last checkpoint: one is made when the writer is idle."""
+        db.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
         self._write = db
         self._seq = db.execute("SELECT max(seq) FROM flows").fetchone()[0] or 0
         row = db.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
@@ -85,15 +97,16 @@ class Writer:
 
     def submit(self, *item: Any) -> None:
         self._queue.put(item)
+        self._wake.set()
 
     def sync(self, timeout: float, index: bool = False) -> bool:
         """Wait until everything queued is committed (and, with `index`, in the search index too)."""
         done = threading.Event()
-        self._queue.put(("sync", done, index))
+        self.submit("sync", done, index)
         return done.wait(timeout) and self.failed is None
 
     def close(self, timeout: float = 60.0) -> None:
-        self._queue.put(("close",))
+        self.submit("close")
         self._thread.join(timeout)
 
     # -- the thread ------------------------------------------------------------------------------
@@ -101,14 +114,17 @@ class Writer:
         db = self._write
         try:
             while True:
-                if self._indexed < self._top and self.failed is None:
+                if (self._indexed < self._top or self._checkpoint) and self.failed is None:
                     try:
                         item = self._queue.get(timeout=IDLE_S)
                     except queue.Empty:
                         self._catch_up(INDEX_BATCH)
+                        self._checkpoint_now()
                         continue
                 else:
                     item = self._queue.get()
+                if type(item) is rows.Snapshot:
+                    item = ("flow", item)
                 if item[0] == "close":
                     self._catch_up(None)
                     break
@@ -149,6 +165,7 @@ class Writer:
                         item = nxt
                     self._flush(db, batch)
                     db.execute("COMMIT")
+                    self._checkpoint = True
                 except Exception as e:  # disk full, file removed, ...: recording stops, the proxy does not
                     self._fail(db, e)
                 for ev in waiting:
@@ -160,25 +177,32 @@ class Writer:
             db.close()
 
     def _next(self, db: sqlite3.Connection, batch: list[rows.Snapshot], deadline: float) -> tuple[Any, ...] | None:
-        """The next item of a batch, or None once the batch is due. Whenever the queue is empty (or the
-        batch is long) the flows so far go into SQLite at once, in the open transaction: snapshots kept
-        in Python until the commit would make the garbage collector run ten times as often on the
-        proxy's loop (they count as objects allocated and not freed)."""
-        try:
-            item = self._queue.get_nowait()
-        except queue.Empty:
-            item = None
-        if item is None or len(batch) >= FLUSH_FLOWS:
+        """The next item of a batch, or None once the batch is due. When the queue is empty, the flows so far
+        go into SQLite (in the open transaction) and the writer sleeps for a slice, or until something other
+        than a flow is queued."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                item = None
+            if item is not None:
+                if len(batch) >= FLUSH_FLOWS:
+                    self._flush(db, batch)
+                return ("flow", item) if type(item) is rows.Snapshot else item
             self._flush(db, batch)
-        if item is not None:
-            return item
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        try:
-            return self._queue.get(timeout=left)
-        except queue.Empty:
-            return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self._wake.wait(min(left, SLICE_S))
+            self._wake.clear()
+
+    def _checkpoint_now(self) -> None:
+        if self._checkpoint and self.failed is None:
+            self._checkpoint = False
+            try:
+                self._write.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass  # readers busy, ...: the next idle moment, or SQLite's own at WAL_PAGES
 
     def _catch_up(self, limit: int | None) -> None:
         if self.failed is not None or self._indexed >= self._top:
