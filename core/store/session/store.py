@@ -121,6 +121,7 @@ class Session:
         try:
             db = _connect(path, readonly)
             if new:
+                db.execute(f"PRAGMA page_size = {schema.PAGE_SIZE}")  # before WAL: it cannot change afterwards
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("BEGIN IMMEDIATE")
                 schema.create(db)
