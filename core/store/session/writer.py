@@ -23,6 +23,28 @@ BATCH_BYTES = 64 << 20
 
 _INSERT = (f"INSERT INTO flows (rowid, {', '.join(rows.COLUMNS)}, seq) "
            f"VALUES (?, {', '.join('?' * len(rows.COLUMNS))}, ?)")
+_INSERT_HEAD = f"INSERT INTO flows (rowid, {', '.join(rows.COLUMNS)}, seq) VALUES "
+_GROUPS = (64, 8, 1)
+_STATEMENTS: dict[tuple[str, int, int], str] = {}
+
+
+def insert_rows(db: sqlite3.Connection, head: str, width: int, values: list[tuple[Any, ...]]) -> None:
+    """INSERT `values` (rows of `width` columns) with one statement per 64 rows (`head` + VALUES lists).
+    `executemany` steps once per row, and the sqlite3 module gives up the GIL and takes it back for every
+    step: a handoff with the proxy's loop each time, which cost the loop more than the rows cost SQLite."""
+    i, n = 0, len(values)
+    for g in _GROUPS:
+        if n - i < g:
+            continue
+        sql = _STATEMENTS.get((head, width, g))
+        if sql is None:
+            one = "(" + ", ".join("?" * width) + ")"
+            sql = _STATEMENTS[(head, width, g)] = head + ", ".join([one] * g)
+        while n - i >= g:
+            db.execute(sql, [v for row in values[i:i + g] for v in row])
+            i += g
+
+
 _UPDATE = f"UPDATE flows SET {', '.join(f'{c} = ?' for c in rows.COLUMNS[1:])}, seq = ?, deleted = 0 WHERE id = ?"
 
 
@@ -277,12 +299,9 @@ class Writer:
                     body_rows.extend((rowid, part, i, c) for i, c in enumerate(rows.chunks(data)))
             if snap.messages:
                 message_rows.extend((rowid, *m) for m in snap.messages)
-        if new_rows:
-            db.executemany(_INSERT, new_rows)
-        if body_rows:
-            db.executemany("INSERT INTO bodies VALUES (?, ?, ?, ?)", body_rows)
-        if message_rows:
-            db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", message_rows)
+        insert_rows(db, _INSERT_HEAD, len(rows.COLUMNS) + 2, new_rows)
+        insert_rows(db, "INSERT INTO bodies VALUES ", 4, body_rows)
+        insert_rows(db, "INSERT INTO messages VALUES ", 8, message_rows)
         for rowid in changed:
             index_rows(db, rowid - 1, 1)  # a flow already indexed that changed: at once
         self._top = top
