@@ -323,7 +323,7 @@ class BodySpill:
 
     def attach(self, session: Any, loop: Any = None) -> None:  # into the recording session, not a file
         from interpose.store.session.bodies import SessionSpill
-        self.session = SessionSpill(session, self, loop) if session is not None else None
+        self.session = SessionSpill(session, self, loop, SPILL_MIN) if session is not None else None
 
     def _spill(self, obj: Any, name: str, flow: Any = None) -> int:
         if self.session is not None and flow is not None and self.session.spill(flow, obj, name):

@@ -107,8 +107,10 @@ class SessionBody:
 class SessionSpill:
     """What `BodySpill` spills while it is attached to a recording session (see the module docstring)."""
 
-    def __init__(self, session: Any, owner: Any, loop: Any = None) -> None:
+    def __init__(self, session: Any, owner: Any, loop: Any = None, minimum: int = 512) -> None:
         self.session = session
+        self.minimum = minimum
+        """Smaller bodies stay in memory (spill.SPILL_MIN)."""
         self.owner = owner
         """The `BodySpill`: its counters, and its file for what the session cannot take."""
         self.loop = loop
@@ -142,10 +144,8 @@ class SessionSpill:
         return self._numbers[1].get(id(obj))
 
     def _try(self, flow: Any, obj: Any, name: str, key: Key) -> bool:
-        from interpose.store.spill import SPILL_MIN, _own
-
-        value = _own(obj, name)
-        if not isinstance(value, bytes) or len(value) < SPILL_MIN:
+        value = obj.__dict__.get(name) if obj._spill is not None else getattr(obj, name)  # what it holds itself
+        if not isinstance(value, bytes) or len(value) < self.minimum:
             return True  # nothing (left) to spill
         try:
             stored = self.source.read(flow.id, key)

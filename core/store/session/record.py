@@ -63,6 +63,7 @@ def encode(flow: Any, extra: dict[str, Any] | None = None) -> bytes | None:
     if q.trailers is not None:
         more["request.trailers"] = flowcodec.headers_out(q.trailers)
     hq = q.headers.fields
+    hr: Any = ()
     if r is not None:
         flags |= _RESP | (_SSTREAM if r.stream else 0)
         hr = r.headers.fields
@@ -70,7 +71,7 @@ def encode(flow: Any, extra: dict[str, Any] | None = None) -> bytes | None:
             more["response.trailers"] = flowcodec.headers_out(r.trailers)
         status, reason, rv, rts, rte = r.status_code, r.reason, r.http_version, r.timestamp_start, r.timestamp_end
     else:
-        hr, status, reason, rv, rts, rte = (), 0, "", "", _NAN, None
+        status, reason, rv, rts, rte = 0, "", "", _NAN, None
     strings = "\0".join((flow.id, ca[0] if ca else "", cs[0] if cs else "", sa[0] if sa else "",
                          ss[0] if ss else "", flow.mode, q.method, q.scheme, q.host, q.path, q.authority,
                          q.http_version, reason, rv))
