@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import gc
 import ipaddress
 import os
 from collections.abc import Iterable
@@ -124,9 +123,6 @@ class Master:
         """Configure every addon, bind the listener (unless not `listen`: `interpose-dump -r FILE` only reads)
         and start ticking. Returns the bound address (("", 0) without a listener)."""
         Mode.parse(self.options.mode)  # fail early on a bad mode
-        # What start-up made (modules, addons, options) lives as long as the process: out of the collector's
-        # sight, so that its full collections under load walk only what traffic made (docs/benchmarks.md).
-        gc.freeze()
         for a in list(self.addons.chain):
             self.addons.configure_all(a)
         for name, source in self.options.drop_soft():
