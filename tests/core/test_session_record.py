@@ -60,3 +60,12 @@ def test_every_kind_round_trips_through_a_snapshot():
         snap = rows.snapshot(flow)
         back = rows.restore(snap.record, flow.comment, int(flow.marked), dict(snap.bodies), [])
         assert back.id == flow.id and type(back) is type(flow)
+
+
+def test_a_field_of_an_unexpected_type_falls_back_to_json():
+    flow = make_http_flow()
+    flow.request.headers.fields[0] = ("Host", "not bytes")  # what an addon could leave behind
+    assert record.encode(flow) is None
+    flow = make_http_flow()
+    flow.server_conn.address = ("example.com", 1 << 40)  # a port no struct field holds
+    assert record.encode(flow) is None

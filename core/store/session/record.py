@@ -40,6 +40,13 @@ def encode(flow: Any, extra: dict[str, Any] | None = None) -> bytes | None:
     top-level keys for the record (the original of an edited flow)."""
     if type(flow) is not HTTPFlow or flow.websocket is not None:
         return None
+    try:
+        return _encode(flow, extra)
+    except (struct.error, TypeError, ValueError, AttributeError):  # a field of an unexpected type: JSON
+        return None
+
+
+def _encode(flow: Any, extra: dict[str, Any] | None) -> bytes | None:
     c, s, q, r = flow.client_conn, flow.server_conn, flow.request, flow.response
     ca, cs, sa, ss = c.address, c.sockname, s.address, s.sockname
     flags = ((_M if flow.marked else 0) | (_CA if ca else 0) | (_CS if cs else 0) | (_SA if sa else 0)
@@ -84,14 +91,11 @@ def encode(flow: Any, extra: dict[str, Any] | None = None) -> bytes | None:
     if hb.count(b"\0") != max(0, len(names) - 1):
         return None
     eb = json.dumps(more, ensure_ascii=True, separators=(",", ":")).encode() if more else b""
-    try:
-        head = HEAD.pack(flags, flow.timestamp_created, c.timestamp_start, _opt_f(c.timestamp_end),
-                         s.timestamp_start, _opt_f(s.timestamp_end), _opt_f(s.timestamp_tcp_setup),
-                         _opt_f(s.timestamp_tls_setup), q.timestamp_start, _opt_f(q.timestamp_end), rts,
-                         _opt_f(rte), c.id, s.id, ca[1] if ca else 0, cs[1] if cs else 0, sa[1] if sa else 0,
-                         ss[1] if ss else 0, q.port, status, len(hq), len(hr), len(sb), len(hb), len(eb))
-    except (struct.error, TypeError):
-        return None
+    head = HEAD.pack(flags, flow.timestamp_created, c.timestamp_start, _opt_f(c.timestamp_end),
+                     s.timestamp_start, _opt_f(s.timestamp_end), _opt_f(s.timestamp_tcp_setup),
+                     _opt_f(s.timestamp_tls_setup), q.timestamp_start, _opt_f(q.timestamp_end), rts,
+                     _opt_f(rte), c.id, s.id, ca[1] if ca else 0, cs[1] if cs else 0, sa[1] if sa else 0,
+                     ss[1] if ss else 0, q.port, status, len(hq), len(hr), len(sb), len(hb), len(eb))
     return b"".join((MAGIC, head, sb, hb, eb))
 
 
