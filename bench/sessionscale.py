@@ -33,6 +33,7 @@ def rss_mib() -> float:
 
 
 def build(path: str, n: int) -> None:
+    from interpose.store import flowcodec
     from interpose.store.session import Session, rows
     from interpose.store.session.writer import _INSERT
     from tests.core.test_store import http_flow, respond
@@ -44,6 +45,7 @@ def build(path: str, n: int) -> None:
     template.response.headers["content-type"] = "text/plain"
     snap = rows.snapshot(template)
     cols = list(snap.columns)
+    cols[-1] = json.dumps(flowcodec.dump(template, bodies=False))  # JSON records (every version reads them)
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA synchronous = OFF")
     rnd = random.Random(1)
@@ -64,11 +66,12 @@ def build(path: str, n: int) -> None:
             rec = json.loads(c[-1])
             rec["id"] = c[0]
             c[-1] = json.dumps(rec)
-            flows.append((*c, i + 1))
+            flows.append((i + 1, *c, i + 1))  # rowid, columns, seq
             bodies.append(body)
-        rowids = [db.execute(_INSERT, f).fetchone()[0] for f in flows]
+        db.executemany(_INSERT, flows)
+        rowids = [f[0] for f in flows]
         db.executemany("INSERT INTO bodies VALUES (?, 'response', 0, ?)", zip(rowids, bodies, strict=True))
-        search = [(r, f[6], "", b.decode()[:64], "", "") for r, f, b in zip(rowids, flows, bodies, strict=True)]
+        search = [(r, f[7], "", b.decode()[:64], "", "") for r, f, b in zip(rowids, flows, bodies, strict=True)]
         db.executemany("INSERT INTO search (rowid, url, headers, body, messages, comment) VALUES (?,?,?,?,?,?)",
                        search)
     db.execute("INSERT OR REPLACE INTO meta VALUES ('indexed', ?)", (str(n),))
