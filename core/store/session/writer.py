@@ -28,11 +28,12 @@ _GROUPS = (64, 8, 1)
 _STATEMENTS: dict[tuple[str, int, int], str] = {}
 
 
-def insert_rows(db: sqlite3.Connection, head: str, width: int, values: list[tuple[Any, ...]]) -> None:
-    """INSERT `values` (rows of `width` columns) with one statement per 64 rows (`head` + VALUES lists).
-    `executemany` steps once per row, and the sqlite3 module gives up the GIL and takes it back for every
-    step: a handoff with the proxy's loop each time, which cost the loop more than the rows cost SQLite."""
-    i, n = 0, len(values)
+def insert_rows(db: sqlite3.Connection, head: str, width: int, flat: list[Any]) -> None:
+    """INSERT rows of `width` columns, given one after the other in `flat`, with one statement per 64 rows
+    (`head` + VALUES lists). `executemany` steps once per row, and the sqlite3 module gives up the GIL and
+    takes it back for every step: a handoff with the proxy's loop each time, which cost the loop more than
+    the rows cost SQLite."""
+    i, n = 0, len(flat) // width
     for g in _GROUPS:
         if n - i < g:
             continue
@@ -41,7 +42,7 @@ def insert_rows(db: sqlite3.Connection, head: str, width: int, values: list[tupl
             one = "(" + ", ".join("?" * width) + ")"
             sql = _STATEMENTS[(head, width, g)] = head + ", ".join([one] * g)
         while n - i >= g:
-            db.execute(sql, [v for row in values[i:i + g] for v in row])
+            db.execute(sql, flat[i * width:(i + g) * width])
             i += g
 
 
@@ -260,7 +261,7 @@ class Writer:
             self.on_error(self.failed)
 
     def _flush(self, db: sqlite3.Connection, batch: list[rows.Snapshot]) -> None:
-        """Write the flows of `batch` (then empty it): new ones with one `executemany` per table, flows
+        """Write the flows of `batch` (then empty it): new ones with a few multi-row INSERTs per table, flows
         recorded before one by one (their old bodies and messages replaced)."""
         if not batch:
             return
@@ -276,9 +277,9 @@ class Writer:
             known.update(db.execute(f"SELECT id, rowid FROM flows WHERE id IN ({', '.join('?' * len(chunk))})",
                                     chunk).fetchall())
         top = max(self._top, db.execute("SELECT coalesce(max(rowid), 0) FROM flows").fetchone()[0])
-        new_rows: list[tuple[Any, ...]] = []
-        body_rows: list[tuple[int, str, int, bytes | memoryview]] = []
-        message_rows: list[tuple[Any, ...]] = []
+        new_rows: list[Any] = []  # the rows' values one after the other (insert_rows)
+        body_rows: list[Any] = []
+        message_rows: list[Any] = []
         changed: list[int] = []
         for snap in last.values():
             self._seq += 1
@@ -286,7 +287,9 @@ class Writer:
             if rowid is None:
                 top += 1
                 rowid = top
-                new_rows.append((rowid, *snap.columns, self._seq))
+                new_rows.append(rowid)
+                new_rows += snap.columns
+                new_rows.append(self._seq)
             else:
                 db.execute(_UPDATE, (*snap.columns[1:], self._seq, snap.id))
                 db.execute("DELETE FROM bodies WHERE flow = ?", (rowid,))
@@ -295,11 +298,13 @@ class Writer:
                     changed.append(rowid)
             for part, data in snap.bodies:
                 if len(data) <= rows.CHUNK:
-                    body_rows.append((rowid, part, 0, data))
+                    body_rows += (rowid, part, 0, data)
                 else:
-                    body_rows.extend((rowid, part, i, c) for i, c in enumerate(rows.chunks(data)))
-            if snap.messages:
-                message_rows.extend((rowid, *m) for m in snap.messages)
+                    for i, c in enumerate(rows.chunks(data)):
+                        body_rows += (rowid, part, i, c)
+            for m in snap.messages:
+                message_rows.append(rowid)
+                message_rows += m
         insert_rows(db, _INSERT_HEAD, len(rows.COLUMNS) + 2, new_rows)
         insert_rows(db, "INSERT INTO bodies VALUES ", 4, body_rows)
         insert_rows(db, "INSERT INTO messages VALUES ", 8, message_rows)
