@@ -30,9 +30,7 @@ _TEXTUAL = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded", "grap
 
 
 class Snapshot(NamedTuple):
-    """What the writer stores for one flow. A tuple of strings, numbers, bytes and tuples of those: the
-    garbage collector stops tracking it at its first collection, so the snapshots waiting for the writer
-    (up to a commit's worth) cost the collector nothing, and are never promoted to older generations."""
+    """What the writer stores for one flow (`queued` is what waits in its queue)."""
 
     id: str
     type: str
@@ -114,9 +112,23 @@ def snapshot(flow: Flow, search: bool = False) -> Snapshot:
     columns = (flow.id, flow.type, flow.timestamp_created, clean(method), clean(host), port, clean(url), status,
                req_size, ORDERS["size"](flow), clean(ctype), None if duration == float("inf") else duration,
                clean(flow.error.msg) if flow.error else None, int(flow.marked), clean(comment), text)
-    if not search:  # what waits in the writer's queue: only atomic values in tuples (see Snapshot)
+    if not search:  # only atomic values in plain tuples (see `queued`)
         return Snapshot(flow.id, flow.type, text, columns, bodies, msgs)
     return Snapshot(flow.id, flow.type, text, columns, bodies, msgs, (url, heads, search_bodies, text_msgs, comment))
+
+
+def queued(flow: Flow) -> tuple[Any, ...]:
+    """What `Session.put` queues for the writer: ("flow", messages, *columns, part, body, part, body, ...),
+    one flat tuple of strings, numbers and bytes (the messages of a WebSocket or TCP flow are a tuple of
+    tuples; without messages the shared empty tuple). The garbage collector stops tracking such a tuple at
+    its first collection (it does that for exact tuples whose items it does not track: not for a NamedTuple
+    or a dataclass, and a tuple holding tuples only at a later one), so the flows waiting for the writer
+    cost it nothing and are not promoted to the older generations, whose collections walk everything."""
+    s = snapshot(flow)
+    if len(s.bodies) == 2:
+        (p1, b1), (p2, b2) = s.bodies
+        return ("flow", s.messages, *s.columns, p1, b1, p2, b2)
+    return ("flow", s.messages, *s.columns, *[x for part in s.bodies for x in part])
 
 
 def clean(text: Any) -> Any:

@@ -148,7 +148,7 @@ class Session:
     def put(self, flow: Flow) -> None:
         """Record `flow` as it is now (a new flow, or a newer state of one already recorded)."""
         if (w := self._recording()) is not None:
-            w.put_flow(rows.snapshot(flow))
+            w.put_flow(rows.queued(flow))
 
     def delete(self, flow_ids: str | Iterable[str]) -> None:
         """Mark flows deleted (their bodies, messages and search entries go)."""

@@ -49,6 +49,9 @@ def insert_rows(db: sqlite3.Connection, head: str, width: int, flat: list[Any]) 
 _UPDATE = f"UPDATE flows SET {', '.join(f'{c} = ?' for c in rows.COLUMNS[1:])}, seq = ?, deleted = 0 WHERE id = ?"
 
 
+Flowed = tuple[Any, ...]
+"""A flow waiting to be written: ("flow", messages, *columns, part, body, ...) (`rows.queued`)."""
+_NCOL = len(rows.COLUMNS)
 FLUSH_FLOWS = 256
 """Flows written into the open transaction at once (`insert_rows`: a statement per 64 rows and table)."""
 SLICE_S = 0.05
@@ -105,7 +108,7 @@ class Writer:
         self.failed: str | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.put_flow = self._queue.put
-        """Queue a `rows.Snapshot` (the proxy's loop, per flow: no wake-up, the writer takes it in its next slice)."""
+        """Queue a flow (`rows.queued`; from the proxy's loop): no wake-up, the writer takes it in its next slice."""
         self._wake = threading.Event()
         self._checkpoint = False
         """Commits since the last checkpoint: one is made when the writer is idle."""
@@ -147,8 +150,6 @@ class Writer:
                         continue
                 else:
                     item = self._queue.get()
-                if type(item) is rows.Snapshot:
-                    item = ("flow", item)
                 if item[0] == "close":
                     self._catch_up(None)
                     break
@@ -159,7 +160,7 @@ class Writer:
                 size = 0
                 waiting: list[threading.Event] = []
                 closing = False
-                batch: list[rows.Snapshot] = []
+                batch: list[Flowed] = []
                 try:
                     db.execute("BEGIN IMMEDIATE")
                     while True:
@@ -174,9 +175,9 @@ class Writer:
                                 db.execute("INSERT OR REPLACE INTO meta VALUES ('indexed', ?)", (str(self._indexed),))
                             break
                         if item[0] == "flow":
-                            snap = item[1]
-                            batch.append(snap)
-                            size += sum(len(d) for _, d in snap.bodies)
+                            batch.append(item)
+                            for i in range(_NCOL + 3, len(item), 2):
+                                size += len(item[i])
                         else:
                             self._flush(db, batch)
                             self._apply(db, item)
@@ -200,7 +201,7 @@ class Writer:
             self._drain()
             db.close()
 
-    def _next(self, db: sqlite3.Connection, batch: list[rows.Snapshot], deadline: float) -> tuple[Any, ...] | None:
+    def _next(self, db: sqlite3.Connection, batch: list[Flowed], deadline: float) -> tuple[Any, ...] | None:
         """The next item of a batch, or None once the batch is due. When the queue is empty, the flows so far
         go into SQLite (in the open transaction) and the writer sleeps for a slice, or until something other
         than a flow is queued."""
@@ -212,7 +213,7 @@ class Writer:
             if item is not None:
                 if len(batch) >= FLUSH_FLOWS:
                     self._flush(db, batch)
-                return ("flow", item) if type(item) is rows.Snapshot else item
+                return item
             self._flush(db, batch)
             left = deadline - time.monotonic()
             if left <= 0:
@@ -260,15 +261,15 @@ class Writer:
         if self.on_error is not None:
             self.on_error(self.failed)
 
-    def _flush(self, db: sqlite3.Connection, batch: list[rows.Snapshot]) -> None:
+    def _flush(self, db: sqlite3.Connection, batch: list[Flowed]) -> None:
         """Write the flows of `batch` (then empty it): new ones with a few multi-row INSERTs per table, flows
         recorded before one by one (their old bodies and messages replaced)."""
         if not batch:
             return
-        last: dict[str, rows.Snapshot] = {}
-        for snap in batch:  # a flow queued twice in one batch: its newest state
-            last.pop(snap.id, None)
-            last[snap.id] = snap
+        last: dict[str, Flowed] = {}
+        for item in batch:  # a flow queued twice in one batch: its newest state
+            last.pop(item[2], None)
+            last[item[2]] = item
         batch.clear()
         ids = list(last)
         known: dict[str, int] = {}
@@ -281,28 +282,30 @@ class Writer:
         body_rows: list[Any] = []
         message_rows: list[Any] = []
         changed: list[int] = []
-        for snap in last.values():
+        for item in last.values():
+            flow_id, columns, messages = item[2], item[2:_NCOL + 2], item[1]
             self._seq += 1
-            rowid = known.get(snap.id)
+            rowid = known.get(flow_id)
             if rowid is None:
                 top += 1
                 rowid = top
                 new_rows.append(rowid)
-                new_rows += snap.columns
+                new_rows += columns
                 new_rows.append(self._seq)
             else:
-                db.execute(_UPDATE, (*snap.columns[1:], self._seq, snap.id))
+                db.execute(_UPDATE, (*columns[1:], self._seq, flow_id))
                 db.execute("DELETE FROM bodies WHERE flow = ?", (rowid,))
                 db.execute("DELETE FROM messages WHERE flow = ?", (rowid,))
                 if rowid <= self._indexed:
                     changed.append(rowid)
-            for part, data in snap.bodies:
+            for i in range(_NCOL + 2, len(item), 2):
+                part, data = item[i], item[i + 1]
                 if len(data) <= rows.CHUNK:
                     body_rows += (rowid, part, 0, data)
                 else:
-                    for i, c in enumerate(rows.chunks(data)):
-                        body_rows += (rowid, part, i, c)
-            for m in snap.messages:
+                    for n, c in enumerate(rows.chunks(data)):
+                        body_rows += (rowid, part, n, c)
+            for m in messages:
                 message_rows.append(rowid)
                 message_rows += m
         insert_rows(db, _INSERT_HEAD, len(rows.COLUMNS) + 2, new_rows)
