@@ -1,11 +1,12 @@
 """What recording a session costs: bench/run.py's HTTP/1.1 keep-alive and 100 MiB download cases against
 `interpose-dump` and `interpose-dump --session FILE`, alternated (ABBA) in one run.
 
-    python bench/session_bench.py [--rounds 2] [--duration 4] [--base REV]
+    python bench/session_bench.py [--rounds 2] [--duration 4] [--base REV [--base-plain]]
 
 With `--base REV` (a git revision) the same cases also run against that revision's `interpose-dump
 --session` (from a `git archive` of it under the temporary directory), so an older recorder and this one
-are compared in the same run.
+are compared in the same run; `--base-plain` adds that revision's `interpose-dump` without a session (to
+see what a change costs or buys the proxy without a session).
 
 Needs what bench/run.py needs (wrk, nginx, curl); mitmdump is not used. Prints one table (median of the
 rounds; the target is at most 10 % slower with --session) and, per recorded session, its size.
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--duration", type=float, default=4.0)
     p.add_argument("--base", help="also run this git revision's interpose-dump --session")
+    p.add_argument("--cases", default=",".join(CASES), help="which cases, comma-separated (http1, download)")
+    p.add_argument("--base-plain", action="store_true", help="with --base: also its interpose-dump without a session")
     args = p.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="interpose-session-bench-")
     targets = TARGETS
@@ -44,14 +47,15 @@ def main(argv: list[str] | None = None) -> None:
         base = os.path.join(tmp, "base")
         lay_out(args.base, base)
         os.environ["INTERPOSE_BENCH_BASE"] = base
-        targets = (*TARGETS, "base+interpose+session")
+        targets = (*TARGETS, "base+interpose+session", *(("base+interpose",) if args.base_plain else ()))
     origin = start_nginx(tmp)
     b = cases.Bench(origin, tmp, args.duration, 0, None, lambda m: print(m, file=sys.stderr, flush=True))
-    results: dict[str, dict[str, list[dict[str, Any]]]] = {c: {t: [] for t in targets} for c in CASES}
+    chosen = {c: CASES[c] for c in args.cases.split(",")}
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {c: {t: [] for t in targets} for c in chosen}
     try:
         for name in targets:  # the first start makes the CA
             b.start(name).stop()
-        for case in CASES:
+        for case in chosen:
             fn, _ = cases.CASES[case]
             for r in range(args.rounds):
                 for target in targets if r % 2 == 0 else reversed(targets):
@@ -65,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     base_cols = f" {args.base} with --session | change |" if args.base else ""
     print("| case | interpose-dump | with --session | change |" + base_cols)
     print("|---|---|---|---|" + ("---|---|" if args.base else ""))
-    for case, (label, unit) in CASES.items():
+    for case, (label, unit) in chosen.items():
         def median(target: str, key: str = "rate", case: str = case) -> float:
             return statistics.median(x.get(key) or 0.0 for x in results[case][target])
         a, s = median("interpose"), median("interpose+session")
@@ -73,6 +77,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.base:
             o = median("base+interpose+session")
             line += f" {o:,.1f} {unit} | {100 * (o - a) / a:+.1f} % |"
+            if args.base_plain:
+                bp = median("base+interpose")
+                line += f" (base without a session: {bp:,.1f} {unit}, {100 * (bp - a) / a:+.1f} %)"
         print(line)
         cpu = {t: median(t, "cpu_us_per_op") for t in targets}
         print(f"|   proxy CPU per op (µs) | {' | '.join(f'{t}: {v:,.0f}' for t, v in cpu.items())} |")

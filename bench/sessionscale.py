@@ -39,6 +39,7 @@ def rss_mib(field: str = "VmRSS") -> float:
 
 def build(path: str, n: int, lean: bool = False) -> None:
     search, base = not lean, 1024 if not lean else 920
+    from interpose.store import flowcodec
     from interpose.store.session import Session, rows
     from interpose.store.session.writer import _INSERT
     from tests.core.test_store import http_flow, respond
@@ -50,6 +51,7 @@ def build(path: str, n: int, lean: bool = False) -> None:
     template.response.headers["content-type"] = "text/plain"
     snap = rows.snapshot(template)
     cols = list(snap.columns)
+    cols[-1] = json.dumps(flowcodec.dump(template, bodies=False))  # JSON records (every version reads them)
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA synchronous = OFF")
     rnd = random.Random(1)

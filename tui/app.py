@@ -350,6 +350,7 @@ async def run(opts: Options) -> int:
     host, port = await loop.run_in_executor(None, core.start)
     app.address = (host, port)
     tui_session.attach_store(app)  # the session recorded into, or -r SESSION's (followed live)
+    app.spill.attach(master.session.session, loop)  # bodies are read back from the session, not a spill file
     app.flowlist.focus_index(len(app.store) - 1)
     tui_session.restore_view(app)
     app.flowlist.welcome = welcome_for(master, app.address)

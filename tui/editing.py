@@ -13,6 +13,7 @@ from typing import Any
 import urwid
 
 from interpose.http import Headers
+from interpose.tui import session as tui_session
 from interpose.tui.ui import UI
 from interpose.tui.widgets.flowview import FlowView
 from interpose.tui.widgets.grid import edit_rows
@@ -57,7 +58,10 @@ def _refresh(app: UI) -> None:
         app.current.refresh()
     if hasattr(app.current, "set_items"):  # the pending pane shows what was just edited
         app.current.set_items(list(app.held.values()))
-    app.store.update(app.current.flow if isinstance(app.current, FlowView) else app.flowlist.focused_flow)
+    flow = app.current.flow if isinstance(app.current, FlowView) else app.flowlist.focused_flow
+    app.store.update(flow)
+    if flow is not None and not flow.intercepted:  # a held flow is recorded once it is released
+        tui_session.record(app, flow)  # the edit, and the original `V` brings back, are in the session
     app.flowlist.walker.changed()
     app.redraw()
 

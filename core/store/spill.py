@@ -19,7 +19,8 @@ is given back as soon as nothing refers to it any more (its flows were deleted, 
 the file is truncated when no body in it is left, else the body's range is punched out (Linux
 `fallocate(PUNCH_HOLE)`, on file systems that have it). The file and its directory are removed when
 the `BodySpill` is closed or the process exits (`weakref.finalize`), and directories left by a process
-that died are removed by the next one that spills.
+that died are removed by the next one that spills. **With a session** the TUI records into, bodies are
+read back from the session instead, and no spill file is written (`attach`; store/session/bodies.py).
 """
 from __future__ import annotations
 
@@ -40,8 +41,7 @@ from interpose.runtime.options import Options, parse_size
 __all__ = ["SPILL_MIN", "BodySpill", "SpillFile", "SpilledBody", "is_spilled", "share_fields", "spill", "stored_size"]
 
 SPILL_MIN = 512
-"""Bodies smaller than this are never spilled nor counted against the memory limit: a spilled
-body's handle and bookkeeping cost about 150 bytes, and a read costs a system call."""
+"""Smaller bodies are never spilled nor counted against the limit (a handle costs ~150 B, a read a syscall)."""
 
 _PREFIX = "interpose-spill-"
 
@@ -64,7 +64,6 @@ def _fallocate() -> Any:
 
 
 _fallocate_fn = _fallocate()
-
 
 
 def _remove(fd: int, directory: str) -> None:
@@ -302,6 +301,7 @@ class BodySpill:
         self.spilled_count = 0
         self._queue: collections.deque[_Kept] = collections.deque()
         self._fields: dict[Any, Any] = {}
+        self.session: Any = None  # a SessionSpill once attached to the session the TUI records into
 
     @classmethod
     def from_options(cls, options: Options) -> BodySpill:
@@ -321,7 +321,16 @@ class BodySpill:
             self.file = SpillFile(self.directory)
         return self.file
 
-    def _spill(self, obj: Any, name: str) -> int:
+    def attach(self, session: Any, loop: Any = None) -> None:  # into the recording session, not a file
+        from interpose.store.session.bodies import SessionSpill
+        self.session = SessionSpill(session, self, loop, SPILL_MIN) if session is not None else None
+
+    def _spill(self, obj: Any, name: str, flow: Any = None) -> int:
+        if self.session is not None and flow is not None and self.session.spill(flow, obj, name):
+            return 0  # in the session: dropped now, or once the session holds it
+        return self._spill_file(obj, name)
+
+    def _spill_file(self, obj: Any, name: str) -> int:
         n = spill(obj, self._file(), name)
         if n:
             self.spilled_bytes += n
@@ -353,7 +362,7 @@ class BodySpill:
             if value is None or len(value) < SPILL_MIN:
                 continue
             if big is not None and len(value) >= big:
-                self._spill(obj, name)
+                self._spill(obj, name, flow)
             else:
                 held += len(value)
         entry = next((r for r in weakref.getweakrefs(flow) if type(r) is _Kept and r.__callback__ == self._gone), None)
@@ -375,7 +384,7 @@ class BodySpill:
             if flow is None:
                 continue
             for obj, name in _bodies(flow):
-                self._spill(obj, name)
+                self._spill(obj, name, flow)
             self.in_memory -= entry.size
             entry.size = 0
 
@@ -383,6 +392,8 @@ class BodySpill:
         """Delete the spill file. Bodies spilled until now can no longer be read."""
         if self.file is not None:
             self.file.close()
+        if self.session is not None:
+            self.session.close()
 
     def __repr__(self) -> str:
         return (f"<BodySpill {self.in_memory} bytes in memory, {self.spilled_count} bodies "

@@ -2,6 +2,7 @@
 schema version and its migration from version 1, and the files it refuses."""
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -9,6 +10,7 @@ import stat
 import pytest
 
 from interpose.http import Response
+from interpose.store import flowcodec
 from interpose.store.session import Session, SessionError, rows, schema
 from tests.core.test_flowfile import every_kind, make_http_flow, make_tcp_flow, make_ws_flow, state
 
@@ -114,11 +116,7 @@ def test_migration_from_version_1_builds_the_search_index(tmp_path):
     schema.run_script(db, schema.SCHEMA_V1)
     db.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
     db.execute("INSERT INTO schema_version VALUES (1, 0)")
-    snap = rows.snapshot(flow)
-    db.execute(f"INSERT INTO flows ({', '.join(rows.COLUMNS)}, seq) VALUES "
-               f"({', '.join('?' * len(rows.COLUMNS))}, 1)", snap.columns)
-    for part, data in snap.bodies:
-        db.execute("INSERT INTO bodies VALUES (1, ?, 0, ?)", (part, data))
+    insert_json_row(db, 1, flow)
     db.close()
     s = Session.open(path)
     assert [f.id for f in s.flows()] == [flow.id]
@@ -155,6 +153,42 @@ def test_migration_from_version_2_adds_the_time_index_and_keeps_the_flows(tmp_pa
     s.close()
     db = sqlite3.connect(path)
     assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")][-2:] == [2, 3]
+    assert time_index_used(db)
+
+
+def insert_json_row(db, rowid, flow):
+    """The row versions 1 and 2 wrote: the record as JSON text."""
+    snap = rows.snapshot(flow)
+    rec = flowcodec.dump(flow, bodies=False)
+    if flow.comment:
+        rec["comment"] = flow.comment
+    columns = (*snap.columns[:-1], json.dumps(rec, ensure_ascii=True))
+    db.execute(f"INSERT INTO flows (rowid, {', '.join(rows.COLUMNS)}, seq) VALUES "
+               f"(?, {', '.join('?' * len(rows.COLUMNS))}, ?)", (rowid, *columns, rowid))
+    for part, data in snap.bodies:
+        db.execute("INSERT INTO bodies VALUES (?, ?, 0, ?)", (rowid, part, data))
+
+
+def test_migration_from_version_2_keeps_json_records_and_writes_compact_ones(tmp_path):
+    path = str(tmp_path / "v2.session")
+    old = make_http_flow()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    schema.run_script(db, schema.SCHEMA_V1 + schema.SEARCH_V2)
+    db.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+    db.execute("INSERT INTO schema_version VALUES (1, 0)")
+    db.execute("INSERT INTO schema_version VALUES (2, 0)")
+    insert_json_row(db, 1, old)
+    db.close()
+    new = make_http_flow()
+    new.request.path = "/after/the/migration"
+    (a, b), _ = reopen(path, [new])
+    assert (a.id, b.id) == (old.id, new.id)
+    assert state(a) == state(old) and state(b) == state(new)
+    db = sqlite3.connect(path)
+    kinds = [r[0] for r in db.execute("SELECT typeof(record) FROM flows ORDER BY rowid")]
+    assert kinds == ["text", "blob"]
+    assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
     assert time_index_used(db)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from interpose.tui import editing
+from interpose.tui import session as tui_session
 from interpose.tui.actions.registry import action, focused_flow
 from interpose.tui.ui import UI
 from interpose.tui.widgets.flowview import FlowView
@@ -19,6 +20,9 @@ def flow_revert(app: UI, size: Any) -> None:
     flow = focused_flow(app)
     if flow is not None and flow.modified:
         flow.revert()
+        app.store.update(flow)
+        if not flow.intercepted:
+            tui_session.record(app, flow)  # the session holds the original again, and no backup
         if isinstance(app.current, FlowView):
             app.current.refresh()
         app.notify("edits reverted")

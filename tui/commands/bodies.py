@@ -13,6 +13,7 @@ from interpose.runtime.commands import CommandError
 from interpose.runtime.commands.types import CutSpecsT
 from interpose.store import cut as cutlib
 from interpose.tui import clipboard
+from interpose.tui import session as tui_session
 from interpose.tui.actions.registry import focused_flow
 from interpose.tui.commands.base import tui_command
 from interpose.tui.commands.console import open_prompt
@@ -110,6 +111,8 @@ def _refresh(app: Any, done: list[Any], text: str) -> None:
     for f, _ in done:
         if app.store.get(f.id) is not None:
             app.store.update(f)
+            if not f.intercepted:
+                tui_session.record(app, f)  # kept in the session with its original (for `V`)
     if isinstance(app.current, FlowView):
         app.current.refresh()
     app.flowlist.walker.changed()

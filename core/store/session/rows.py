@@ -1,7 +1,8 @@
 """One flow ⇄ the rows a session keeps of it.
 
 `snapshot(flow)` runs on the proxy's loop and only takes what the flow holds now: its record (the flow
-file codec's JSON without contents: heads, connections, TLS, timestamps, error, metadata), the columns
+file codec's record without contents: heads, connections, TLS, timestamps, error, metadata, and the
+original of an edited flow; compact for plain HTTP flows (record.py), JSON for the others), the columns
 the list sorts and filters by, and references to its bodies and messages (bytes are immutable: nothing
 is copied). The writer thread then chunks the bodies and builds the search text (`search_text`), so
 decoding a gzip body never delays a proxied request. `restore(...)` is the way back.
@@ -9,8 +10,7 @@ decoding a gzip body never delays a proxied request. `restore(...)` is the way b
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from interpose.http import HTTPFlow
 from interpose.model import encoding
@@ -18,6 +18,7 @@ from interpose.model.flow import Flow
 from interpose.model.messages import Message, MessageFlow
 from interpose.store import flowcodec
 from interpose.store.order import ORDERS
+from interpose.store.session import record as compact
 from interpose.tcp import TCPFlow, TCPMessage
 from interpose.websocket import WebSocketMessage
 
@@ -28,22 +29,20 @@ SEARCH_BODY_MAX = 64 * 1024
 _TEXTUAL = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded", "graphql", "yaml", "csv")
 
 
-@dataclass(slots=True)
-class Snapshot:
-    """What the writer stores for one flow."""
+class Snapshot(NamedTuple):
+    """What the writer stores for one flow (`queued` is what waits in its queue)."""
 
     id: str
     type: str
-    record: str
+    record: str | bytes
     columns: tuple[Any, ...]
-    bodies: list[tuple[str, bytes]] = field(default_factory=list)
-    messages: list[tuple[int, int, str | None, float, int, int, bytes]] = field(default_factory=list)
-    search: tuple[str, str, list[tuple[bytes, str | None, str]], list[bytes], str] = ("", "", [], [], "")
-    """url, headers text, [(raw body, Content-Encoding, Content-Type)], text messages, comment."""
+    bodies: tuple[tuple[str, bytes], ...] = ()
+    messages: tuple[tuple[int, int, str | None, float, int, int, bytes], ...] = ()
+    search: tuple[Any, ...] = ()
+    """url, headers text, [(raw body, Content-Encoding, Content-Type)], text messages, comment (only with
+    `snapshot(search=True)`: the writer indexes later, from the stored rows)."""
 
 
-NO_MESSAGES: list[Any] = []
-"""Shared by every snapshot of a flow without messages (never changed)."""
 NO_SEARCH_BODIES: list[Any] = []
 
 COLUMNS = ("id", "type", "timestamp_created", "method", "host", "port", "url", "status_code", "request_size",
@@ -70,12 +69,18 @@ def snapshot(flow: Flow, search: bool = False) -> Snapshot:
     http = _http(flow)
     if http is not None and flow is not http:
         flow = http  # a WebSocket is stored with its handshake flow
-    record = flowcodec.dump(flow, bodies=False)
     comment = str(getattr(flow, "comment", "") or "")
-    if comment:
-        record["comment"] = comment
-    text = json.dumps(record, ensure_ascii=True, separators=(",", ":"))
-    bodies: list[tuple[str, bytes]] = []
+    backup = flow._backup
+    extra = {"original": flowcodec.dump(backup)} if backup is not None else None  # for `V` after a reopen
+    text: str | bytes | None = compact.encode(flow, extra)
+    if text is None:  # WebSocket, TCP, or something the compact record does not cover: JSON
+        rec = flowcodec.dump(flow, bodies=False)
+        if comment:
+            rec["comment"] = comment
+        if extra:
+            rec.update(extra)
+        text = json.dumps(rec, ensure_ascii=True, separators=(",", ":"))
+    bodies: tuple[tuple[str, bytes], ...] = ()
     search_bodies: list[tuple[bytes, str | None, str]] = [] if search else NO_SEARCH_BODIES
     mflow: MessageFlow | None = None
     if http is not None:
@@ -86,7 +91,7 @@ def snapshot(flow: Flow, search: bool = False) -> Snapshot:
         for name, part in (("request", req), ("response", resp)):
             raw = part.raw_content if part is not None else None
             if raw is not None:
-                bodies.append((name, raw))
+                bodies += ((name, raw),)
                 if search:
                     assert part is not None
                     search_bodies.append((raw, part.headers.get("content-encoding"), part.content_type))
@@ -97,24 +102,38 @@ def snapshot(flow: Flow, search: bool = False) -> Snapshot:
         host, port = (addr[0], addr[1]) if addr else ("", 0)
         url, method, status, ctype, heads = f"tcp://{host}:{port}", "", None, None, ""
         mflow = flow if isinstance(flow, TCPFlow) else None
-    msgs = NO_MESSAGES
+    msgs: tuple[Any, ...] = ()
     if mflow is not None and mflow.messages:
-        msgs = [(i, int(m.from_client), m.type if isinstance(m, WebSocketMessage) else None, m.timestamp,
-                 int(m.dropped), int(m.injected), m.content) for i, m in enumerate(mflow.messages)]
+        msgs = tuple((i, int(m.from_client), m.type if isinstance(m, WebSocketMessage) else None, m.timestamp,
+                      int(m.dropped), int(m.injected), m.content) for i, m in enumerate(mflow.messages))
     text_msgs = [m[6] for m in msgs if m[2] != "binary"] if search else []
     req_size = len(http.request.raw_content or b"") if http is not None else (mflow.bytes_from_client if mflow else 0)
     duration = ORDERS["duration"](flow)
     columns = (flow.id, flow.type, flow.timestamp_created, clean(method), clean(host), port, clean(url), status,
                req_size, ORDERS["size"](flow), clean(ctype), None if duration == float("inf") else duration,
                clean(flow.error.msg) if flow.error else None, int(flow.marked), clean(comment), text)
-    if not search:  # what waits in the writer's queue: as few objects as it can (each one makes the GC run sooner)
+    if not search:  # only atomic values in plain tuples (see `queued`)
         return Snapshot(flow.id, flow.type, text, columns, bodies, msgs)
     return Snapshot(flow.id, flow.type, text, columns, bodies, msgs, (url, heads, search_bodies, text_msgs, comment))
 
 
+def queued(flow: Flow) -> tuple[Any, ...]:
+    """What `Session.put` queues for the writer: ("flow", messages, *columns, part, body, part, body, ...),
+    one flat tuple of strings, numbers and bytes (the messages of a WebSocket or TCP flow are a tuple of
+    tuples; without messages the shared empty tuple). The garbage collector stops tracking such a tuple at
+    its first collection (it does that for exact tuples whose items it does not track: not for a NamedTuple
+    or a dataclass, and a tuple holding tuples only at a later one), so the flows waiting for the writer
+    cost it nothing and are not promoted to the older generations, whose collections walk everything."""
+    s = snapshot(flow)
+    if len(s.bodies) == 2:
+        (p1, b1), (p2, b2) = s.bodies
+        return ("flow", s.messages, *s.columns, p1, b1, p2, b2)
+    return ("flow", s.messages, *s.columns, *[x for part in s.bodies for x in part])
+
+
 def clean(text: Any) -> Any:
     """A string SQLite can store: lone surrogates (bytes that were not UTF-8) become U+FFFD."""
-    if isinstance(text, str):
+    if isinstance(text, str) and not text.isascii():
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
@@ -150,14 +169,23 @@ def chunks(data: bytes) -> list[bytes | memoryview]:
     return [view[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
 
 
-def restore(record: str, comment: str, marked: int, bodies: dict[str, bytes],
+def restore(record: str | bytes, comment: str, marked: int, bodies: dict[str, bytes],
             messages: list[tuple[int, str | None, float, int, int, bytes]]) -> Flow:
     """The flow a row describes (not live), with its bodies and messages. Raises flowcodec.BadRecord."""
-    try:
-        obj = json.loads(record)
-    except (ValueError, RecursionError) as e:
-        raise flowcodec.BadRecord(f"record: corrupt JSON ({e})") from None
+    if isinstance(record, bytes):
+        obj = compact.decode(record)
+    else:
+        try:
+            obj = json.loads(record)
+        except (ValueError, RecursionError) as e:
+            raise flowcodec.BadRecord(f"record: corrupt JSON ({e})") from None
+    original = obj.pop("original", None) if isinstance(obj, dict) else None
     flow = flowcodec.load(obj)
+    if isinstance(original, dict):
+        try:  # what `V` (revert) brings back; a damaged original leaves the flow as it is
+            flow._backup = flowcodec.load(original)
+        except flowcodec.BadRecord:
+            pass
     flow.marked = bool(marked)
     if comment:
         flow.comment = comment

@@ -4,7 +4,9 @@ A session is an SQLite database whose `PRAGMA application_id` is `APPLICATION_ID
 `schema_version` table holds the version it was written with. Version 1 had no full-text index;
 version 2 added `search` (FTS5) and filled it from the flows already there; version 3 added `flows_time`, a
 narrow index in the list's default order (the flow list reads every rowid in that order when it opens a
-session: from this index instead of the wide rows). `migrate()` brings any older
+session: from this index instead of the wide rows), and writes the `record` of plain HTTP flows as a
+compact BLOB (record.py) instead of JSON text (rows of version 2 stay as they are: both are read), so an
+older interpose, which reads only JSON, refuses it. `migrate()` brings any older
 file up to `VERSION`, one step at a time, each step in one transaction; a file from a newer interpose is
 refused (it is never changed by an older one).
 """
@@ -21,6 +23,11 @@ APPLICATION_ID = 0x49505345
 VERSION = 3
 """The schema this build writes and the newest it reads."""
 SQLITE_MAGIC = b"SQLite format 3\x00"
+PAGE_SIZE = 16384
+"""Page size of new sessions. With SQLite's default (4096) a body of 1 KiB no longer fits in a page of the
+`bodies` tree (WITHOUT ROWID: about 1000 bytes at most stay in the page) and took an overflow page of its
+own: 5.4 KB on disk per 1 KiB flow, and most of what recording cost the writer. At 16384, 1.9 KB, and the
+writer's CPU per such flow dropped from ~28 to ~11 µs (docs/benchmarks.md). Older files keep theirs."""
 
 
 class SessionError(FlowFileError):
@@ -75,11 +82,6 @@ SEARCH_V2 = """
 CREATE VIRTUAL TABLE search USING fts5 (url, headers, body, messages, comment, tokenize = 'trigram');
 """
 
-# Version 3: the list's default order (time) without reading the wide rows; the rowid is the tie-break.
-TIME_INDEX_V3 = """
-CREATE INDEX flows_time ON flows (deleted, timestamp_created);
-"""
-
 
 def run_script(db: sqlite3.Connection, script: str) -> None:
     """Each statement of `script` in the caller's transaction (`executescript` would commit first)."""
@@ -88,12 +90,19 @@ def run_script(db: sqlite3.Connection, script: str) -> None:
             db.execute(stmt)
 
 
+# Version 3: the list's default order (time) without reading the wide rows; the rowid is the tie-break.
+TIME_INDEX_V3 = """
+CREATE INDEX flows_time ON flows (deleted, timestamp_created);
+"""
+
+
 def _to_v2(db: sqlite3.Connection, reindex: Callable[[sqlite3.Connection], None]) -> None:
     run_script(db, SEARCH_V2)
     reindex(db)
 
 
 def _to_v3(db: sqlite3.Connection, reindex: Callable[[sqlite3.Connection], None]) -> None:
+    """The time index; the JSON records of version 2 stay readable (new rows may be compact)."""
     run_script(db, TIME_INDEX_V3)
 
 

@@ -121,6 +121,7 @@ class Session:
         try:
             db = _connect(path, readonly)
             if new:
+                db.execute(f"PRAGMA page_size = {schema.PAGE_SIZE}")  # before WAL: it cannot change afterwards
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("BEGIN IMMEDIATE")
                 schema.create(db)
@@ -147,7 +148,7 @@ class Session:
     def put(self, flow: Flow) -> None:
         """Record `flow` as it is now (a new flow, or a newer state of one already recorded)."""
         if (w := self._recording()) is not None:
-            w.submit("flow", rows.snapshot(flow))
+            w.put_flow(rows.queued(flow))
 
     def delete(self, flow_ids: str | Iterable[str]) -> None:
         """Mark flows deleted (their bodies, messages and search entries go)."""

@@ -23,11 +23,44 @@ BATCH_BYTES = 64 << 20
 
 _INSERT = (f"INSERT INTO flows (rowid, {', '.join(rows.COLUMNS)}, seq) "
            f"VALUES (?, {', '.join('?' * len(rows.COLUMNS))}, ?)")
+_INSERT_HEAD = f"INSERT INTO flows (rowid, {', '.join(rows.COLUMNS)}, seq) VALUES "
+_GROUPS = (64, 8, 1)
+_STATEMENTS: dict[tuple[str, int, int], str] = {}
+
+
+def insert_rows(db: sqlite3.Connection, head: str, width: int, flat: list[Any]) -> None:
+    """INSERT rows of `width` columns, given one after the other in `flat`, with one statement per 64 rows
+    (`head` + VALUES lists). `executemany` steps once per row, and the sqlite3 module gives up the GIL and
+    takes it back for every step: a handoff with the proxy's loop each time, which cost the loop more than
+    the rows cost SQLite."""
+    i, n = 0, len(flat) // width
+    for g in _GROUPS:
+        if n - i < g:
+            continue
+        sql = _STATEMENTS.get((head, width, g))
+        if sql is None:
+            one = "(" + ", ".join("?" * width) + ")"
+            sql = _STATEMENTS[(head, width, g)] = head + ", ".join([one] * g)
+        while n - i >= g:
+            db.execute(sql, flat[i * width:(i + g) * width])
+            i += g
+
+
 _UPDATE = f"UPDATE flows SET {', '.join(f'{c} = ?' for c in rows.COLUMNS[1:])}, seq = ?, deleted = 0 WHERE id = ?"
 
 
-FLUSH_FLOWS = 64
-"""Flows written into the open transaction at once when the queue does not run empty before."""
+Flowed = tuple[Any, ...]
+"""A flow waiting to be written: ("flow", messages, *columns, part, body, ...) (`rows.queued`)."""
+_NCOL = len(rows.COLUMNS)
+FLUSH_FLOWS = 256
+"""Flows written into the open transaction at once (`insert_rows`: a statement per 64 rows and table)."""
+SLICE_S = 0.05
+"""Within a batch the writer wakes this often (or at once for a sync, a delete, ...), not for every flow:
+a wake-up per flow cost more than writing it (a GIL handoff with the proxy's loop each time)."""
+WAL_PAGES = 4096
+"""The WAL is checkpointed into the database when it passes this many pages (64 MiB with the 16 KiB pages
+of new sessions), or whenever the writer is idle (`IDLE_S`): under load, not every 1000 pages (SQLite's
+default, 4 MiB with 4 KiB pages), which cost the writer about a fifth of its CPU."""
 IDLE_S = 0.5
 """The search index is brought up to date once the queue has been empty this long (not while traffic
 floods in: indexing is half of what recording a flow costs)."""
@@ -73,7 +106,13 @@ class Writer:
         self.path = path
         self.on_error = on_error
         self.failed: str | None = None
-        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.put_flow = self._queue.put
+        """Queue a flow (`rows.queued`; from the proxy's loop): no wake-up, the writer takes it in its next slice."""
+        self._wake = threading.Event()
+        self._checkpoint = False
+        """Commits since the last checkpoint: one is made when the writer is idle."""
+        db.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
         self._write = db
         self._seq = db.execute("SELECT max(seq) FROM flows").fetchone()[0] or 0
         row = db.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
@@ -85,15 +124,16 @@ class Writer:
 
     def submit(self, *item: Any) -> None:
         self._queue.put(item)
+        self._wake.set()
 
     def sync(self, timeout: float, index: bool = False) -> bool:
         """Wait until everything queued is committed (and, with `index`, in the search index too)."""
         done = threading.Event()
-        self._queue.put(("sync", done, index))
+        self.submit("sync", done, index)
         return done.wait(timeout) and self.failed is None
 
     def close(self, timeout: float = 60.0) -> None:
-        self._queue.put(("close",))
+        self.submit("close")
         self._thread.join(timeout)
 
     # -- the thread ------------------------------------------------------------------------------
@@ -101,11 +141,12 @@ class Writer:
         db = self._write
         try:
             while True:
-                if self._indexed < self._top and self.failed is None:
+                if (self._indexed < self._top or self._checkpoint) and self.failed is None:
                     try:
                         item = self._queue.get(timeout=IDLE_S)
                     except queue.Empty:
                         self._catch_up(INDEX_BATCH)
+                        self._checkpoint_now()
                         continue
                 else:
                     item = self._queue.get()
@@ -119,7 +160,7 @@ class Writer:
                 size = 0
                 waiting: list[threading.Event] = []
                 closing = False
-                batch: list[rows.Snapshot] = []
+                batch: list[Flowed] = []
                 try:
                     db.execute("BEGIN IMMEDIATE")
                     while True:
@@ -134,9 +175,9 @@ class Writer:
                                 db.execute("INSERT OR REPLACE INTO meta VALUES ('indexed', ?)", (str(self._indexed),))
                             break
                         if item[0] == "flow":
-                            snap = item[1]
-                            batch.append(snap)
-                            size += sum(len(d) for _, d in snap.bodies)
+                            batch.append(item)
+                            for i in range(_NCOL + 3, len(item), 2):
+                                size += len(item[i])
                         else:
                             self._flush(db, batch)
                             self._apply(db, item)
@@ -149,6 +190,7 @@ class Writer:
                         item = nxt
                     self._flush(db, batch)
                     db.execute("COMMIT")
+                    self._checkpoint = True
                 except Exception as e:  # disk full, file removed, ...: recording stops, the proxy does not
                     self._fail(db, e)
                 for ev in waiting:
@@ -159,26 +201,33 @@ class Writer:
             self._drain()
             db.close()
 
-    def _next(self, db: sqlite3.Connection, batch: list[rows.Snapshot], deadline: float) -> tuple[Any, ...] | None:
-        """The next item of a batch, or None once the batch is due. Whenever the queue is empty (or the
-        batch is long) the flows so far go into SQLite at once, in the open transaction: snapshots kept
-        in Python until the commit would make the garbage collector run ten times as often on the
-        proxy's loop (they count as objects allocated and not freed)."""
-        try:
-            item = self._queue.get_nowait()
-        except queue.Empty:
-            item = None
-        if item is None or len(batch) >= FLUSH_FLOWS:
+    def _next(self, db: sqlite3.Connection, batch: list[Flowed], deadline: float) -> tuple[Any, ...] | None:
+        """The next item of a batch, or None once the batch is due. When the queue is empty, the flows so far
+        go into SQLite (in the open transaction) and the writer sleeps for a slice, or until something other
+        than a flow is queued."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                item = None
+            if item is not None:
+                if len(batch) >= FLUSH_FLOWS:
+                    self._flush(db, batch)
+                return item
             self._flush(db, batch)
-        if item is not None:
-            return item
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        try:
-            return self._queue.get(timeout=left)
-        except queue.Empty:
-            return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self._wake.wait(min(left, SLICE_S))
+            self._wake.clear()
+
+    def _checkpoint_now(self) -> None:
+        if self._checkpoint and self.failed is None:
+            self._checkpoint = False
+            try:
+                self._write.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass  # readers busy, ...: the next idle moment, or SQLite's own at WAL_PAGES
 
     def _catch_up(self, limit: int | None) -> None:
         if self.failed is not None or self._indexed >= self._top:
@@ -212,15 +261,15 @@ class Writer:
         if self.on_error is not None:
             self.on_error(self.failed)
 
-    def _flush(self, db: sqlite3.Connection, batch: list[rows.Snapshot]) -> None:
-        """Write the flows of `batch` (then empty it): new ones with one `executemany` per table, flows
+    def _flush(self, db: sqlite3.Connection, batch: list[Flowed]) -> None:
+        """Write the flows of `batch` (then empty it): new ones with a few multi-row INSERTs per table, flows
         recorded before one by one (their old bodies and messages replaced)."""
         if not batch:
             return
-        last: dict[str, rows.Snapshot] = {}
-        for snap in batch:  # a flow queued twice in one batch: its newest state
-            last.pop(snap.id, None)
-            last[snap.id] = snap
+        last: dict[str, Flowed] = {}
+        for item in batch:  # a flow queued twice in one batch: its newest state
+            last.pop(item[2], None)
+            last[item[2]] = item
         batch.clear()
         ids = list(last)
         known: dict[str, int] = {}
@@ -229,36 +278,39 @@ class Writer:
             known.update(db.execute(f"SELECT id, rowid FROM flows WHERE id IN ({', '.join('?' * len(chunk))})",
                                     chunk).fetchall())
         top = max(self._top, db.execute("SELECT coalesce(max(rowid), 0) FROM flows").fetchone()[0])
-        new_rows: list[tuple[Any, ...]] = []
-        body_rows: list[tuple[int, str, int, bytes | memoryview]] = []
-        message_rows: list[tuple[Any, ...]] = []
+        new_rows: list[Any] = []  # the rows' values one after the other (insert_rows)
+        body_rows: list[Any] = []
+        message_rows: list[Any] = []
         changed: list[int] = []
-        for snap in last.values():
+        for item in last.values():
+            flow_id, columns, messages = item[2], item[2:_NCOL + 2], item[1]
             self._seq += 1
-            rowid = known.get(snap.id)
+            rowid = known.get(flow_id)
             if rowid is None:
                 top += 1
                 rowid = top
-                new_rows.append((rowid, *snap.columns, self._seq))
+                new_rows.append(rowid)
+                new_rows += columns
+                new_rows.append(self._seq)
             else:
-                db.execute(_UPDATE, (*snap.columns[1:], self._seq, snap.id))
+                db.execute(_UPDATE, (*columns[1:], self._seq, flow_id))
                 db.execute("DELETE FROM bodies WHERE flow = ?", (rowid,))
                 db.execute("DELETE FROM messages WHERE flow = ?", (rowid,))
                 if rowid <= self._indexed:
                     changed.append(rowid)
-            for part, data in snap.bodies:
+            for i in range(_NCOL + 2, len(item), 2):
+                part, data = item[i], item[i + 1]
                 if len(data) <= rows.CHUNK:
-                    body_rows.append((rowid, part, 0, data))
+                    body_rows += (rowid, part, 0, data)
                 else:
-                    body_rows.extend((rowid, part, i, c) for i, c in enumerate(rows.chunks(data)))
-            if snap.messages:
-                message_rows.extend((rowid, *m) for m in snap.messages)
-        if new_rows:
-            db.executemany(_INSERT, new_rows)
-        if body_rows:
-            db.executemany("INSERT INTO bodies VALUES (?, ?, ?, ?)", body_rows)
-        if message_rows:
-            db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", message_rows)
+                    for n, c in enumerate(rows.chunks(data)):
+                        body_rows += (rowid, part, n, c)
+            for m in messages:
+                message_rows.append(rowid)
+                message_rows += m
+        insert_rows(db, _INSERT_HEAD, len(rows.COLUMNS) + 2, new_rows)
+        insert_rows(db, "INSERT INTO bodies VALUES ", 4, body_rows)
+        insert_rows(db, "INSERT INTO messages VALUES ", 8, message_rows)
         for rowid in changed:
             index_rows(db, rowid - 1, 1)  # a flow already indexed that changed: at once
         self._top = top
