@@ -247,6 +247,13 @@ class FlowStore:
         self._changed()
         return elapsed
 
+    def _filter_change(self, expr: str | None) -> tuple[Filter | None, float, int]:
+        """A filter change begins: its parsed filter (a bad one raises first), its start and its generation,
+        which overtakes any change still running."""
+        flt = parse(expr) if expr is not None and expr.strip() else None
+        self._generation += 1
+        return flt, time.perf_counter(), self._generation
+
     async def set_filter_sliced(self, expr: str | None, progress: Callable[[int, int], None] | None = None,
                                 slice_s: float = 0.02) -> float:
         """`set_filter` for a big store, without stopping the event loop: the flows are walked in slices of
@@ -254,10 +261,7 @@ class FlowStore:
         after each. The old view stays until the new one is complete; flows added, changed or removed
         meanwhile are re-read at the end. Cancelled, or overtaken by another filter, order or marked-only
         change, it leaves the store as that change made it. Returns the seconds it took."""
-        flt = parse(expr) if expr is not None and expr.strip() else None
-        t0 = time.perf_counter()
-        self._generation += 1
-        generation = self._generation
+        flt, t0, generation = self._filter_change(expr)
         if flt is None and not self._marked_only:
             return self.set_filter(None)
         marked_only = self._marked_only

@@ -58,10 +58,8 @@ def ids(store) -> list[str]:
     return [f.id for f in store]
 
 
-@pytest.fixture
-def opened(tmp_path):
-    flows = make_flows(400)
-    path = str(tmp_path / "s.session")
+def paged_and_plain(path: str, flows: list) -> tuple[PagedFlowStore, FlowStore, Session]:
+    """`flows` recorded into a session at `path`, listed by a paging store from it and by a memory store."""
     record(path, flows)
     session = Session.open(path)
     paged = PagedFlowStore()
@@ -69,6 +67,13 @@ def opened(tmp_path):
     plain = FlowStore()
     for f in flows:
         plain.add(f)
+    return paged, plain, session
+
+
+@pytest.fixture
+def opened(tmp_path):
+    flows = make_flows(400)
+    paged, plain, session = paged_and_plain(str(tmp_path / "s.session"), flows)
     yield paged, plain, flows, session
     paged.close()
     session.close()

@@ -10,11 +10,10 @@ from array import array
 
 import pytest
 
-from interpose.store.session import Session
 from interpose.store.session.pageindex import Merged
 from interpose.store.session.paging import PagedFlowStore
-from interpose.store.view import ORDERS, FlowStore, sort_key
-from tests.core.test_paging import make_flows, record
+from interpose.store.view import ORDERS, sort_key
+from tests.core.test_paging import make_flows, paged_and_plain
 
 
 def test_merged_follows_a_sorted_list_through_random_changes():
@@ -77,15 +76,7 @@ def test_merged_follows_a_sorted_list_through_random_changes():
 
 @pytest.fixture
 def pair(tmp_path):
-    flows = make_flows(300, seed=5)
-    path = str(tmp_path / "s.session")
-    record(path, flows)
-    session = Session.open(path)
-    paged = PagedFlowStore()
-    paged.attach(session)
-    plain = FlowStore()
-    for f in flows:
-        plain.add(f)
+    paged, plain, session = paged_and_plain(str(tmp_path / "s.session"), make_flows(300, seed=5))
     yield paged, plain, session
     paged.close()
     session.close()

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from interpose.flowfilter import Filter, parse
+from interpose.flowfilter import Filter
 from interpose.store.filtering import shows
 from interpose.store.order import ORDERS
 from interpose.store.session.pageindex import Merged
@@ -205,10 +205,7 @@ class PagedViews(FlowStore):
         list keeps answering keys meanwhile and shows the old view until the new one is complete."""
         if self._reader is None:
             return await super().set_filter_sliced(expr, progress, slice_s)
-        flt = parse(expr) if expr is not None and expr.strip() else None
-        t0 = time.perf_counter()
-        self._generation += 1
-        generation = self._generation
+        flt, t0, generation = self._filter_change(expr)
         if flt is None and not self._marked_only:
             return self.set_filter(None)
         marked_only, order = self._marked_only, self._order
