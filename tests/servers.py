@@ -53,6 +53,8 @@ class Origin:
     server: asyncio.Server | None = None
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     scheme: str = "http"
+    handlers: set[asyncio.Task[None]] = field(default_factory=set)
+    """The connections being served: `stop` ends them (a proxy may keep idle connections to this origin)."""
 
     @property
     def url(self) -> str:
@@ -66,12 +68,21 @@ class Origin:
         return self
 
     async def stop(self) -> None:
+        """Stop listening and end the connections still served, before the test's loop closes (a handler
+        left pending is finalised later by the garbage collector, wherever it happens to run)."""
         if self.server is not None:
             self.server.close()
+        for task in list(self.handlers):
+            task.cancel()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         conn = h11.Connection(h11.SERVER)
+        task = asyncio.current_task()
+        if task is not None:
+            self.handlers.add(task)  # type: ignore[arg-type]
+            task.add_done_callback(self.handlers.discard)  # type: ignore[arg-type]
         try:
             while True:
                 req = await self._next(conn, reader)

@@ -11,8 +11,12 @@
 from __future__ import annotations
 
 import ast
+import gc
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"core": "interpose", "tui": "interpose.tui", "addons": "interpose.addons"}
@@ -119,6 +123,19 @@ def _cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
 def _show(cycle: list[str]) -> str:
     steps = [f"{a} (line {GRAPH[a][b]})" for a, b in zip(cycle, cycle[1:] + cycle[:1], strict=True)]
     return " -> ".join([*steps, cycle[0]])
+
+
+@pytest.fixture(autouse=True)
+def _no_collection_while_parsing() -> Iterator[None]:
+    """CPython 3.11 before 3.11.8 fails `ast.parse` with "AST constructor recursion depth mismatch" when
+    the garbage collector runs a finaliser (an earlier test's coroutine) in the middle of it: collect
+    first, and not during the checks."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def test_the_sources_were_found() -> None:
