@@ -278,3 +278,27 @@ def test_rows_a_damaged_file_cannot_give_back_are_listed_as_flows_that_say_so(tm
     assert 0 < len(bad) < len(flows)
     assert all(flow_row(f, 120) for f in shown)  # every row can be drawn
     assert len(list(s)) == len(flows) - len(bad)  # iterating skips them
+
+
+def test_rowids_take_four_bytes_and_widen_for_a_rowid_past_two_to_the_32():
+    from interpose.store.session.pageindex import WIDE, rowid_array
+
+    assert rowid_array(10_000_000).itemsize == 4
+    assert rowid_array(WIDE).itemsize == 8
+    keys = {1: 5, 2: 5, 3: 7, WIDE + 1: 6, WIDE + 2: 9}
+    m = Merged(rowid_array(3, [1, 2, 3]), keys.__getitem__)
+    m.add_row(6, WIDE + 1)  # one row past the 4-byte range: the array widens, nothing is lost
+    assert m.rows.itemsize == 8
+    m.add_rows([(9, WIDE + 2)])
+    assert [e[1] for e in m] == [1, 2, WIDE + 1, 3, WIDE + 2]
+    m.drop({2})
+    assert list(m.rows) == [1, WIDE + 1, 3, WIDE + 2] and m.rows.typecode == "q"
+    narrow = Merged(rowid_array(3, [1, 3]), keys.__getitem__)
+    narrow.add_rows([(5, 2)])
+    assert list(narrow.rows) == [1, 2, 3] and narrow.rows.itemsize == 4
+    many = {r: r % 7 for r in range(1, 101)} | {WIDE + r: r % 7 for r in range(20)}
+    listed = sorted(range(1, 101), key=lambda r: (many[r], r))
+    m = Merged(rowid_array(100, listed), many.__getitem__)
+    m.add_rows([(many[WIDE + r], WIDE + r) for r in range(20)])  # 20 rows spread through the list: one pass
+    assert m.rows.itemsize == 8
+    assert list(m.rows) == sorted(many, key=lambda r: (many[r], r))

@@ -1,11 +1,12 @@
-"""`Merged`: one sorted list of the paging flow list (paging.py), 8 bytes a flow.
+"""`Merged`: one sorted list of the paging flow list (paging.py), 4 bytes a flow.
 
-A paging list is, in sort order, the *compact* flows (only in the session: their rowids, in an `array('q')`
-in the order SQL gave them, `ORDER BY key, rowid`) with a few *resident* entries `(key, seq, flow)` merged
-in. No key is kept for a compact flow: where one is needed (to place a resident flow, to find a compact
-one) it is read from the session by rowid (`keyof`), so a binary search costs about log2(n) point queries,
-most of them cached. Each resident entry remembers how many compact rows sort before it (`pos`), so the
-i-th element is found by a binary search over the residents (a few hundred) and one array index.
+A paging list is, in sort order, the *compact* flows (only in the session: their rowids, in an `array('I')`,
+4 bytes a flow, or `array('q')` for a file whose rowids pass 2**32 (`rowid_array`), in the order SQL gave
+them, `ORDER BY key, rowid`) with a few *resident* entries `(key, seq, flow)` merged in. No key is kept for
+a compact flow: where one is needed (to place a resident flow, to find a compact one) it is read from the
+session by rowid (`keyof`), so a binary search costs about log2(n) point queries, most of them cached. Each
+resident entry remembers how many compact rows sort before it (`pos`), so the i-th element is found by a
+binary search over the residents (a few hundred) and one array index.
 
 A compact row compares as `(key, rowid)`, a resident entry as `(key, seq)`; a resident flow that is also in
 the session has its rowid as seq, so the two orders agree. Keys must not change while a row is listed
@@ -17,17 +18,26 @@ from __future__ import annotations
 import bisect
 import itertools
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from interpose.store.order import Entry
 
-__all__ = ["Merged"]
+__all__ = ["Merged", "rowid_array"]
+
+WIDE = 1 << 32
+"""Rowids from here on need 8 bytes (`array('q')`); below, 4 (`array('I')`): every session short of four
+billion recorded flows."""
+
+
+def rowid_array(top: int = 0, items: Iterable[int] = ()) -> array[int]:
+    """An array for rowids up to `top` (the file's largest): 4 bytes each when they fit, else 8."""
+    return array("I" if top < WIDE else "q", items)
 
 
 class Merged:
     """A sorted list of compact rowids and resident entries; `m[i]` is an entry, `(None, rowid, rowid)` for a
-    compact flow."""
+    compact flow. `rows` may be replaced by a wider array (`_widen`): hold the `Merged`, not its `rows`."""
 
     __slots__ = ("keyof", "pos", "res", "rows")
 
@@ -141,7 +151,13 @@ class Merged:
         """List the compact row `rowid` (its key `key`, as the session has it)."""
         self._insert_at(self.cpos(key, rowid), key, rowid)
 
+    def _widen(self, rowid: int) -> None:
+        """Room for `rowid` in the array (8 bytes a row from the first that needs it on)."""
+        if rowid >= WIDE and self.rows.typecode != "q":
+            self.rows = array("q", self.rows)
+
     def _insert_at(self, c: int, key: Any, rowid: int) -> None:
+        self._widen(rowid)
         self.rows.insert(c, rowid)
         pos, res = self.pos, self.res
         j = bisect.bisect_left(pos, c)
@@ -153,7 +169,7 @@ class Merged:
     def drop(self, rowids: set[int]) -> None:
         """Take every compact row in `rowids` out at once (one pass, not one move of the array each)."""
         old, pos = self.rows, self.pos
-        self.rows = array("q", itertools.filterfalse(rowids.__contains__, old))
+        self.rows = array(old.typecode, itertools.filterfalse(rowids.__contains__, old))
         if pos:
             before, k, dropped = [], 0, 0
             for p in pos:  # residents' positions move back by the rows dropped before them
@@ -169,13 +185,14 @@ class Merged:
         if not rows:
             return
         rows = sorted(rows)
+        self._widen(max(r for _, r in rows))
         old = self.rows
         places = [self.cpos(k, r) for k, r in rows]
         if len(rows) <= 16 or places[0] == len(old):
             for k, r in reversed(rows):  # the last first: earlier places stay right
                 self._insert_at(places.pop(), k, r)
             return
-        out, prev = array("q"), 0
+        out, prev = array(old.typecode), 0
         for c, (_, r) in zip(places, rows, strict=True):
             out += old[prev:c]
             out.append(r)

@@ -28,6 +28,7 @@ from typing import Any
 from interpose.flowfilter import Filter
 from interpose.model.filters import Combine, Leaf
 from interpose.store.session import rows
+from interpose.store.session.pageindex import rowid_array
 from interpose.store.session.writer import read_bodies, read_messages
 
 __all__ = ["KEY_COLUMNS", "Reader", "to_sql"]
@@ -128,17 +129,17 @@ class Reader:
     def ordered(self, order: str, where: str = "deleted = 0", params: tuple[Any, ...] | list[Any] = (),
                 skip: set[int] | frozenset[int] = frozenset()) -> array[int]:
         """Rowids of every flow `where` selects but those in `skip`, in list order (ties by rowid): the compact
-        part of a paging list, 8 bytes a flow. Runs on `bg` (call it off the UI thread). In time order with
-        no other condition it reads the narrow `flows_time` index (schema 3), not the rows."""
+        part of a paging list, 4 bytes a flow (8 past rowid 2**32). Runs on `bg` (call it off the UI thread).
+        In time order with no other condition it reads the narrow `flows_time` index (schema 3), not the rows."""
         column = KEY_COLUMNS[order]
-        rows = array("q")
         with self._bg_lock:
+            rows = rowid_array(self.top_rowid(self.bg))
             cur = self.bg.execute(f"SELECT rowid FROM flows WHERE {where} ORDER BY {column}, rowid", list(params))
             while chunk := cur.fetchmany(_CHUNK):
                 rows.extend(map(itemgetter(0), chunk))
                 time.sleep(0)  # hand the GIL to the UI thread between chunks (it may be waiting for it)
         if skip:
-            rows = array("q", itertools.filterfalse(skip.__contains__, rows))
+            rows = array(rows.typecode, itertools.filterfalse(skip.__contains__, rows))
         return rows
 
     def key(self, order: str, rowid: int) -> Any:
@@ -194,8 +195,8 @@ class Reader:
             return None
 
     # -- search ------------------------------------------------------------------------------------------
-    def top_rowid(self) -> int:
-        return int(self.db.execute("SELECT coalesce(max(rowid), 0) FROM flows").fetchone()[0])
+    def top_rowid(self, db: sqlite3.Connection | None = None) -> int:
+        return int((db or self.db).execute("SELECT coalesce(max(rowid), 0) FROM flows").fetchone()[0])
 
     def search(self, text: str, limit: int) -> set[int]:
         """Rowids of up to `limit` flows whose indexed text contains `text` (FTS5 trigram: at least three

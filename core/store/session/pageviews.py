@@ -2,7 +2,7 @@
 session, the order and the view filter as SQL queries (pagesql.py) merged with the resident flows, a filter
 the columns cannot answer walked over loaded flows, and following a session another process records into.
 
-The list and the view are `Merged` lists (pageindex.py): the rowids of the compact flows, 8 bytes each, in the
+The list and the view are `Merged` lists (pageindex.py): the rowids of the compact flows, 4 bytes each, in the
 order SQL gives them, with the resident entries merged in by position. The resident entries' keys are
 Python's (`ORDERS`), the compact rows' keys the session's (`pagesql.KEY_COLUMNS`, the same values), read by
 rowid when a binary search needs them and cached (`KEYS`).
@@ -164,7 +164,7 @@ class PagedViews(FlowStore):
         ones, with the resident flows `flt` shows merged in."""
         skip = self._resident_rowids() - skipped
         if skip:
-            rows = array("q", itertools.filterfalse(skip.__contains__, rows))
+            rows = array(rows.typecode, itertools.filterfalse(skip.__contains__, rows))
         m = Merged(rows, self._key)
         m.res = sorted((e for e in self._entries.values() if shows(e[2], flt, marked_only)), key=lambda e: e[:2])
         lo = 0
@@ -193,7 +193,8 @@ class PagedViews(FlowStore):
                 rows = self._reader.ordered(self._order, self._where(sql[0]), sql[1])
             else:
                 load = self._reader.load
-                rows = array("q", (r for r in self._pall.rows if shows(load(r), flt, marked_only)))
+                every = self._pall.rows
+                rows = array(every.typecode, (r for r in every if shows(load(r), flt, marked_only)))
             self._set(view=self._merged(rows, flt, marked_only))
         self.last_refilter_s = time.perf_counter() - t0
         return self.last_refilter_s
@@ -235,8 +236,8 @@ class PagedViews(FlowStore):
                     progress: Callable[[int, int], None] | None, generation: int) -> array[int] | None:
         """The compact rows whose flows the filter shows, loaded and tested in slices of `slice_s`."""
         assert self._reader is not None
-        rows = array("q", self._pall.rows)
-        load, out, i, n = self._reader.load, array("q"), 0, len(rows)
+        rows = array(self._pall.rows.typecode, self._pall.rows)
+        load, out, i, n = self._reader.load, array(rows.typecode), 0, len(rows)
         while i < n:
             deadline = time.perf_counter() + slice_s
             while i < n and time.perf_counter() < deadline:
