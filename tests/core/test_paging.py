@@ -9,7 +9,7 @@ import random
 import pytest
 
 from interpose.flowfilter import parse
-from interpose.store.session import Session
+from interpose.store.session import Session, fenced
 from interpose.store.session import paging as paging_mod
 from interpose.store.session.pagesql import to_sql
 from interpose.store.session.paging import PagedFlowStore
@@ -68,6 +68,17 @@ def paged_and_plain(path: str, flows: list) -> tuple[PagedFlowStore, FlowStore, 
     for f in flows:
         plain.add(f)
     return paged, plain, session
+
+
+@pytest.fixture(autouse=True, params=["blocks", "tiny blocks"])
+def fence_blocks(request, monkeypatch):
+    """Every test twice: with the fences' real block sizes (a list this small stays in memory), and with blocks
+    of 8 rows of which 2 stay in memory, so that the list in time order is read back from the session as it
+    is used (fenced.py)."""
+    if request.param == "tiny blocks":
+        monkeypatch.setattr(fenced, "BLOCK", 8)
+        monkeypatch.setattr(fenced, "HOT", 2)
+    return request.param
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from interpose.store.session.pageindex import Merged
 from interpose.store.session.paging import PagedFlowStore
 from interpose.store.view import ORDERS, sort_key
-from tests.core.test_paging import make_flows, paged_and_plain
+from tests.core.test_paging import fence_blocks, make_flows, paged_and_plain  # noqa: F401 (every test twice)
 
 
 def test_merged_follows_a_sorted_list_through_random_changes():

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from interpose.store.order import Entry
+from interpose.store.session.fenced import FencedRows
 
 __all__ = ["Merged", "rowid_array"]
 
@@ -39,14 +40,36 @@ class Merged:
     """A sorted list of compact rowids and resident entries; `m[i]` is an entry, `(None, rowid, rowid)` for a
     compact flow. `rows` may be replaced by a wider array (`_widen`): hold the `Merged`, not its `rows`."""
 
-    __slots__ = ("keyof", "pos", "res", "rows")
+    __slots__ = ("_placing", "keyof", "pos", "res", "rows")
 
-    def __init__(self, rows: array[int], keyof: Callable[[int], Any]) -> None:
+    def __init__(self, rows: array[int] | FencedRows, keyof: Callable[[int], Any]) -> None:
         self.rows = rows
         self.keyof = keyof
         self.res: list[Entry] = []
         self.pos: list[int] = []
         """pos[j]: how many compact rows sort before res[j] (never decreasing)."""
+        self._placing = False
+        if isinstance(rows, FencedRows):
+            rows.on_shift = self.place_residents
+
+    @property
+    def fenced(self) -> bool:
+        """Whether the compact rows are fences read back from the session (fenced.py), not an array."""
+        return isinstance(self.rows, FencedRows)
+
+    def place_residents(self) -> None:
+        """Count again the compact rows before each resident entry (the rows changed behind the list)."""
+        if self._placing:
+            return
+        self._placing = True
+        try:
+            lo, pos = 0, []
+            for e in self.res:
+                lo = self.cpos(e[0], e[1], lo)
+                pos.append(lo)
+            self.pos = pos
+        finally:
+            self._placing = False
 
     def __len__(self) -> int:
         return len(self.rows) + len(self.res)
@@ -73,33 +96,31 @@ class Merged:
         return (None, r, r)
 
     def __iter__(self) -> Iterator[Entry]:
-        rows, c = self.rows, 0
+        it, c = iter(self.rows), 0
         for e, p in zip(self.res, self.pos, strict=True):
-            for k in range(c, p):
-                r = rows[k]
+            for r in itertools.islice(it, p - c):
                 yield (None, r, r)
             c = p
             yield e
-        for k in range(c, len(rows)):
-            r = rows[k]
+        for r in it:
             yield (None, r, r)
 
     def __reversed__(self) -> Iterator[Entry]:
-        rows, c = self.rows, len(self.rows)
+        it, c = reversed(self.rows), len(self.rows)
         for e, p in zip(reversed(self.res), reversed(self.pos), strict=True):
-            for k in range(c - 1, p - 1, -1):
-                r = rows[k]
+            for r in itertools.islice(it, c - p):
                 yield (None, r, r)
             c = p
             yield e
-        for k in range(c - 1, -1, -1):
-            r = rows[k]
+        for r in it:
             yield (None, r, r)
 
     # -- compact rows ------------------------------------------------------------------------------------
     def cpos(self, key: Any, seq: int, lo: int = 0) -> int:
         """How many compact rows sort before `(key, seq)` (binary search, keys read by rowid)."""
         rows, keyof = self.rows, self.keyof
+        if isinstance(rows, FencedRows):
+            return rows.cpos(key, seq, keyof)
         hi = len(rows)
         if hi > lo:  # the common case: a live flow after every recorded one
             last = rows[hi - 1]
@@ -124,7 +145,7 @@ class Merged:
         rows = self.rows
         c = self.cpos(key, rowid)
         if c >= len(rows) or rows[c] != rowid:
-            if exact:
+            if exact or self.fenced:  # fenced rows are in time order: a row's time never changes
                 return None
             try:
                 c = rows.index(rowid)
@@ -152,8 +173,8 @@ class Merged:
         self._insert_at(self.cpos(key, rowid), key, rowid)
 
     def _widen(self, rowid: int) -> None:
-        """Room for `rowid` in the array (8 bytes a row from the first that needs it on)."""
-        if rowid >= WIDE and self.rows.typecode != "q":
+        """Room for `rowid` in the array (8 bytes a row from the first that needs it on; fences do their own)."""
+        if rowid >= WIDE and self.rows.typecode != "q" and isinstance(self.rows, array):
             self.rows = array("q", self.rows)
 
     def _insert_at(self, c: int, key: Any, rowid: int) -> None:
@@ -169,6 +190,10 @@ class Merged:
     def drop(self, rowids: set[int]) -> None:
         """Take every compact row in `rowids` out at once (one pass, not one move of the array each)."""
         old, pos = self.rows, self.pos
+        if isinstance(old, FencedRows):
+            gone = old.drop(rowids)
+            self.pos = [p - bisect.bisect_left(gone, p) for p in pos]
+            return
         self.rows = array(old.typecode, itertools.filterfalse(rowids.__contains__, old))
         if pos:
             before, k, dropped = [], 0, 0
@@ -188,7 +213,7 @@ class Merged:
         self._widen(max(r for _, r in rows))
         old = self.rows
         places = [self.cpos(k, r) for k, r in rows]
-        if len(rows) <= 16 or places[0] == len(old):
+        if len(rows) <= 16 or places[0] == len(old) or isinstance(old, FencedRows):
             for k, r in reversed(rows):  # the last first: earlier places stay right
                 self._insert_at(places.pop(), k, r)
             return

@@ -13,6 +13,7 @@ makes the whole filter run in Python over loaded flows (`to_sql` returns None).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -27,7 +28,8 @@ from typing import Any
 
 from interpose.flowfilter import Filter
 from interpose.model.filters import Combine, Leaf
-from interpose.store.session import rows
+from interpose.store.session import fenced, rows
+from interpose.store.session.fenced import FencedRows
 from interpose.store.session.pageindex import rowid_array
 from interpose.store.session.writer import read_bodies, read_messages
 
@@ -116,6 +118,9 @@ class Reader:
     def __init__(self, path: str) -> None:
         self.path = path
         self.db = _connect(path)
+        found = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'flows_time'").fetchone()
+        self.time_index = found is not None
+        """Whether the file has the time order's index (schema 3 on)."""
         """For the UI thread: one row at a time."""
         self.bg = _connect(path)
         """For whole-table queries, run on a worker thread (one at a time: `_bg_lock`)."""
@@ -141,6 +146,50 @@ class Reader:
         if skip:
             rows = array(rows.typecode, itertools.filterfalse(skip.__contains__, rows))
         return rows
+
+    def fenced(self, floor: int = 0, skip: set[int] | frozenset[int] = frozenset()) -> FencedRows | array[int]:
+        """The flows not deleted above rowid `floor` in time order, as fences (fenced.py): the list without every
+        rowid in memory. Its blocks are read again on the UI thread's connection from the `flows_time` index,
+        as they were when the fences were built (`_time_block`). A file without that index (schema 1 and 2,
+        opened read-only) gets the array. Runs on `bg` (call it off the UI thread)."""
+        if not self.time_index:
+            return self.ordered("time", f"deleted = 0 AND rowid > {floor}", (), skip)
+        with self._bg_lock:
+            self.bg.execute("BEGIN")  # one snapshot: the top, the last change and the rows agree
+            try:
+                top = self.top_rowid(self.bg)
+                seq = int(self.bg.execute("SELECT coalesce(max(seq), 0) FROM flows").fetchone()[0])
+                rows = FencedRows(functools.partial(self._time_block, floor, seq), top, frozenset(skip))
+                above = f" AND rowid > {floor}" if floor else ""  # (the snapshot has nothing above top)
+                cur = self.bg.execute(f"SELECT rowid FROM flows WHERE deleted = 0{above} "
+                                      "ORDER BY timestamp_created, rowid")
+                return fenced.build(cur, rows, self._time_keys)
+            except sqlite3.DatabaseError:  # the fences' keys are in rows a damaged file cannot give back
+                pass
+            finally:
+                if self.bg.in_transaction:  # read only: nothing to keep
+                    with contextlib.suppress(sqlite3.Error):
+                        self.bg.execute("ROLLBACK")
+        return self.ordered("time", f"deleted = 0 AND rowid > {floor}", (), skip)
+
+    def _time_keys(self, rowids: list[int]) -> dict[int, float]:
+        ids = ",".join(map(str, rowids))
+        return dict(self.bg.execute(f"SELECT rowid, timestamp_created FROM flows WHERE rowid IN ({ids})"))
+
+    def _time_block(self, floor: int, seq: int, fence: tuple[float, int], nxt: tuple[float, int] | None,
+                    top: int) -> list[int]:
+        """The rowids from `fence` up to `nxt` (not included) in time order that were listed when the fences
+        were built (rowids up to `top`, the last change `seq`): those not deleted now, and those deleted since
+        (the list takes that in when it polls, as it would have without reading the block again)."""
+        bounds = "rowid > ? AND rowid <= ? AND (timestamp_created, rowid) >= (?, ?)"
+        params: list[Any] = [floor, top, *fence]
+        if nxt is not None:
+            bounds += " AND (timestamp_created, rowid) < (?, ?)"
+            params += nxt
+        sql = (f"SELECT timestamp_created, rowid FROM flows WHERE deleted = 0 AND {bounds} UNION ALL "
+               f"SELECT timestamp_created, rowid FROM flows WHERE deleted = 1 AND seq > {seq} AND {bounds} "
+               "ORDER BY 1, 2")
+        return [r for _, r in self.db.execute(sql, params + params)]
 
     def key(self, order: str, rowid: int) -> Any:
         """The sort key in `order` of the row `rowid` (what `ordered` sorted it by)."""

@@ -24,6 +24,7 @@ from typing import Any
 from interpose.flowfilter import Filter
 from interpose.store.filtering import shows
 from interpose.store.order import ORDERS
+from interpose.store.session.fenced import FencedRows
 from interpose.store.session.pageindex import Merged
 from interpose.store.session.pagesql import Reader, to_sql
 from interpose.store.view import FlowStore
@@ -77,7 +78,7 @@ class PagedViews(FlowStore):
         reader = Reader(session if isinstance(session, str) else session.path)
         try:  # a file that cannot be read leaves the store as it was (sqlite3.Error)
             self._follow = (reader.data_version(), reader.top_seq(), reader.top_rowid())
-            rows = reader.ordered(self._order, self._where())
+            rows = reader.fenced(self._floor) if self._order == "time" else reader.ordered(self._order, self._where())
         except BaseException:
             reader.close()
             raise
@@ -158,12 +159,16 @@ class PagedViews(FlowStore):
         out.update(r[0] for r in self._reader.recorded(live).values())
         return out | self._gone
 
-    def _merged(self, rows: array[int], flt: Filter | None, marked_only: bool,
+    def _merged(self, rows: array[int] | FencedRows, flt: Filter | None, marked_only: bool,
                 skipped: set[int] | frozenset[int] = frozenset()) -> Merged:
         """A list of the compact `rows` (list order; those in `skipped` already left out) but the resident
         ones, with the resident flows `flt` shows merged in."""
         skip = self._resident_rowids() - skipped
-        if skip:
+        if isinstance(rows, FencedRows):
+            skip -= rows.exclude
+            if skip:  # resident since the fences were built (rare: a pass over every block)
+                rows.drop(skip)
+        elif skip:
             rows = array(rows.typecode, itertools.filterfalse(skip.__contains__, rows))
         m = Merged(rows, self._key)
         m.res = sorted((e for e in self._entries.values() if shows(e[2], flt, marked_only)), key=lambda e: e[:2])
@@ -172,6 +177,15 @@ class PagedViews(FlowStore):
             lo = m.cpos(e[0], e[1], lo)
             m.pos.append(lo)
         return m
+
+    def _listing(self, order: str, where: str, skip: set[int] | frozenset[int] = frozenset()
+                 ) -> array[int] | FencedRows:
+        """The whole list's compact rows in `order`: fences in time order (its memory does not grow with the
+        flows: fenced.py), else an array of every rowid. Runs on `bg` (call it off the UI thread)."""
+        assert self._reader is not None
+        if order == "time":
+            return self._reader.fenced(self._floor, skip)
+        return self._reader.ordered(order, where, (), skip)
 
     def _rekey(self) -> None:
         """The resident entries' keys in the (new) current order; the compact rows' keys are read again."""
@@ -275,7 +289,7 @@ class PagedViews(FlowStore):
             self._keyfn = ORDERS[order]
             self._order = order
             self._rekey()
-            self._set(all_=self._merged(self._reader.ordered(order, self._where()), None, False))
+            self._set(all_=self._merged(self._listing(order, self._where()), None, False))
             self._rebuild_view()
         self.last_refilter_s = time.perf_counter() - t0
         self._changed()
@@ -298,7 +312,7 @@ class PagedViews(FlowStore):
         shown_where = self._where(sql[0]) if sql is not None else ""
         self._building += 1
         try:
-            rows = await loop.run_in_executor(None, lambda: reader.ordered(order, where, (), skip))
+            rows = await loop.run_in_executor(None, lambda: self._listing(order, where, skip))
             shown = await loop.run_in_executor(
                 None, lambda: reader.ordered(order, shown_where, sql[1], skip)) if sql is not None else None
         finally:

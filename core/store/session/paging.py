@@ -220,8 +220,12 @@ class PagedFlowStore(PagedViews):
             return None
         found = self._reader.search(text, limit)
         view = self._pview
-        picked = itertools.compress(range(len(view.rows)), map(found.__contains__, view.rows))
-        chosen = [view.merged_of(c) for c in picked]
+        if view.fenced:  # each found row placed by its key (the rows are not all in memory to scan)
+            keyed = [(k, r) for r in found if (k := self._key(r)) is not None]
+            chosen = [i for k, r in keyed if (i := view.find_row(k, r)) is not None]
+        else:
+            picked = itertools.compress(range(len(view.rows)), map(found.__contains__, view.rows))
+            chosen = [view.merged_of(c) for c in picked]
         chosen += [p + j for j, p in enumerate(view.pos)]
         chosen.sort(reverse=self._reverse)
         return [f for f in map(self._flow, map(view.__getitem__, chosen)) if f is not None]
