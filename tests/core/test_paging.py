@@ -232,6 +232,19 @@ def test_global_search_candidates_come_from_the_index(opened):
     want = [f.id for f in plain if f.response is not None and b"needle" in (f.response.raw_content or b"")]
     assert [f.id for f in found] == want
     assert paged.search_candidates("ne") is None  # shorter than a trigram: the caller walks every flow
+    live = make_flows(1, seed=21)[0]  # resident, not indexed: a candidate too, in its place
+    paged.add(live)
+    plain.add(live)
+    gone = found[0]
+    paged.remove(paged.get(gone.id))
+    plain.remove(plain.get(gone.id))
+    want = [f.id for f in plain if f is live or f.response is not None and b"needle" in (f.response.raw_content or b"")]
+    for reverse, filtered in ((False, False), (True, False), (True, True), (False, True)):
+        paged.set_reverse(reverse)
+        paged.set_filter("~d example" if filtered else None)
+        shown = {f.id for f in paged}
+        expect = [i for i in want if i in shown]
+        assert [f.id for f in paged.search_candidates("needle")] == (expect[::-1] if reverse else expect)
 
 
 def test_without_a_session_it_is_a_flow_store():

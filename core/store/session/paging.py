@@ -220,12 +220,16 @@ class PagedFlowStore(PagedViews):
             return None
         found = self._reader.search(text, limit)
         view = self._pview
-        if view.fenced:  # each found row placed by its key (the rows are not all in memory to scan)
-            keyed = [(k, r) for r in found if (k := self._key(r)) is not None]
-            chosen = [i for k, r in keyed if (i := view.find_row(k, r)) is not None]
-        else:
-            picked = itertools.compress(range(len(view.rows)), map(found.__contains__, view.rows))
-            chosen = [view.merged_of(c) for c in picked]
+        if view.fenced:  # the whole list in time order: list order is (time, rowid), asked of SQL in one go
+            skip = self._resident_rowids()
+            ids = ",".join(map(str, found)) or "0"
+            where = self._where(f"deleted = 0 AND rowid IN ({ids})")
+            entries = [(k, r, r) for k, r in self._reader.keyed("time", where) if r not in skip]
+            entries += view.res
+            entries.sort(key=lambda e: (e[0], e[1]), reverse=self._reverse)
+            return [f for f in map(self._flow, entries) if f is not None]
+        picked = itertools.compress(range(len(view.rows)), map(found.__contains__, view.rows))
+        chosen = [view.merged_of(c) for c in picked]
         chosen += [p + j for j, p in enumerate(view.pos)]
         chosen.sort(reverse=self._reverse)
         return [f for f in map(self._flow, map(view.__getitem__, chosen)) if f is not None]
