@@ -218,6 +218,7 @@ class App:
                 flow = ev.flow
                 if self.store.get(flow.id) is None:
                     self.store.add(flow)
+                    self.spill.keep(flow)  # a loaded flow (-r) comes complete
                     added = True
             elif isinstance(ev, OptionsChanged):
                 options |= ev.updated

@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import os
 import sqlite3
 from dataclasses import asdict
 from typing import Any
 
+from interpose.errors import FlowFileError
+from interpose.runtime.builtins import readfile
 from interpose.runtime.builtins.readfile import FOLLOW_S
 from interpose.runtime.master import Master
 from interpose.runtime.options import Options
@@ -203,6 +206,48 @@ def added(app: Any, flows: Any) -> None:
     flows = list(flows)
     if flows:
         app.core.post(app.master.session.record_all, flows)
+
+
+LOAD_BATCH = 256
+"""Flows `load_file` reads on a worker thread before it lists them (and how far the session may lag behind)."""
+
+
+def _take(flows: Any, n: int) -> list[Any]:
+    return list(itertools.islice(flows, n))
+
+
+async def load_file(app: Any, path: str, preloaded: list[Any] | None = None) -> None:
+    """`L` and `view.flows.load`: add the flows of a file to the list, read on a worker thread a batch at a
+    time and recorded into the session as they come, so a big file streams through (the list keeps the
+    newest few hundred in memory; the others page from the session) and the UI keeps answering keys. A flow
+    already listed is not added twice. Says what it loaded when done (`readfile.check` first: a file that
+    cannot be read at all is refused before this)."""
+    warnings: list[str] = []
+    flows = iter(preloaded) if preloaded is not None else readfile.stream(path, warnings)
+    loop = asyncio.get_running_loop()
+    new = seen = 0
+    recorder = app.master.session
+    try:
+        while batch := await loop.run_in_executor(None, _take, flows, LOAD_BATCH):
+            fresh = [f for f in batch if app.store.get(f.id) is None]  # loading a file twice keeps one copy
+            for flow in fresh:
+                app.store.add(flow)
+            added(app, fresh)
+            new, seen = new + len(fresh), seen + len(batch)
+            app.flowlist.walker.changed()
+            app.refresh_status()
+            while recorder.backlog() > LOAD_BATCH:  # the session's writer keeps up: memory stays bounded
+                await asyncio.sleep(0.02)
+    except FlowFileError as e:  # could not be read at all after all (it changed since the check)
+        app.notify(f"{path}: {e}", "error")
+        return
+    msg = f"loaded {new} flows from {path}"
+    if new != seen:
+        msg += f" ({seen - new} already listed)"
+    if warnings:
+        app.notify(f"{msg}; {'; '.join(warnings)}", "warn")
+    else:
+        app.notify(msg)
 
 
 def deleted(app: Any, flows: Any) -> None:

@@ -202,6 +202,10 @@ class EventBus:
         """Whether anyone listens: publishers skip building messages when nobody does."""
         return bool(self._subs)
 
+    def backlog(self) -> int:
+        """Messages the slowest subscriber has not taken yet."""
+        return max((s.qsize() for s in self._subs), default=0)
+
     def publish(self, message: Any) -> None:
         if self._subs:
             for s in self._subs:

@@ -38,6 +38,8 @@ from interpose.runtime.options import Options, core_options
 from interpose.runtime.script import ScriptLoader
 
 TICK_S = 0.2
+LOAD_AHEAD = 256
+"""Flows `load_flows` may be ahead of the viewer and of the session's writer."""
 LISTENER = ("listen_host", "listen_port", "mode")
 """The options the listener is made from: a change re-binds it (`Master.set_options`)."""
 
@@ -110,7 +112,22 @@ class Master:
             n += 1
             if n % 64 == 0:
                 await asyncio.sleep(0)  # a big file must not starve the proxy and the UI
+                await self._caught_up()
         return n
+
+    async def _caught_up(self) -> None:
+        """While loading: wait for the viewer (the bus) and the session's writer when they are more than
+        `LOAD_AHEAD` flows behind, so a big file streams through instead of piling up in memory. A backlog
+        that does not shrink for a second (a subscriber that stopped reading) is not waited for."""
+        def behind() -> int:
+            return max(self.bus.backlog(), self.session.backlog())
+        stalled = 0
+        last = behind()
+        while last > LOAD_AHEAD and stalled < 100:
+            await asyncio.sleep(0.01)
+            now = behind()
+            stalled = stalled + 1 if now >= last else 0
+            last = now
 
     def add_addon(self, addon: Any) -> Any:
         """Add an addon: before start() it is configured with the rest; after, at once."""

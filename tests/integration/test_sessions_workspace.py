@@ -128,6 +128,37 @@ async def test_flows_loaded_with_L_are_recorded(tmp_path):
     assert paths == ["/loaded-one", "/loaded-two"]
 
 
+async def test_a_big_file_loaded_with_L_streams_into_the_session_and_the_list_pages_it(tmp_path):
+    file = str(tmp_path / "big.flows")
+    n = 2600  # ten batches of the loader, and more than the list keeps in memory (RESIDENT)
+    with open(file, "wb") as f:
+        w = FlowWriter(f)
+        for i in range(n):
+            w.add(simple_flow(f"/many/{i:05d}", 1_700_000_000 + i))
+    path = str(tmp_path / "big.session")
+    term = await start(tmp_path, path)
+    try:
+        await term.wait_for("listening")
+        await term.press("L")
+        await term.wait_for("Load flows from")
+        term.send(file)
+        await term.press("enter")
+        await term.wait_for(f"loaded {n} flows from", timeout=60)
+        await term.wait_for(f"flows: {n}/{n}")
+        await term.press("g")  # the first ones page back from the session
+        await term.wait_for("/many/00000")
+        await term.press("L")  # again: every flow is listed once
+        await term.wait_for("Load flows from")
+        term.send(file)
+        await term.press("enter")
+        await term.wait_for(f"loaded 0 flows from {file} ({n} already listed)", timeout=60)
+        assert f"flows: {n}/{n}" in term.text()
+    finally:
+        assert await term.stop() == 0
+    paths, _ = stored(path)
+    assert paths == [f"/many/{i:05d}" for i in range(n)]
+
+
 async def test_repeater_tabs_come_back_with_their_history(tmp_path, origin):
     path = str(tmp_path / "rep.session")
     term = await start(tmp_path, path)

@@ -131,21 +131,9 @@ def flows_load(app: UI, size: Any) -> None:
             return
         path = os.path.expanduser(text.strip())
         try:
-            flows, warning = readfile.load(path)
+            preloaded = readfile.check(path)
         except InterposeError as e:
             app.notify(str(e), "error")
             return
-        new = [f for f in flows if app.store.get(f.id) is None]  # loading a file twice keeps one copy
-        for flow in new:
-            app.store.add(flow)
-        tui_session.added(app, new)
-        app.flowlist.walker.changed()
-        app.refresh_status()
-        msg = f"loaded {len(new)} flows from {path}"
-        if len(new) != len(flows):
-            msg += f" ({len(flows) - len(new)} already listed)"
-        if warning:
-            app.notify(f"{msg}; {warning}", "warn")
-        else:
-            app.notify(msg)
+        app.spawn(tui_session.load_file(app, path, preloaded))
     app.ask("Load flows from: ", done)

@@ -32,16 +32,10 @@ def clear_unmarked(app: Any) -> None:
 def flows_load(app: Any, path: api.Path) -> None:
     """Add the flows of a flow file or HAR file to the list."""
     try:
-        flows, warning = readfile.load(path)
+        preloaded = readfile.check(path)
     except InterposeError as e:
         raise CommandError(str(e)) from None
-    new = [f for f in flows if app.store.get(f.id) is None]
-    for f in new:
-        app.store.add(f)
-    tui_session.added(app, new)
-    app.flowlist.walker.changed()
-    app.refresh_status()
-    app.notify(f"loaded {len(new)} flows from {path}" + (f"; {warning}" if warning else ""))
+    app.spawn(tui_session.load_file(app, path, preloaded))
 
 
 @tui_command("eventstore.clear")

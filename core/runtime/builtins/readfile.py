@@ -164,33 +164,42 @@ def read(path: str) -> Iterator[Flow]:
 def load(path: str) -> tuple[list[Flow], str | None]:
     """Every complete flow of a session, flow file, HAR file or mitmproxy flow file, and a warning when the
     file is damaged part-way. Raises FlowFileError when the file cannot be read at all."""
+    warnings: list[str] = []
+    flows = list(stream(path, warnings))
+    return flows, "; ".join(warnings) or None
+
+
+def stream(path: str, warnings: list[str]) -> Iterator[Flow]:
+    """`load`, a flow at a time (a HAR file is one JSON document: read whole): what made it stop early, or
+    flows it skipped, goes to `warnings`. Raises FlowFileError when the file cannot be read at all."""
     from interpose.store import flowfile, har, mitmfile  # only when -r or a load needs them (startup)
     from interpose.store import session as sessions
 
     if sessions.is_session_file(path):
-        flows: list[Flow] = []
         try:
-            flows.extend(read(path))
+            yield from read(path)
         except FlowFileError as e:
-            return flows, str(e)
-        return flows, None
+            warnings.append(str(e))
+        return
     if is_har(path):
-        return list(har.read(path)), None
+        yield from har.read(path)
+        return
     if foreign(path) == "mitmproxy":
         mitmfile.check(path)
         reader = mitmfile.Reader(path)
-        flows = []
-        warning = None
-        try:
-            for flow in reader:
-                flows.append(flow)
-        except FlowFileError as e:
-            warning = f"{e}; loaded the {len(flows)} flows before it"
-        if reader.skipped:
-            skipped = f"skipped {reader.skipped} UDP/DNS flows (interpose has no such flows)"
-            warning = f"{warning}; {skipped}" if warning else skipped
-        return flows, warning
-    return flowfile.load(path)
+        flows = iter(reader)
+    else:
+        flowfile.check(path)
+        reader, flows = None, flowfile.read_flows(path)
+    n = 0
+    try:
+        for flow in flows:
+            n += 1
+            yield flow
+    except FlowFileError as e:
+        warnings.append(f"{e}; loaded the {n} flows before it")
+    if reader is not None and reader.skipped:
+        warnings.append(f"skipped {reader.skipped} UDP/DNS flows (interpose has no such flows)")
 
 
 def _session_top(path: str) -> int | None:

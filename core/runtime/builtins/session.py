@@ -140,6 +140,10 @@ class SessionRecorder:
             self._gone.discard(flow.id)
             self.session.put(flow)
 
+    def backlog(self) -> int:
+        """Flows finished and not written to the session yet (queued here or for its writer)."""
+        return len(self._soon) + (self.session.backlog() if self.session is not None else 0)
+
     def record_all(self, flows: list[Any]) -> None:
         """`record` each of `flows` (flows loaded into the TUI, duplicated)."""
         for flow in flows:

@@ -39,11 +39,7 @@ class SessionBodies:
     def read(self, flow_id: str, key: Key) -> bytes | None:
         """The bytes the session holds for this body now (None: it holds none)."""
         with self._lock:
-            if self._db is None:
-                uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=ro"
-                self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-                self._db.execute("PRAGMA busy_timeout = 5000")
-            db = self._db
+            db = self._connection()
             row = db.execute("SELECT rowid FROM flows WHERE id = ? AND deleted = 0", (flow_id,)).fetchone()
             if row is None:
                 return None
@@ -53,6 +49,31 @@ class SessionBodies:
                 return b"".join(p[0] for p in parts) if parts else None
             msg = db.execute("SELECT content FROM messages WHERE flow = ? AND n = ?", (row[0], key)).fetchone()
             return bytes(msg[0]) if msg is not None else None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 5000")
+        return self._db
+
+    def holds(self, flow_id: str, key: Key, value: bytes) -> bool:
+        """Whether the session holds exactly `value` for this body: compared a chunk at a time, so a big
+        body is never read back whole for it."""
+        if not isinstance(key, str):
+            return self.read(flow_id, key) == value
+        with self._lock:
+            db = self._connection()
+            row = db.execute("SELECT rowid FROM flows WHERE id = ? AND deleted = 0", (flow_id,)).fetchone()
+            if row is None:
+                return False
+            view, at = memoryview(value), 0
+            for (part,) in db.execute("SELECT data FROM bodies WHERE flow = ? AND part = ? ORDER BY chunk",
+                                      (row[0], key)):
+                if view[at:at + len(part)] != part:
+                    return False
+                at += len(part)
+            return at == len(value) and at > 0
 
     def close(self) -> None:
         with self._lock:
@@ -148,10 +169,9 @@ class SessionSpill:
         if not isinstance(value, bytes) or len(value) < self.minimum:
             return True  # nothing (left) to spill
         try:
-            stored = self.source.read(flow.id, key)
+            if not self.source.holds(flow.id, key, value):
+                return False
         except sqlite3.Error:
-            return False
-        if stored != value:
             return False
         obj._spill = SessionBody(self.source, flow.id, key, len(value))
         delattr(obj, name)  # reads now fall through to the class's Spillable (interpose.model.body)

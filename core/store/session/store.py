@@ -98,6 +98,11 @@ class Session:
         """Why recording stopped (a write failed), or None while it works."""
         return self._writer.failed if self._writer is not None else None
 
+    def backlog(self) -> int:
+        """Flows and changes queued for the writer and not written yet."""
+        w = self._recording()
+        return w.backlog() if w is not None else 0
+
     def _recording(self) -> Writer | None:
         w = self._writer
         return w if w is not None and w.failed is None and not self._closed else None

@@ -108,6 +108,7 @@ class Writer:
         self.failed: str | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.put_flow = self._queue.put
+        self.backlog = self._queue.qsize
         """Queue a flow (`rows.queued`; from the proxy's loop): no wake-up, the writer takes it in its next slice."""
         self._wake = threading.Event()
         self._checkpoint = False
