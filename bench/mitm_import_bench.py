@@ -10,10 +10,16 @@ timed and measured for peak RSS (`ru_maxrss` of the child):
 
 - `reader`: `interpose.store.mitmfile.Reader` over the file, counting flows (the parser and converter);
 - `interpose-dump -r FILE -q`: the whole `-r` path (every flow through the addons' hooks).
+
+With `--tui`, also the terminal UI, in a pty (tests/tui/pty_harness.py), recording into its temporary session:
+`interpose -r FILE` until the status bar counts every flow, and `L` with the file's name until it says it
+loaded them; for each the time, the peak RSS (VmHWM) and the RSS at the end, and for `L` the slowest of the
+keys (down/up) sent once a second meanwhile.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import resource
@@ -80,10 +86,55 @@ def measure(cmd: list[str]) -> tuple[float, float, str]:
     return float(secs), int(kib) / 1024, rest.strip()
 
 
+def _status(pid: int) -> dict[str, int]:
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmHWM", "VmRSS")):
+                out[line.split(":")[0]] = int(line.split()[1]) // 1024
+    return out
+
+
+async def tui(path: str, flows: int, how: str) -> str:
+    """`interpose -r FILE` (how="-r") or `L` FILE (how="L") in a pty: seconds, VmHWM and VmRSS (MiB)."""
+    from tests.tui.pty_harness import Terminal
+
+    term = Terminal(120, 35)
+    conf = tempfile.mkdtemp()
+    t0 = time.monotonic()
+    keys = [0.0]
+    try:
+        if how == "-r":
+            await term.start("-r", path, "--confdir", conf)
+            done = f"flows: {flows}/{flows}"
+        else:
+            await term.start("--confdir", conf)
+            await term.press("L")
+            await term.wait_for("Load flows from")
+            term.send(path)
+            t0 = time.monotonic()
+            await term.press("enter")
+            done = f"loaded {flows} flows"
+        while done not in term.text():
+            await asyncio.sleep(1)
+            k = time.monotonic()
+            term.send("down" if len(keys) % 2 else "up")
+            await term.settle(0.05, 5)
+            keys.append(time.monotonic() - k - 0.05)
+        secs = time.monotonic() - t0
+        assert term.proc is not None
+        st = _status(term.proc.pid)
+    finally:
+        await term.stop()
+    return (f"{secs:6.1f} s  peak RSS {st['VmHWM']:5d} MiB, RSS at the end {st['VmRSS']} MiB, slowest key meanwhile "
+            f"{max(keys) * 1000:.0f} ms")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size-mb", type=int, default=1024)
     p.add_argument("--keep", help="write the file here and keep it")
+    p.add_argument("--tui", action="store_true", help="also the terminal UI: -r FILE, and L")
     args = p.parse_args()
     tmp = tempfile.mkdtemp()
     path = args.keep or os.path.join(tmp, "big.flows")
@@ -98,6 +149,9 @@ def main() -> None:
         secs, rss, out = measure([sys.executable, "-m", "interpose.cli.dump", "-p", "0", "-q",
                                   "--confdir", os.path.join(tmp, "conf"), "-r", path])
         print(f"interpose-dump -r -q:   {secs:6.1f} s  {size / (1 << 20) / secs:5.1f} MiB/s  peak RSS {rss:5.0f} MiB")
+        if args.tui:
+            print(f"interpose -r (TUI):     {asyncio.run(tui(path, flows, '-r'))}", flush=True)
+            print(f"interpose, L (TUI):     {asyncio.run(tui(path, flows, 'L'))}", flush=True)
     finally:
         if not args.keep:
             os.unlink(path)

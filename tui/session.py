@@ -64,8 +64,6 @@ def attach_store(app: Any) -> None:
 
 
 def _load_damaged(app: Any, path: str, e: Exception) -> None:
-    from interpose.runtime.builtins import readfile
-
     try:
         flows, warning = readfile.load(path)
     except Exception as err:  # not even that: say why, keep running
