@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import itertools
 import os
 import sqlite3
 from dataclasses import asdict
@@ -210,8 +209,21 @@ LOAD_BATCH = 256
 """Flows `load_file` reads on a worker thread before it lists them (and how far the session may lag behind)."""
 
 
+LOAD_BYTES = 32 << 20
+"""... or fewer, once their bodies reach this many bytes."""
+
+
 def _take(flows: Any, n: int) -> list[Any]:
-    return list(itertools.islice(flows, n))
+    """The next flows of `flows`: `n`, or fewer once their bodies reach `LOAD_BYTES`."""
+    out: list[Any] = []
+    size = 0
+    for flow in flows:
+        out.append(flow)
+        for part in (getattr(flow, "request", None), getattr(flow, "response", None)):
+            size += len(getattr(part, "raw_content", None) or b"") if part is not None else 0
+        if len(out) >= n or size >= LOAD_BYTES:
+            break
+    return out
 
 
 async def load_file(app: Any, path: str, preloaded: list[Any] | None = None) -> None:
@@ -230,6 +242,7 @@ async def load_file(app: Any, path: str, preloaded: list[Any] | None = None) -> 
             fresh = [f for f in batch if app.store.get(f.id) is None]  # loading a file twice keeps one copy
             for flow in fresh:
                 app.store.add(flow)
+                app.spill.keep(flow)  # a big body leaves memory once the session holds it
             added(app, fresh)
             new, seen = new + len(fresh), seen + len(batch)
             app.flowlist.walker.changed()

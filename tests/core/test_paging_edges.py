@@ -302,3 +302,32 @@ def test_rowids_take_four_bytes_and_widen_for_a_rowid_past_two_to_the_32():
     m.add_rows([(many[WIDE + r], WIDE + r) for r in range(20)])  # 20 rows spread through the list: one pass
     assert m.rows.itemsize == 8
     assert list(m.rows) == sorted(many, key=lambda r: (many[r], r))
+
+
+def test_a_loaded_flow_leaves_its_big_bodies_in_the_session_until_they_are_read(tmp_path):
+    import copy
+
+    from interpose.http import Response
+    from interpose.store.session.bodies import SessionBody
+    from interpose.store.session.pagesql import LAZY_BODY
+    from interpose.store.spill import is_spilled
+    from tests.core.test_paging import record
+
+    flows = make_flows(3, seed=4)
+    big = bytes(range(256)) * (LAZY_BODY // 256 + 40)
+    flows[1].response = Response.make(200, big, {"content-type": "application/octet-stream"})
+    flows[1].request.raw_content = b"small"
+    path = str(tmp_path / "big.session")
+    record(path, flows)
+    paged = PagedFlowStore()
+    paged.attach(path)
+    try:
+        f = paged.get(flows[1].id)
+        assert isinstance(f.response._spill, SessionBody) and is_spilled(f.response)  # not read yet
+        assert f.request.raw_content == b"small" and not is_spilled(f.request)
+        assert f.response.raw_content == big and f.response.content == big  # read when asked for
+        dup = copy.copy(f)
+        dup.response = copy.copy(f.response)
+        assert dup.response.raw_content == big
+    finally:
+        paged.close()

@@ -119,13 +119,13 @@ class Merged:
     def cpos(self, key: Any, seq: int, lo: int = 0) -> int:
         """How many compact rows sort before `(key, seq)` (binary search, keys read by rowid)."""
         rows, keyof = self.rows, self.keyof
-        if isinstance(rows, FencedRows):
-            return rows.cpos(key, seq, keyof)
         hi = len(rows)
         if hi > lo:  # the common case: a live flow after every recorded one
             last = rows[hi - 1]
             if (keyof(last), last) < (key, seq):
                 return hi
+        if isinstance(rows, FencedRows):
+            return rows.cpos(key, seq, keyof)
         while lo < hi:
             mid = (lo + hi) // 2
             r = rows[mid]

@@ -29,6 +29,7 @@ from typing import Any
 from interpose.flowfilter import Filter
 from interpose.model.filters import Combine, Leaf
 from interpose.store.session import fenced, rows
+from interpose.store.session.bodies import SessionBodies, SessionBody
 from interpose.store.session.fenced import FencedRows
 from interpose.store.session.pageindex import rowid_array
 from interpose.store.session.writer import read_bodies, read_messages
@@ -46,6 +47,8 @@ KEY_COLUMNS = {
 """Order name -> the SQL expression whose value equals `interpose.store.order.ORDERS[order](flow)`."""
 
 _CHUNK = 16384
+LAZY_BODY = 64 * 1024
+"""Bodies larger than this are left in the session when a flow is loaded for the list (read when asked for)."""
 """Rows fetched between two chances for the UI thread to take the GIL."""
 _FLAGS = {
     "all": "1",
@@ -118,6 +121,8 @@ class Reader:
     def __init__(self, path: str) -> None:
         self.path = path
         self.db = _connect(path)
+        self.source: SessionBodies | None = None
+        """Reads the bodies left in the session by `load` (on a connection of its own)."""
         found = self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'flows_time'").fetchone()
         self.time_index = found is not None
         """Whether the file has the time order's index (schema 3 on)."""
@@ -129,6 +134,8 @@ class Reader:
     def close(self) -> None:
         self.db.close()
         self.bg.close()
+        if self.source is not None:
+            self.source.close()
 
     # -- the index -------------------------------------------------------------------------------------
     def ordered(self, order: str, where: str = "deleted = 0", params: tuple[Any, ...] | list[Any] = (),
@@ -233,15 +240,35 @@ class Reader:
         return out
 
     def load(self, rowid: int, db: sqlite3.Connection | None = None) -> Any | None:
-        """The flow stored under `rowid`, with its bodies and messages (None if it is gone or unreadable)."""
+        """The flow stored under `rowid`, with its messages and bodies: a body above `LAZY_BODY` stays in the
+        session and is read when it is asked for (a `SessionBody` handle, as the spill leaves one), so the
+        flows the list keeps loaded hold little more than their heads. None if it is gone or unreadable."""
         db = db or self.db
         try:
             row = db.execute("SELECT record, comment, marked FROM flows WHERE rowid = ?", (rowid,)).fetchone()
             if row is None:
                 return None
-            return rows.restore(row[0], row[1], row[2], read_bodies(db, rowid), read_messages(db, rowid))
+            sizes = dict(db.execute("SELECT part, sum(length(data)) FROM bodies WHERE flow = ? GROUP BY part",
+                                    (rowid,)))
+            big = {part: size for part, size in sizes.items() if size > LAZY_BODY}
+            bodies = read_bodies(db, rowid) if not big else {
+                part: b"".join(d for _, d in chunks) for part, chunks in itertools.groupby(db.execute(
+                    "SELECT part, data FROM bodies WHERE flow = ? AND part NOT IN (?, ?) ORDER BY part, chunk",
+                    (rowid, *(list(big) * 2)[:2])), key=itemgetter(0))}
+            flow = rows.restore(row[0], row[1], row[2], bodies, read_messages(db, rowid))
         except Exception:  # a damaged row: the list shows what it can
             return None
+        for part, size in big.items():
+            obj = getattr(flow, part, None)
+            if obj is not None and obj.__dict__.get("raw_content", b"") is None:
+                del obj.raw_content
+                obj._spill = SessionBody(self._bodies(), flow.id, part, size)
+        return flow
+
+    def _bodies(self) -> SessionBodies:
+        if self.source is None:
+            self.source = SessionBodies(self.path)
+        return self.source
 
     # -- search ------------------------------------------------------------------------------------------
     def top_rowid(self, db: sqlite3.Connection | None = None) -> int:
