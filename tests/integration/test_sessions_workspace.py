@@ -107,20 +107,29 @@ async def test_the_focused_flow_is_focused_again_after_a_reopen(tmp_path):
         assert await term.stop() == 0
 
 
-async def test_flows_loaded_with_L_are_recorded(tmp_path):
-    file = str(tmp_path / "some.flows")
+def flow_file(file: str, paths: list[str], t0: float) -> str:
+    """A flow file at `file` with a flow per path, a second apart from `t0`."""
     with open(file, "wb") as f:
         w = FlowWriter(f)
-        for i, p in enumerate(("/loaded-one", "/loaded-two")):
-            w.add(simple_flow(p, 1_700_000_100 + i))
+        for i, p in enumerate(paths):
+            w.add(simple_flow(p, t0 + i))
+    return file
+
+
+async def press_L(term: Terminal, file: str) -> None:
+    await term.press("L")
+    await term.wait_for("Load flows from")
+    term.send(file)
+    await term.press("enter")
+
+
+async def test_flows_loaded_with_L_are_recorded(tmp_path):
+    file = flow_file(str(tmp_path / "some.flows"), ["/loaded-one", "/loaded-two"], 1_700_000_100)
     path = str(tmp_path / "new.session")
     term = await start(tmp_path, path)
     try:
         await term.wait_for("listening")
-        await term.press("L")
-        await term.wait_for("Load flows from")
-        term.send(file)
-        await term.press("enter")
+        await press_L(term, file)
         await term.wait_for("/loaded-two")
     finally:
         assert await term.stop() == 0
@@ -129,28 +138,18 @@ async def test_flows_loaded_with_L_are_recorded(tmp_path):
 
 
 async def test_a_big_file_loaded_with_L_streams_into_the_session_and_the_list_pages_it(tmp_path):
-    file = str(tmp_path / "big.flows")
     n = 2600  # ten batches of the loader, and more than the list keeps in memory (RESIDENT)
-    with open(file, "wb") as f:
-        w = FlowWriter(f)
-        for i in range(n):
-            w.add(simple_flow(f"/many/{i:05d}", 1_700_000_000 + i))
+    file = flow_file(str(tmp_path / "big.flows"), [f"/many/{i:05d}" for i in range(n)], 1_700_000_000)
     path = str(tmp_path / "big.session")
     term = await start(tmp_path, path)
     try:
         await term.wait_for("listening")
-        await term.press("L")
-        await term.wait_for("Load flows from")
-        term.send(file)
-        await term.press("enter")
+        await press_L(term, file)
         await term.wait_for(f"loaded {n} flows from", timeout=60)
         await term.wait_for(f"flows: {n}/{n}")
         await term.press("g")  # the first ones page back from the session
         await term.wait_for("/many/00000")
-        await term.press("L")  # again: every flow is listed once
-        await term.wait_for("Load flows from")
-        term.send(file)
-        await term.press("enter")
+        await press_L(term, file)  # again: every flow is listed once
         await term.wait_for(f"loaded 0 flows from {file} ({n} already listed)", timeout=60)
         assert f"flows: {n}/{n}" in term.text()
     finally:

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from operator import itemgetter
 from typing import Any
 
-__all__ = ["BLOCK", "HOT", "FencedRows"]
+__all__ = ["BLOCK", "HOT", "FencedRows", "before"]
 
 BLOCK = 4096
 """Rows a block is built with (one index range read: 2-4 ms)."""
@@ -181,16 +181,9 @@ class FencedRows:
             return 0
         b = blocks[lo - 1]
         data = self._block(b)
-        left, h = 0, len(data)
-        while left < h:
-            mid = (left + h) // 2
-            r = data[mid]
-            if (keyof(r), r) < (key, seq):
-                left = mid + 1
-            else:
-                h = mid
+        at = before(data, key, seq, keyof, 0, len(data))
         self._fix_starts()
-        return self._starts[b] + left
+        return self._starts[b] + at
 
     # -- changing (the block is pinned: kept, never read again) ------------------------------------------
     def _pin(self, b: int) -> array[int]:
@@ -244,6 +237,19 @@ class FencedRows:
     def resident_blocks(self) -> int:
         """Blocks in memory now (hot and pinned)."""
         return sum(d is not None for d in self._data)
+
+
+def before(rows: Any, key: Any, seq: int, keyof: Callable[[int], Any], lo: int, hi: int) -> int:
+    """How many of `rows[lo:hi]` (rowids in `(key, rowid)` order) sort before `(key, seq)`, plus `lo`: a binary
+    search reading each visited row's key with `keyof`."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        r = rows[mid]
+        if (keyof(r), r) < (key, seq):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def build(cursor: Any, rows: FencedRows, keys: Callable[[list[int]], dict[int, float]]) -> FencedRows:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from interpose.store.order import Entry
-from interpose.store.session.fenced import FencedRows
+from interpose.store.session.fenced import FencedRows, before
 
 __all__ = ["Merged", "rowid_array"]
 
@@ -126,14 +126,7 @@ class Merged:
                 return hi
         if isinstance(rows, FencedRows):
             return rows.cpos(key, seq, keyof)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            r = rows[mid]
-            if (keyof(r), r) < (key, seq):
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
+        return before(rows, key, seq, keyof, lo, hi)
 
     def merged_of(self, c: int) -> int:
         """Merged index of compact row `c`."""
