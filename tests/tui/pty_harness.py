@@ -199,3 +199,28 @@ class Terminal:
         except OSError:
             pass
         return self.proc.returncode
+
+
+async def open_held(term: Terminal, method: str = "GET", path: str = "/echo/hold") -> None:
+    """Wait for the request to `path` the intercept filter holds, and open it (held at the request stage)."""
+    await term.wait_for(re.compile(rf"!\s.*{method}\s+http://127\.0\.0\.1:\d+{re.escape(path)}"))
+    await term.press("enter")
+    await term.wait_for("[held at request]")
+
+
+def grid_names(term: Terminal) -> list[str]:
+    """The first column of the grid editor on screen, its header row left out."""
+    return [line.strip("│ ").split()[0] for line in term.text().splitlines() if "│" in line and line.strip("│ ")][1:]
+
+
+async def focus_header_row(term: Terminal, name: str, value: str) -> None:
+    """In an open held flow: edit the request's headers (`e`, `h`) and move the grid's focus to the row
+    `name` (its value `value`), from the first row."""
+    await term.press("e")
+    await term.wait_for("Edit request:")
+    await term.press("h")
+    await term.wait_for(re.compile(rf"│{re.escape(name)}\s+{re.escape(value)}"))
+    await term.press("g")
+    for _ in range(grid_names(term).index(name)):
+        await term.press("j")
+

@@ -8,7 +8,7 @@ import re
 import httpx
 
 from tests.conftest import curl
-from tests.tui.pty_harness import Terminal
+from tests.tui.pty_harness import Terminal, focus_header_row, open_held
 
 
 async def test_request_appears_and_json_is_pretty_printed(term, origin):
@@ -59,21 +59,12 @@ async def test_intercept_edit_header_in_grid_and_body_in_editor_then_resume(tmp_
         async with httpx.AsyncClient(proxy=term.url, timeout=30) as client:
             task = asyncio.ensure_future(client.post(f"{origin.url}/echo/hold", content=b"original body",
                                                      headers={"X-Test": "before"}))
-            await term.wait_for(re.compile(r"!\s.*POST\s+http://127\.0\.0\.1:\d+/echo/hold"))
+            await open_held(term, "POST")
             assert not task.done() and origin.received == []
-            await term.press("enter")
-            await term.wait_for("[held at request]")
             await term.wait_for("X-Test: before")
             # headers: the grid editor
-            await term.press("e")
-            await term.wait_for("Edit request:")
-            await term.press("h")
-            await term.wait_for("Request headers")
-            await term.wait_for(re.compile(r"│X-Test\s+before"))
-            rows = [line for line in term.text().splitlines() if "│" in line and line.strip("│ ")]
-            names = [r.strip("│ ").split()[0] for r in rows[1:] if r.strip("│ ")]
-            for _ in range(names.index("X-Test")):
-                await term.press("j")
+            await focus_header_row(term, "X-Test", "before")
+            assert "Request headers" in term.text()
             await term.press("tab", "enter", *["backspace"] * 6, *"after", "enter", "q")
             await term.wait_for("X-Test: after")
             # body: $EDITOR

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import curl
-from tests.tui.pty_harness import KEYS, Terminal
+from tests.tui.pty_harness import KEYS, Terminal, focus_header_row, grid_names, open_held
 
 KEYS.setdefault("ctrl r", "\x12")
 KEYS.setdefault("ctrl a", "\x01")
@@ -408,24 +408,14 @@ async def test_grid_editor_keys_are_bindings_and_cells_load_and_save(tmp_path: P
         async with httpx.AsyncClient(proxy=term.url, timeout=30) as client:
             task = asyncio.ensure_future(client.get(f"{origin.url}/echo/hold",
                                                     headers={"X-Gone": "gone", "X-File": "old"}))
-            await term.wait_for(re.compile(r"!\s.*GET\s+http://127\.0\.0\.1:\d+/echo/hold"))
-            await term.press("enter")
-            await term.wait_for("[held at request]")
-            await term.press("e")
-            await term.wait_for("Edit request:")
-            await term.press("h")
-            await term.wait_for(re.compile(r"│X-Gone\s+gone"))
-            names = [line.strip("│ ").split()[0] for line in term.text().splitlines()
-                     if "│" in line and line.strip("│ ")][1:]
-            for _ in range(names.index("X-Gone")):
-                await term.press("j")
+            await open_held(term)
+            await focus_header_row(term, "X-Gone", "gone")
             await term.press("d")  # rebound to undo: nothing to undo yet, the row stays
             await term.wait_for("nothing to undo")
             await term.press("D")  # the user's key for delete
             await term.wait_gone("X-Gone")
-            names.remove("X-Gone")
             await term.press("g")
-            for _ in range(names.index("X-File")):
+            for _ in range(grid_names(term).index("X-File")):
                 await term.press("j")
             await term.press("tab", "r")  # the value cell, then read a file into it
             await term.wait_for(": console.grideditor.load")

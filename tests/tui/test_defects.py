@@ -6,7 +6,7 @@ import base64
 import re
 
 from tests.conftest import curl
-from tests.tui.pty_harness import Terminal
+from tests.tui.pty_harness import Terminal, focus_header_row, open_held
 
 
 async def test_help_opens_with_what_the_view_is_for_and_uses_columns(tmp_path):
@@ -138,18 +138,8 @@ async def test_header_grid_tab_goes_to_the_value_and_d_can_be_undone(tmp_path, o
     try:
         async with httpx.AsyncClient(proxy=term.url, timeout=30) as client:
             task = asyncio.ensure_future(client.get(f"{origin.url}/echo/hold", headers={"X-Keep": "kept"}))
-            await term.wait_for(re.compile(r"!\s.*GET\s+http://127\.0\.0\.1:\d+/echo/hold"))
-            await term.press("enter")
-            await term.wait_for("[held at request]")
-            await term.press("e")
-            await term.wait_for("Edit request:")
-            await term.press("h")
-            await term.wait_for(re.compile(r"│X-Keep\s+kept"))
-            await term.press("g")
-            rows = [line.strip("│ ").split()[0] for line in term.text().splitlines()
-                    if "│" in line and line.strip("│ ")][1:]
-            for _ in range(rows.index("X-Keep")):
-                await term.press("j")
+            await open_held(term)
+            await focus_header_row(term, "X-Keep", "kept")
             await term.press("d")
             await term.wait_gone("kept")
             await term.press("u")  # undo the delete

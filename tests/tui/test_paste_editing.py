@@ -11,7 +11,7 @@ import httpx
 from interpose.tui.paste import Paste, PasteScreen
 from interpose.tui.widgets.grid import GridEditor
 from interpose.tui.widgets.lineedit import LineEdit, paste_into
-from tests.tui.pty_harness import Terminal
+from tests.tui.pty_harness import Terminal, open_held
 
 FILTER = "Filter (up/down: history):"
 
@@ -95,9 +95,7 @@ async def _held_request(term, origin, client):
     await term.press("i", *"~u /hold & ~q", "enter")
     await term.wait_for("intercept: ~u /hold & ~q")
     task = asyncio.ensure_future(client.get(f"{origin.url}/echo/hold"))
-    await term.wait_for(re.compile(r"!\s.*GET\s+http://127\.0\.0\.1:\d+/echo/hold"))
-    await term.press("enter")
-    await term.wait_for("[held at request]")
+    await open_held(term)
     return task
 
 
