@@ -207,10 +207,8 @@ def added(app: Any, flows: Any) -> None:
 
 LOAD_BATCH = 256
 """Flows `load_file` reads on a worker thread before it lists them (and how far the session may lag behind)."""
-
-
 LOAD_BYTES = 32 << 20
-"""... or fewer, once their bodies reach this many bytes."""
+"""A batch of `load_file` ends early once its flows' bodies reach this many bytes."""
 
 
 def _take(flows: Any, n: int) -> list[Any]:
