@@ -12,6 +12,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from sessionscale import with_loop_gaps  # noqa: E402
 
 from tests.core.test_paging import make_flows  # noqa: E402
 
@@ -27,24 +30,6 @@ if not os.path.exists(path):
         assert s.sync()
     s.close()
     print(f"recorded {N:,} flows in {time.time() - t:.0f} s")
-
-async def held_max(work):  # type: ignore[no-untyped-def]
-    gaps, done = [0.0], False
-    async def ticker():
-        last = time.perf_counter()
-        while not done:
-            await asyncio.sleep(0.001)
-            now = time.perf_counter()
-            gaps[0] = max(gaps[0], now - last - 0.001)
-            last = now
-    t = asyncio.create_task(ticker())
-    await asyncio.sleep(0.01)
-    t0 = time.perf_counter()
-    await work()
-    took = time.perf_counter() - t0
-    done = True
-    await t
-    return took, gaps[0]
 
 async def main():
     from interpose.runtime.master import Master
@@ -64,7 +49,7 @@ async def main():
     for rnd in range(3):
         for name, fn in (("old", old), ("new", new)) if rnd % 2 == 0 else (("new", new), ("old", old)):
             app.store.set_order("time")
-            took, held = await held_max(fn)
+            took, held = await with_loop_gaps(fn())
             assert app.store.order == "size"
             print(f"round {rnd} {name}: done in {took:.2f} s, loop held at most {held*1000:.0f} ms")
 asyncio.run(main())

@@ -251,11 +251,8 @@ class Reader:
             sizes = dict(db.execute("SELECT part, sum(length(data)) FROM bodies WHERE flow = ? GROUP BY part",
                                     (rowid,)))
             big = {part: size for part, size in sizes.items() if size > LAZY_BODY}
-            bodies = read_bodies(db, rowid) if not big else {
-                part: b"".join(d for _, d in chunks) for part, chunks in itertools.groupby(db.execute(
-                    "SELECT part, data FROM bodies WHERE flow = ? AND part NOT IN (?, ?) ORDER BY part, chunk",
-                    (rowid, *(list(big) * 2)[:2])), key=itemgetter(0))}
-            flow = rows.restore(row[0], row[1], row[2], bodies, read_messages(db, rowid))
+            flow = rows.restore(row[0], row[1], row[2], read_bodies(db, rowid, but=list(big)),
+                                read_messages(db, rowid))
         except Exception:  # a damaged row: the list shows what it can
             return None
         for part, size in big.items():

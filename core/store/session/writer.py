@@ -10,7 +10,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from interpose.store import flowcodec
@@ -67,9 +67,12 @@ floods in: indexing is half of what recording a flow costs)."""
 INDEX_BATCH = 200
 
 
-def read_bodies(db: sqlite3.Connection, rowid: int) -> dict[str, bytes]:
+def read_bodies(db: sqlite3.Connection, rowid: int, but: Collection[str] = ()) -> dict[str, bytes]:
+    """The bodies of the flow `rowid`, by part ("request", "response"), but the parts in `but`."""
     parts: dict[str, list[bytes]] = {}
-    for part, data in db.execute("SELECT part, data FROM bodies WHERE flow = ? ORDER BY part, chunk", (rowid,)):
+    skip = f" AND part NOT IN ({', '.join('?' * len(but))})" if but else ""
+    for part, data in db.execute(f"SELECT part, data FROM bodies WHERE flow = ?{skip} ORDER BY part, chunk",
+                                 (rowid, *but)):
         parts.setdefault(part, []).append(data)
     return {k: b"".join(v) for k, v in parts.items()}
 
